@@ -1,0 +1,52 @@
+// Bundles the build runner into two self-contained files (AWS SDK included) that run with plain
+// `node` and no node_modules: the CLI for local-exec and the Lambda "build starter".
+// Called at synth time, so it must be fast and its output byte-for-byte reproducible: the files'
+// hashes end up in Terraform triggers, and a spurious diff would rebuild every image.
+import { build, type BuildOptions } from "esbuild";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const PROJECT_ROOT = resolve(HERE, "..", "..");
+
+const COMMON: BuildOptions = {
+  absWorkingDir: PROJECT_ROOT,
+  bundle: true,
+  platform: "node",
+  target: "node18",
+  format: "cjs",
+  minify: true,
+  sourcemap: false,
+  legalComments: "none",
+  charset: "utf8",
+  write: false,
+  logLevel: "silent",
+};
+
+export async function bundleRunner(outDir: string): Promise<{ cliFile: string; lambdaFile: string }> {
+  const cliFile = resolve(outDir, "runner.cjs");
+  const lambdaFile = resolve(outDir, "build-starter", "index.js");
+  const [cli, lambda] = await Promise.all([
+    // cli.ts starts with a `#!/usr/bin/env node` line, which esbuild keeps at the top.
+    build({ ...COMMON, entryPoints: [join(HERE, "cli.ts")], outfile: cliFile }),
+    build({ ...COMMON, entryPoints: [join(HERE, "lambda-handler.ts")], outfile: lambdaFile }),
+  ]);
+  await writeIfChanged(cliFile, cli.outputFiles![0]!.contents, 0o755);
+  await writeIfChanged(lambdaFile, lambda.outputFiles![0]!.contents, 0o644);
+  // index.js is CommonJS; without this marker a `"type": "module"` package.json further up
+  // (this repository's, when outDir is inside it) would make Node load it as ESM and fail.
+  // Kept out of build-starter/ so that directory holds exactly what the Lambda needs.
+  await writeIfChanged(join(resolve(outDir), "package.json"), Buffer.from('{ "type": "commonjs" }\n'), 0o644);
+  return { cliFile, lambdaFile };
+}
+
+/** Leaves an identical file untouched, so its mtime does not churn on every synth. */
+async function writeIfChanged(file: string, contents: Uint8Array, mode: number): Promise<void> {
+  const existing = await readFile(file).catch(() => undefined);
+  if (!existing || !existing.equals(contents)) {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, contents);
+  }
+  await chmod(file, mode);
+}

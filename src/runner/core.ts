@@ -1,0 +1,429 @@
+// The build runner core: "make sure URI:TAG exists", by skipping, attaching to a running
+// CodeBuild build or starting one, then waiting for it. Knows nothing of Terraform, argv,
+// process exit codes or Lambda; the CLI and the Lambda handler are thin shells around runBuild.
+import { randomUUID } from "node:crypto";
+import {
+  BatchGetBuildsCommand,
+  ListBuildsForProjectCommand,
+  StartBuildCommand,
+  StopBuildCommand,
+  type Build,
+  type CodeBuildClient,
+  type EnvironmentVariable,
+} from "@aws-sdk/client-codebuild";
+import { DescribeImagesCommand, type ECRClient } from "@aws-sdk/client-ecr";
+import { GetLogEventsCommand, type CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import { consoleLink, formatElapsed, parseRepositoryUri, phaseLine, type BuildRequest } from "./request.ts";
+import { AbortedError, DEFAULT_RETRY, sleep, withRetry, type RetryPolicy } from "./retry.ts";
+
+export interface RunnerClients {
+  codebuild: CodeBuildClient;
+  ecr: ECRClient;
+  logs: CloudWatchLogsClient;
+}
+
+export interface RunnerLogger {
+  /** A line of narrative (stdout for the CLI). */
+  info(line: string): void;
+  /** A warning or problem (stderr for the CLI). */
+  warn(line: string): void;
+  /** A transient status line, overwritten by the next one; only meaningful on a terminal. */
+  progress?(line: string): void;
+}
+
+export interface RunOptions {
+  pollIntervalMs: number;
+  retry?: RetryPolicy;
+  /** Aborting stops the build (StopBuild) and throws BuildInterruptedError; the reason is passed through. */
+  signal?: AbortSignal;
+  /** Epoch ms after which we stop waiting but leave the build running (BuildStillRunningError). */
+  detachAt?: number;
+  now?: () => number;
+}
+
+export type BuildOutcome = "skipped" | "built" | "attached-built";
+
+export interface BuildResult {
+  outcome: BuildOutcome;
+  imageUri: string;
+  digest: string;
+  buildId?: string;
+}
+
+export class BuildFailedError extends Error {
+  override name = "BuildFailedError";
+  constructor(
+    readonly buildId: string,
+    readonly status: string,
+    /** The first phase that did not succeed, e.g. BUILD. */
+    readonly phase: string,
+    /** `STATUS_CODE: message` from that phase's contexts. */
+    readonly messages: string[],
+    readonly logTail: string[],
+    /** Why the log tail is empty or partial, if it is. */
+    readonly logNote: string | undefined,
+    readonly consoleLink: string,
+  ) {
+    super(`build ${buildId} ${status} in phase ${phase}${messages.length ? `: ${messages.join("; ")}` : ""}`);
+  }
+}
+
+/** The caller's deadline came before the build finished; the build was deliberately left running. */
+export class BuildStillRunningError extends Error {
+  override name = "BuildStillRunningError";
+  constructor(
+    readonly buildId: string,
+    readonly consoleLink: string,
+  ) {
+    super(
+      `build ${buildId} is still running; it was left running and the next apply will attach to it ` +
+        `(${consoleLink})`,
+    );
+  }
+}
+
+/** The caller aborted (signal or timeout); `stopped` says whether StopBuild went through. */
+export class BuildInterruptedError extends Error {
+  override name = "BuildInterruptedError";
+  constructor(
+    readonly reason: unknown,
+    readonly buildId: string | undefined,
+    readonly stopped: boolean,
+    readonly consoleLink: string | undefined,
+  ) {
+    super(
+      buildId
+        ? stopped
+          ? `build ${buildId} was stopped`
+          : `build ${buildId} could not be stopped; it may still be running (${consoleLink})`
+        : "interrupted before any build was started",
+    );
+  }
+}
+
+/** CodeBuild said SUCCEEDED but the tag is not in the registry (e.g. the buildspec pushed elsewhere). */
+export class ImageMissingError extends Error {
+  override name = "ImageMissingError";
+  constructor(
+    readonly buildId: string,
+    readonly imageUri: string,
+    readonly consoleLink: string,
+  ) {
+    super(
+      `build ${buildId} SUCCEEDED but ${imageUri} is not in the registry; ` +
+        `check that the buildspec pushes $REPOSITORY_URI:$IMAGE_TAG (${consoleLink})`,
+    );
+  }
+}
+
+const LOG_TAIL_LINES = 50;
+/** ListBuildsForProject pages (100 ids each) searched for a build to attach to. */
+const ATTACH_SEARCH_PAGES = 2;
+const TERMINAL_FAILURES = new Set(["FAILED", "FAULT", "TIMED_OUT", "STOPPED"]);
+
+export async function runBuild(
+  req: BuildRequest,
+  clients: RunnerClients,
+  log: RunnerLogger,
+  opts: RunOptions,
+): Promise<BuildResult> {
+  const ctx = new RunContext(req, clients, log, opts);
+  const imageUri = `${req.repositoryUri}:${req.imageTag}`;
+
+  if (!req.force) {
+    const digest = await ctx.findImageDigest();
+    if (digest) {
+      log.info(`runner: ${imageUri} already exists (content-addressed tag), skipping build`);
+      log.info(`runner: digest ${digest}`);
+      return { outcome: "skipped", imageUri, digest };
+    }
+  } else {
+    log.info(`runner: --force given, building ${imageUri} even if the tag exists`);
+  }
+
+  const attached = await ctx.findInProgressBuild();
+  let buildId: string;
+  if (attached) {
+    buildId = attached;
+    log.info(`runner: attaching to in-progress build ${buildId} of the same tag (started by an earlier run)`);
+  } else {
+    buildId = await ctx.startBuild();
+    log.info(`runner: started build ${buildId}`);
+  }
+  log.info(`runner: console ${consoleLink(req.region, req.projectName, buildId)}`);
+
+  const build = await ctx.waitForBuild(buildId);
+  const status = build.buildStatus ?? "UNKNOWN";
+  const took = build.startTime && build.endTime ? ` in ${formatElapsed(+build.endTime - +build.startTime)}` : "";
+  if (status === "SUCCEEDED") {
+    log.info(`runner: build ${buildId} SUCCEEDED${took}`);
+    const digest = await ctx.findImageDigest();
+    if (!digest) throw new ImageMissingError(buildId, imageUri, consoleLink(req.region, req.projectName, buildId));
+    log.info(`runner: image ${imageUri}`);
+    log.info(`runner: digest ${digest}`);
+    return { outcome: attached ? "attached-built" : "built", imageUri, digest, buildId };
+  }
+  throw await ctx.failure(build);
+}
+
+/** Human-readable report of a failed build, one line per element (CLI stderr, Lambda error message). */
+export function describeFailure(err: BuildFailedError): string[] {
+  const lines = [`runner: build ${err.buildId} ${err.status} in phase ${err.phase}`];
+  for (const m of err.messages) lines.push(`runner:   ${m}`);
+  if (err.logTail.length) {
+    lines.push(`runner: last ${err.logTail.length} log lines:`);
+    for (const l of err.logTail) lines.push(`  | ${l}`);
+  }
+  if (err.logNote) lines.push(`runner: ${err.logNote}`);
+  lines.push(`runner: console ${err.consoleLink}`);
+  return lines;
+}
+
+/** Picks the IN_PROGRESS build that is producing the same tag into the same repository. */
+export function pickAttachableBuild(builds: Build[], imageTag: string, repositoryUri: string): Build | undefined {
+  return builds.find((b) => {
+    if (b.buildStatus !== "IN_PROGRESS") return false;
+    const env = b.environment?.environmentVariables ?? [];
+    const value = (name: string) => env.find((v) => v.name === name)?.value;
+    const repo = value("REPOSITORY_URI");
+    // A project may serve several repositories; the tag alone is not proof of the same image.
+    return value("IMAGE_TAG") === imageTag && (repo === undefined || repo === repositoryUri);
+  });
+}
+
+/** The first phase that ended badly, and its context messages. */
+export function failedPhaseOf(build: Build): { phase: string; messages: string[] } {
+  const bad = (build.phases ?? []).find((p) => p.phaseStatus && TERMINAL_FAILURES.has(p.phaseStatus));
+  const messages = (bad?.contexts ?? [])
+    .filter((c) => c.message || c.statusCode)
+    .map((c) => [c.statusCode, c.message].filter(Boolean).join(": "));
+  return { phase: bad?.phaseType ?? build.currentPhase ?? "UNKNOWN", messages };
+}
+
+/** Last `n` lines of a set of log events (an event may hold several lines). */
+export function tailLines(messages: string[], n = LOG_TAIL_LINES): string[] {
+  const lines = messages.flatMap((m) => m.replace(/\r?\n$/, "").split(/\r?\n/));
+  return lines.slice(-n);
+}
+
+class RunContext {
+  private readonly retry: RetryPolicy;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly req: BuildRequest,
+    private readonly clients: RunnerClients,
+    private readonly log: RunnerLogger,
+    private readonly opts: RunOptions,
+  ) {
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.now = opts.now ?? Date.now;
+  }
+
+  private call<T>(what: string, fn: (abortSignal?: AbortSignal) => Promise<T>, signal = this.opts.signal): Promise<T> {
+    return withRetry(what, () => fn(signal), {
+      policy: this.retry,
+      signal,
+      onRetry: (w, err, delay) =>
+        this.log.warn(`runner: ${w}: ${errorSummary(err)}; retrying in ${(delay / 1000).toFixed(1)}s`),
+    });
+  }
+
+  async findImageDigest(): Promise<string | undefined> {
+    const ref = parseRepositoryUri(this.req.repositoryUri);
+    try {
+      const out = await this.call("ECR DescribeImages", (abortSignal) =>
+        this.clients.ecr.send(
+          new DescribeImagesCommand({
+            repositoryName: ref.repositoryName,
+            ...(ref.registryId ? { registryId: ref.registryId } : {}),
+            imageIds: [{ imageTag: this.req.imageTag }],
+          }),
+          { abortSignal },
+        ),
+      );
+      return out.imageDetails?.find((d) => d.imageDigest)?.imageDigest;
+    } catch (err) {
+      // A missing repository is "no image yet": ECR create-on-push templates make it legitimate.
+      if (isNamed(err, "ImageNotFoundException", "RepositoryNotFoundException")) return undefined;
+      throw await this.rethrowIfAborted(err, undefined);
+    }
+  }
+
+  async findInProgressBuild(): Promise<string | undefined> {
+    let nextToken: string | undefined;
+    try {
+      for (let page = 0; page < ATTACH_SEARCH_PAGES; page++) {
+        const list = await this.call("CodeBuild ListBuildsForProject", (abortSignal) =>
+          this.clients.codebuild.send(
+            new ListBuildsForProjectCommand({ projectName: this.req.projectName, sortOrder: "DESCENDING", nextToken }),
+            { abortSignal },
+          ),
+        );
+        const ids = list.ids ?? [];
+        for (let i = 0; i < ids.length; i += 100) {
+          const builds = await this.batchGetBuilds(ids.slice(i, i + 100));
+          const match = pickAttachableBuild(builds, this.req.imageTag, this.req.repositoryUri);
+          if (match?.id) return match.id;
+        }
+        nextToken = list.nextToken;
+        if (!nextToken) break;
+      }
+    } catch (err) {
+      throw await this.rethrowIfAborted(err, undefined);
+    }
+    return undefined;
+  }
+
+  async startBuild(): Promise<string> {
+    const env: EnvironmentVariable[] = [
+      { name: "IMAGE_TAG", value: this.req.imageTag, type: "PLAINTEXT" },
+      { name: "REPOSITORY_URI", value: this.req.repositoryUri, type: "PLAINTEXT" },
+    ];
+    if (this.req.baseImageUri) env.push({ name: "BASE_IMAGE_URI", value: this.req.baseImageUri, type: "PLAINTEXT" });
+    // Random per invocation, reused across this invocation's retries: a retried StartBuild whose
+    // first attempt did reach CodeBuild returns that same build instead of starting a second.
+    // A deterministic token (e.g. derived from the tag) would be wrong: within CodeBuild's
+    // 5-minute idempotency window a re-run after a failure would be handed the failed build back.
+    const idempotencyToken = randomUUID();
+    if (this.opts.signal?.aborted) throw new BuildInterruptedError(this.opts.signal.reason, undefined, false, undefined);
+    // Not abortable mid-flight: if the request reached CodeBuild we need the id to stop the build.
+    const out = await this.call(
+      "CodeBuild StartBuild",
+      () =>
+        this.clients.codebuild.send(
+          new StartBuildCommand({
+            projectName: this.req.projectName,
+            sourceTypeOverride: "S3",
+            sourceLocationOverride: this.req.sourceLocation,
+            environmentVariablesOverride: env,
+            idempotencyToken,
+          }),
+        ),
+      undefined,
+    );
+    const id = out.build?.id;
+    if (!id) throw new Error(`CodeBuild StartBuild for project ${this.req.projectName} returned no build id`);
+    if (this.opts.signal?.aborted) throw await this.stop(id, this.opts.signal.reason);
+    return id;
+  }
+
+  async waitForBuild(buildId: string): Promise<Build> {
+    let printedPhases = 0;
+    const waitStart = this.now();
+    try {
+      for (;;) {
+        if (this.opts.signal?.aborted) throw new AbortedError(this.opts.signal.reason);
+        const [build] = await this.batchGetBuilds([buildId], this.opts.signal);
+        if (!build) throw new Error(`CodeBuild does not know build ${buildId}`);
+
+        const buildStart = build.startTime ? +build.startTime : waitStart;
+        const phases = build.phases ?? [];
+        for (; printedPhases < phases.length; printedPhases++) {
+          const p = phases[printedPhases]!;
+          const at = p.startTime ? +p.startTime - buildStart : this.now() - waitStart;
+          this.log.info(phaseLine(at, p.phaseType ?? "UNKNOWN"));
+        }
+        if (build.buildComplete || (build.buildStatus && build.buildStatus !== "IN_PROGRESS")) return build;
+
+        const now = this.now();
+        if (this.opts.detachAt !== undefined && now >= this.opts.detachAt) {
+          throw new BuildStillRunningError(buildId, consoleLink(this.req.region, this.req.projectName, buildId));
+        }
+        this.log.progress?.(`${phaseLine(now - buildStart, build.currentPhase ?? "…")} …`);
+        let wait = this.opts.pollIntervalMs;
+        if (this.opts.detachAt !== undefined) wait = Math.max(0, Math.min(wait, this.opts.detachAt - now));
+        await sleep(wait, this.opts.signal);
+      }
+    } catch (err) {
+      throw await this.rethrowIfAborted(err, buildId);
+    }
+  }
+
+  async failure(build: Build): Promise<BuildFailedError> {
+    const { phase, messages } = failedPhaseOf(build);
+    const { lines, note } = await this.logTail(build);
+    return new BuildFailedError(
+      build.id!,
+      build.buildStatus ?? "UNKNOWN",
+      phase,
+      messages,
+      lines,
+      note,
+      consoleLink(this.req.region, this.req.projectName, build.id!),
+    );
+  }
+
+  private async logTail(build: Build): Promise<{ lines: string[]; note?: string }> {
+    const group = build.logs?.groupName;
+    const stream = build.logs?.streamName;
+    if (!group || !stream) return { lines: [], note: "no CloudWatch log stream recorded for this build" };
+    try {
+      const out = await this.call(
+        "CloudWatch Logs GetLogEvents",
+        () =>
+          this.clients.logs.send(
+            new GetLogEventsCommand({
+              logGroupName: group,
+              logStreamName: stream,
+              startFromHead: false,
+              limit: LOG_TAIL_LINES,
+            }),
+          ),
+        undefined,
+      );
+      const lines = tailLines((out.events ?? []).map((e) => e.message ?? ""));
+      // CodeBuild ships logs asynchronously; right after the build ends the tail can lag.
+      return lines.length ? { lines } : { lines, note: `log stream ${group}/${stream} is empty (logs may lag)` };
+    } catch (err) {
+      return { lines: [], note: `could not read log stream ${group}/${stream}: ${errorSummary(err)}` };
+    }
+  }
+
+  private async batchGetBuilds(ids: string[], signal = this.opts.signal): Promise<Build[]> {
+    const out = await this.call(
+      "CodeBuild BatchGetBuilds",
+      (abortSignal) => this.clients.codebuild.send(new BatchGetBuildsCommand({ ids }), { abortSignal }),
+      signal,
+    );
+    return out.builds ?? [];
+  }
+
+  /** Turns an abort (our signal fired) into a stopped build; other errors pass through. */
+  private async rethrowIfAborted(err: unknown, buildId: string | undefined): Promise<unknown> {
+    const signal = this.opts.signal;
+    if (!signal?.aborted) return err;
+    if (!buildId) return new BuildInterruptedError(signal.reason, undefined, false, undefined);
+    return this.stop(buildId, signal.reason);
+  }
+
+  private async stop(buildId: string, reason: unknown): Promise<BuildInterruptedError> {
+    const link = consoleLink(this.req.region, this.req.projectName, buildId);
+    this.log.warn(`runner: stopping build ${buildId} (${String(reason)})`);
+    try {
+      // Deliberately without the aborted signal, and with a short retry budget: we are exiting.
+      await withRetry("CodeBuild StopBuild", () => this.clients.codebuild.send(new StopBuildCommand({ id: buildId })), {
+        policy: { ...this.retry, maxAttempts: Math.min(this.retry.maxAttempts, 4) },
+      });
+      this.log.warn(`runner: build ${buildId} stopped`);
+      return new BuildInterruptedError(reason, buildId, true, link);
+    } catch (err) {
+      this.log.warn(`runner: StopBuild failed: ${errorSummary(err)}; the build may still be running: ${link}`);
+      return new BuildInterruptedError(reason, buildId, false, link);
+    }
+  }
+}
+
+function isNamed(err: unknown, ...names: string[]): boolean {
+  return !!err && typeof err === "object" && names.includes((err as { name?: string }).name ?? "");
+}
+
+/** `Name: message` of an SDK error, without stack or request metadata. */
+export function errorSummary(err: unknown): string {
+  if (err instanceof Error) {
+    const msg = err.message && err.message !== err.name ? err.message : "";
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    return [err.name, msg].filter(Boolean).join(": ") + (status && !msg ? ` (HTTP ${status})` : "");
+  }
+  return String(err);
+}
