@@ -1,6 +1,27 @@
-// Placeholder until the manifest loader lands: one empty stack so `cdktf synth` runs.
-import { App, TerraformStack } from "cdktf";
+import { App } from "cdktf";
+import { analyzeImages } from "./src/analyze.ts";
+import { loadManifest, manifestPath } from "./src/manifest/load.ts";
+import { ManifestError, SelectionError } from "./src/manifest/errors.ts";
+import { ImagesStack } from "./src/constructs/images-stack.ts";
 
-const app = new App();
-new TerraformStack(app, "placeholder");
-app.synth();
+async function main(): Promise<void> {
+  const manifest = loadManifest(manifestPath());
+  const analysis = await analyzeImages(manifest);
+  for (const warning of analysis.warnings) console.warn(`warning: ${warning}`);
+
+  const app = new App();
+  for (const stackName of Object.keys(manifest.stacks)) {
+    new ImagesStack(app, stackName, { analysis, stackName });
+  }
+  app.synth();
+}
+
+main().catch((error: unknown) => {
+  // Bad input is the user's to fix: say what and where, without a stack trace.
+  if (error instanceof ManifestError || error instanceof SelectionError) {
+    console.error(error.message);
+  } else {
+    console.error(error);
+  }
+  process.exit(1);
+});

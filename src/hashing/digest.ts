@@ -1,0 +1,49 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { WalkEntry } from "../selection/walk.ts";
+
+/** Remembers file digests between synths, keyed by what stat says about the file. */
+export interface DigestCache {
+  /** The digest recorded for this exact (path, size, mtime, inode, mode), if it can be trusted. */
+  lookup(entry: WalkEntry): string | undefined;
+  record(entry: WalkEntry, digest: string): void;
+}
+
+const CONCURRENCY = 16;
+
+/** SHA-256 of each regular file's content, streamed, each file read at most once. */
+export async function digestFiles(root: string, entries: Iterable<WalkEntry>, cache?: DigestCache): Promise<Map<string, string>> {
+  const digests = new Map<string, string>();
+  const queue: WalkEntry[] = [];
+  for (const entry of entries) {
+    if (entry.kind !== "file" || digests.has(entry.path)) continue;
+    const cached = cache?.lookup(entry);
+    if (cached) digests.set(entry.path, cached);
+    else {
+      digests.set(entry.path, "");
+      queue.push(entry);
+    }
+  }
+  let next = 0;
+  const worker = async () => {
+    while (next < queue.length) {
+      const entry = queue[next++]!;
+      const digest = await digestFile(path.join(root, entry.path));
+      digests.set(entry.path, digest);
+      cache?.record(entry, digest);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, worker));
+  return digests;
+}
+
+export function digestFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash("sha256");
+    fs.createReadStream(file)
+      .on("data", (chunk) => hash.update(chunk))
+      .on("error", reject)
+      .on("end", () => resolve(hash.digest("hex")));
+  });
+}

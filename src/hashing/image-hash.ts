@@ -1,0 +1,47 @@
+import { createHash } from "node:crypto";
+import type { Platform } from "../manifest/schema.ts";
+import type { SelectedFile } from "../selection/select.ts";
+
+/** Bumped when the hash layout changes, so old and new hashes never collide. */
+const HASH_VERSION = "lambda-images/1";
+
+export interface ImageHashInputs {
+  readonly files: readonly SelectedFile[];
+  readonly digests: ReadonlyMap<string, string>;
+  readonly dockerfile: string;
+  readonly dockerfileText: string;
+  readonly platforms: readonly Platform[];
+  readonly buildArgs: Readonly<Record<string, string>>;
+  /** The content hash of the base image this image is built FROM. */
+  readonly baseImageHash?: string;
+}
+
+/**
+ * One line per file: path, type (executable file, plain file, symlink) and content digest or
+ * link target. Only the executable bit of the mode counts, so umask and mtimes do not.
+ */
+export function fileListLines(files: readonly SelectedFile[], digests: ReadonlyMap<string, string>): string[] {
+  return files.map(({ entry, linkTarget }) => {
+    if (entry.kind === "symlink") return `${entry.path}\0l\0${linkTarget}`;
+    const digest = digests.get(entry.path);
+    if (!digest) throw new Error(`internal: no digest for ${entry.path}`);
+    return `${entry.path}\0${entry.mode & 0o111 ? "x" : "f"}\0${digest}`;
+  });
+}
+
+/** The image's content hash: its files plus every other input of the build. */
+export function imageHash(inputs: ImageHashInputs): string {
+  const hash = createHash("sha256");
+  hash.update(`${HASH_VERSION}\n`);
+  for (const line of fileListLines(inputs.files, inputs.digests)) hash.update(`${line}\n`);
+  hash.update(
+    JSON.stringify({
+      dockerfile: inputs.dockerfile,
+      dockerfileText: inputs.dockerfileText,
+      platforms: [...inputs.platforms],
+      buildArgs: Object.entries(inputs.buildArgs).sort(([a], [b]) => (a < b ? -1 : 1)),
+      base: inputs.baseImageHash ?? null,
+    }),
+  );
+  return hash.digest("hex");
+}

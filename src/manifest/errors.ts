@@ -1,0 +1,34 @@
+/** One thing wrong with the manifest, located as precisely as we can. */
+export interface ManifestProblem {
+  /** Dotted field path, e.g. `lambdas.create-labels.platform`. */
+  readonly field: string;
+  /** What is wrong. */
+  readonly message: string;
+  /** What to do about it. */
+  readonly fix: string;
+  /** 1-based line in the manifest, when known. */
+  readonly line?: number;
+}
+
+/** Raised before anything is written when the manifest (or what it points at) is unusable. */
+export class ManifestError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: readonly ManifestProblem[],
+  ) {
+    super(
+      problems
+        .map((p) => `${file}${p.line ? `:${p.line}` : ""}: ${p.field || "(top level)"}: ${p.message}. Fix: ${p.fix}`)
+        .join("\n"),
+    );
+    this.name = "ManifestError";
+  }
+}
+
+/** Errors found while selecting an image's files (Dockerfile sources, symlinks, exclusions). */
+export class SelectionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SelectionError";
+  }
+}

@@ -1,0 +1,325 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { LineCounter, parseDocument } from "yaml";
+import type { z } from "zod";
+import { ManifestError, type ManifestProblem } from "./errors.ts";
+import { normalizeRelative, statInside } from "./paths.ts";
+import {
+  manifestJsonSchema,
+  manifestSchema,
+  SECRET_LIKE_NAME,
+  type ManifestData,
+  type Platform,
+  type StackSpec,
+} from "./schema.ts";
+
+/** An image to build, base or Lambda, with every path normalized relative to the repository root. */
+export interface ImageSpec {
+  readonly kind: "base" | "lambda";
+  readonly name: string;
+  /** Root-relative POSIX path of the Dockerfile. */
+  readonly dockerfile: string;
+  readonly platforms: readonly Platform[];
+  readonly include: readonly string[];
+  readonly buildArgs: Readonly<Record<string, string>>;
+  /** Name of the base image this one is built FROM. */
+  readonly baseImage?: string;
+  /** Root-relative directories installed in this image (base images only). */
+  readonly packages: readonly string[];
+  readonly builder: "docker" | "codebuild";
+  readonly lambda?: {
+    readonly memorySize: number;
+    readonly timeout: number;
+    readonly environment: Readonly<Record<string, string>>;
+  };
+}
+
+export interface Manifest {
+  /** Absolute path of the manifest file. */
+  readonly file: string;
+  /** Absolute, symlink-resolved repository root. */
+  readonly root: string;
+  readonly project: string;
+  readonly tags: "content" | "git";
+  readonly ecr: { readonly maxImages: number; readonly maxAgeDays: number };
+  readonly stacks: Readonly<Record<string, StackSpec>>;
+  /** Base images, parents before the images built FROM them. */
+  readonly baseImages: readonly ImageSpec[];
+  readonly lambdas: readonly ImageSpec[];
+}
+
+/** Where the manifest is: env IMAGES_MANIFEST, else cdktf.json context.manifest, else the example. */
+export function manifestPath(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): string {
+  if (env.IMAGES_MANIFEST) return path.resolve(cwd, env.IMAGES_MANIFEST);
+  const cdktfJson = path.join(cwd, "cdktf.json");
+  if (fs.existsSync(cdktfJson)) {
+    const manifest = JSON.parse(fs.readFileSync(cdktfJson, "utf8"))?.context?.manifest;
+    if (typeof manifest === "string") return path.resolve(cwd, manifest);
+  }
+  return path.resolve(cwd, "example/images.yaml");
+}
+
+/** AWS limits on names built from the manifest's names. */
+const LAMBDA_NAME_MAX = 64;
+const ECR_NAME_MAX = 256;
+
+export function lambdaFunctionName(project: string, lambda: string, stack: string): string {
+  return `${project}-${lambda}-${stack}`;
+}
+export function baseRepositoryName(base: string, stack: string): string {
+  return `base-${base}-${stack}`;
+}
+export function lambdaRepositoryName(project: string, lambda: string, stack: string): string {
+  return `${project}-${lambda}-${stack}`;
+}
+
+export function loadManifest(file: string): Manifest {
+  const abs = path.resolve(file);
+  const shown = path.relative(process.cwd(), abs) || abs;
+  if (!fs.existsSync(abs)) {
+    throw new ManifestError(shown, [
+      { field: "", message: "the manifest file does not exist", fix: "create it, or point IMAGES_MANIFEST or cdktf.json context.manifest at it" },
+    ]);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(fs.readFileSync(abs, "utf8"), { lineCounter, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ManifestError(
+      shown,
+      doc.errors.map((e) => ({
+        field: "",
+        line: e.linePos?.[0]?.line,
+        message: `invalid YAML: ${e.message.split("\n")[0]}`,
+        fix: "correct the YAML syntax",
+      })),
+    );
+  }
+  const lineOf = (fieldPath: readonly PropertyKey[]): number | undefined => {
+    for (let n = fieldPath.length; n >= 0; n--) {
+      const node = doc.getIn(fieldPath.slice(0, n) as unknown[], true) as { range?: [number, number, number] } | undefined;
+      if (node && typeof node === "object" && node.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+
+  const parsed = manifestSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    throw new ManifestError(
+      shown,
+      parsed.error.issues.map((issue) => describeIssue(issue, lineOf)),
+    );
+  }
+  const problems = checkSemantics(parsed.data, path.dirname(abs), lineOf);
+  if (problems.problems.length > 0) throw new ManifestError(shown, problems.problems);
+  return { ...problems.manifest!, file: abs };
+}
+
+function fieldName(p: readonly PropertyKey[]): string {
+  return p.map(String).join(".");
+}
+
+function describeIssue(issue: z.core.$ZodIssue, lineOf: (p: readonly PropertyKey[]) => number | undefined): ManifestProblem {
+  const field = fieldName(issue.path);
+  const line = lineOf(issue.path);
+  switch (issue.code) {
+    case "unrecognized_keys": {
+      const allowed = allowedKeysAt(issue.path);
+      return {
+        field,
+        line: lineOf([...issue.path, issue.keys[0]!]) ?? line,
+        message: `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`,
+        fix: `remove it or correct the spelling${allowed.length ? `; allowed keys: ${allowed.join(", ")}` : ""}`,
+      };
+    }
+    case "invalid_type":
+      return {
+        field,
+        line,
+        message: issue.input === undefined ? "is required" : `expected ${issue.expected}`,
+        fix: issue.input === undefined ? `add ${field || "it"}` : `write a ${issue.expected} here`,
+      };
+    case "invalid_value":
+      return { field, line, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`, fix: "use one of those values" };
+    case "too_small":
+    case "too_big":
+      return { field, line, message: issue.message, fix: "use a value within the allowed range" };
+    case "invalid_key":
+      return { field, line, message: `has an invalid key: ${issue.issues[0]?.message ?? issue.message}`, fix: "rename the key" };
+    default:
+      return { field, line, message: issue.message, fix: "correct the value" };
+  }
+}
+
+/** The keys the JSON Schema allows at a field path, for "did you mean" style hints. */
+function allowedKeysAt(fieldPath: readonly PropertyKey[]): string[] {
+  type Node = { properties?: Record<string, Node>; additionalProperties?: Node | boolean };
+  let node: Node | undefined = manifestJsonSchema() as Node;
+  for (const key of fieldPath) {
+    if (!node) return [];
+    node = node.properties?.[String(key)] ?? (typeof node.additionalProperties === "object" ? node.additionalProperties : undefined);
+  }
+  return Object.keys(node?.properties ?? {});
+}
+
+function checkSemantics(
+  data: ManifestData,
+  manifestDir: string,
+  lineOf: (p: readonly PropertyKey[]) => number | undefined,
+): { manifest?: Omit<Manifest, "file">; problems: ManifestProblem[] } {
+  const problems: ManifestProblem[] = [];
+  const add = (fieldPath: PropertyKey[], message: string, fix: string) =>
+    problems.push({ field: fieldName(fieldPath), line: lineOf(fieldPath), message, fix });
+
+  const rootAbs = path.resolve(manifestDir, data.root);
+  let root: string;
+  try {
+    root = fs.realpathSync(rootAbs);
+  } catch {
+    add(["root"], `the directory ${rootAbs} does not exist`, "set root to the monorepo directory, relative to the manifest");
+    return { problems };
+  }
+
+  const checkPath = (fieldPath: PropertyKey[], value: string, want: "file" | "dir"): string | undefined => {
+    const norm = normalizeRelative(value);
+    if ("error" in norm) {
+      add(fieldPath, norm.error, "use a path relative to root that stays inside it");
+      return undefined;
+    }
+    const found = statInside(root, norm.path);
+    if ("error" in found) {
+      add(fieldPath, found.error, want === "file" ? "point it at an existing file inside root" : "point it at an existing directory inside root");
+      return undefined;
+    }
+    if (want === "file" && !found.stat.isFile()) add(fieldPath, `"${value}" is not a file`, "point it at a Dockerfile");
+    if (want === "dir" && !found.stat.isDirectory()) add(fieldPath, `"${value}" is not a directory`, "list package directories");
+    return norm.path;
+  };
+  const checkGlobs = (fieldPath: PropertyKey[], globs: readonly string[]) =>
+    globs.forEach((g, i) => {
+      const norm = normalizeRelative(g);
+      if ("error" in norm) add([...fieldPath, i], norm.error, "use a glob relative to root that stays inside it");
+    });
+  const checkSecrets = (fieldPath: PropertyKey[], names: string[], where: string) =>
+    names
+      .filter((n) => SECRET_LIKE_NAME.test(n))
+      .forEach((n) =>
+        add(
+          [...fieldPath, n],
+          `looks like a secret, and ${where} are stored in plain text in the synthesized configuration and Terraform state`,
+          "read the secret at run time from Secrets Manager or SSM Parameter Store and pass only its name or ARN",
+        ),
+      );
+
+  for (const stack of Object.keys(data.stacks)) {
+    for (const [name] of Object.entries(data.baseImages)) {
+      const repo = baseRepositoryName(name, stack);
+      if (repo.length > ECR_NAME_MAX) add(["baseImages", name], `ECR repository name ${repo} is longer than ${ECR_NAME_MAX}`, "shorten the name");
+    }
+    for (const [name] of Object.entries(data.lambdas)) {
+      const fn = lambdaFunctionName(data.project, name, stack);
+      if (fn.length > LAMBDA_NAME_MAX) {
+        add(
+          ["lambdas", name],
+          `the Lambda function name "${fn}" (project-lambda-stack) is ${fn.length} characters; Lambda allows ${LAMBDA_NAME_MAX}`,
+          `shorten the Lambda, project or stack name by ${fn.length - LAMBDA_NAME_MAX} characters`,
+        );
+      }
+    }
+  }
+
+  const baseNames = Object.keys(data.baseImages);
+  const images: ImageSpec[] = [];
+  for (const [name, spec] of Object.entries(data.baseImages)) {
+    const at = ["baseImages", name];
+    const dockerfile = checkPath([...at, "dockerfile"], spec.dockerfile, "file");
+    const packages = spec.packages.map((p, i) => checkPath([...at, "packages", i], p, "dir")).filter((p): p is string => p !== undefined);
+    checkGlobs([...at, "include"], spec.include);
+    checkSecrets([...at, "buildArgs"], Object.keys(spec.buildArgs), "build args");
+    if (spec.baseImage !== undefined && !baseNames.includes(spec.baseImage)) {
+      add([...at, "baseImage"], `base image "${spec.baseImage}" is not defined`, `use one of: ${baseNames.join(", ")}`);
+    }
+    if (new Set(spec.platforms).size !== spec.platforms.length) add([...at, "platforms"], "lists a platform twice", "list each platform once");
+    images.push({
+      kind: "base",
+      name,
+      dockerfile: dockerfile ?? spec.dockerfile,
+      platforms: spec.platforms,
+      include: spec.include,
+      buildArgs: spec.buildArgs,
+      baseImage: spec.baseImage,
+      packages,
+      builder: spec.builder,
+    });
+  }
+  const cycle = findCycle(Object.fromEntries(images.map((i) => [i.name, i.baseImage])));
+  if (cycle) {
+    add(["baseImages", cycle[0]!, "baseImage"], `base images form a cycle: ${cycle.join(" -> ")}`, "remove one baseImage link so the chain ends");
+  }
+
+  const lambdas: ImageSpec[] = [];
+  for (const [name, spec] of Object.entries(data.lambdas)) {
+    const at = ["lambdas", name];
+    const dockerfile = checkPath([...at, "dockerfile"], spec.dockerfile, "file");
+    checkGlobs([...at, "include"], spec.include);
+    checkSecrets([...at, "buildArgs"], Object.keys(spec.buildArgs), "build args");
+    checkSecrets([...at, "environment"], Object.keys(spec.environment), "Lambda environment variables");
+    const reserved = Object.keys(spec.environment).filter((k) => RESERVED_LAMBDA_ENV.has(k) || k.startsWith("AWS_"));
+    reserved.forEach((k) => add([...at, "environment", k], `"${k}" is reserved by the Lambda runtime`, "choose another name"));
+    if (spec.baseImage !== undefined && !baseNames.includes(spec.baseImage)) {
+      add([...at, "baseImage"], `base image "${spec.baseImage}" is not defined`, baseNames.length ? `use one of: ${baseNames.join(", ")}` : "define it under baseImages, or remove baseImage");
+    }
+    lambdas.push({
+      kind: "lambda",
+      name,
+      dockerfile: dockerfile ?? spec.dockerfile,
+      platforms: [spec.platform],
+      include: spec.include,
+      buildArgs: spec.buildArgs,
+      baseImage: spec.baseImage,
+      packages: [],
+      builder: "codebuild",
+      lambda: { memorySize: spec.memorySize, timeout: spec.timeout, environment: spec.environment },
+    });
+  }
+  if (problems.length > 0) return { problems };
+  return {
+    problems,
+    manifest: {
+      root,
+      project: data.project,
+      tags: data.tags,
+      ecr: data.ecr,
+      stacks: data.stacks,
+      baseImages: parentsFirst(images),
+      lambdas,
+    },
+  };
+}
+
+const RESERVED_LAMBDA_ENV = new Set(["_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ"]);
+
+function findCycle(parentOf: Record<string, string | undefined>): string[] | undefined {
+  for (const start of Object.keys(parentOf)) {
+    const chain: string[] = [];
+    let current: string | undefined = start;
+    while (current !== undefined && current in parentOf) {
+      const at = chain.indexOf(current);
+      if (at >= 0) return [...chain.slice(at), current];
+      chain.push(current);
+      current = parentOf[current];
+    }
+  }
+  return undefined;
+}
+
+function parentsFirst(images: ImageSpec[]): ImageSpec[] {
+  const byName = new Map(images.map((i) => [i.name, i]));
+  const ordered: ImageSpec[] = [];
+  const visit = (img: ImageSpec) => {
+    if (ordered.includes(img)) return;
+    if (img.baseImage) visit(byName.get(img.baseImage)!);
+    ordered.push(img);
+  };
+  images.forEach(visit);
+  return ordered;
+}

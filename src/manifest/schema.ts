@@ -1,0 +1,83 @@
+import { z } from "zod";
+
+/** Names that become parts of ECR repository, CodeBuild project and Lambda function names. */
+const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+const nameRule = "lower-case letters, digits and single hyphens, starting with a letter (e.g. create-labels)";
+
+export const resourceName = z.string().regex(NAME, { message: `must be ${nameRule}` });
+
+export const platform = z.enum(["linux/arm64", "linux/amd64"]);
+
+/** Names of build args or environment variables that look like they carry a secret. */
+export const SECRET_LIKE_NAME = /(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE_KEY|ACCESS_KEY|CREDENTIAL|API_KEY)/i;
+
+const buildArgs = z
+  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "build arg names are letters, digits and _" }), z.string())
+  .default({})
+  .describe("Docker build args, passed as --build-arg and part of the content hash.");
+
+const relativePath = z.string().min(1).describe("A path relative to the monorepo root.");
+
+const stack = z
+  .strictObject({
+    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { message: "must be an AWS region such as us-east-1" }),
+    useStaticBaseImage: z
+      .boolean()
+      .default(false)
+      .describe("Tag base images `stable` instead of by content (the seed's use-static-base-image)."),
+  })
+  .describe("One CDKTF stack, like a Pulumi stack.");
+
+const baseImage = z.strictObject({
+  dockerfile: relativePath.describe("The base image's Dockerfile, relative to root."),
+  packages: z.array(relativePath).min(1).describe("Monorepo directories installed in this base image."),
+  platforms: z.array(platform).min(1).default(["linux/arm64"]).describe("Platforms to build."),
+  builder: z.enum(["docker", "codebuild"]).default("docker").describe("Where the base image is built."),
+  baseImage: resourceName.optional().describe("Another base image this one is built FROM (chaining)."),
+  include: z.array(z.string().min(1)).default([]).describe("Extra globs (relative to root) hashed and shipped."),
+  buildArgs,
+});
+
+const lambdaEnvName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]*$/, {
+  message: "Lambda environment variable names are letters, digits and _, starting with a letter",
+});
+
+const lambda = z.strictObject({
+  dockerfile: relativePath.describe("The Lambda image's Dockerfile, relative to root."),
+  baseImage: resourceName.optional().describe("The base image it is built FROM; without it the image carries its packages itself."),
+  platform: platform.default("linux/arm64"),
+  include: z.array(z.string().min(1)).default([]).describe("Extra globs (relative to root) hashed and shipped."),
+  buildArgs,
+  memorySize: z.number().int().min(128).max(10240).default(1024).describe("Lambda memory in MB."),
+  timeout: z.number().int().min(1).max(900).default(300).describe("Lambda timeout in seconds."),
+  environment: z.record(lambdaEnvName, z.string()).default({}).describe("Lambda environment variables."),
+});
+
+export const manifestSchema = z
+  .strictObject({
+    project: resourceName.describe("Prefix of resource names."),
+    root: z.string().default(".").describe("Monorepo root, relative to this file."),
+    tags: z.enum(["content", "git"]).default("content").describe("Base image tags: content (sha-<12 hex>) or git (git-<7 hex>)."),
+    ecr: z
+      .strictObject({
+        maxImages: z.number().int().min(1).max(1000).default(10).describe("Keep the N most recent images per repository."),
+        maxAgeDays: z.number().int().min(1).max(3650).default(30).describe("Expire untagged images after N days."),
+      })
+      .default({ maxImages: 10, maxAgeDays: 30 }),
+    stacks: z.record(resourceName, stack).refine((s) => Object.keys(s).length > 0, { message: "at least one stack is needed" }),
+    baseImages: z.record(resourceName, baseImage).default({}),
+    lambdas: z.record(resourceName, lambda).default({}),
+  })
+  .describe("images.yaml: base images and Lambda images built from a monorepo.");
+
+export type ManifestInput = z.input<typeof manifestSchema>;
+export type ManifestData = z.output<typeof manifestSchema>;
+export type BaseImageSpec = ManifestData["baseImages"][string];
+export type LambdaSpec = ManifestData["lambdas"][string];
+export type StackSpec = ManifestData["stacks"][string];
+export type Platform = z.output<typeof platform>;
+
+/** The JSON Schema editors use to check images.yaml. */
+export function manifestJsonSchema(): object {
+  return z.toJSONSchema(manifestSchema, { io: "input" });
+}

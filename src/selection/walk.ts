@@ -1,0 +1,78 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+/** A path the walk found that some image may select. */
+export interface WalkEntry {
+  /** Root-relative POSIX path. */
+  readonly path: string;
+  readonly kind: "file" | "symlink" | "other";
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly ino: bigint;
+  readonly mode: number;
+  /** For symlinks: the raw link text. */
+  readonly linkText?: string;
+}
+
+export interface RepositoryWalk {
+  /** Entries sorted by path. */
+  readonly entries: readonly WalkEntry[];
+  readonly byPath: ReadonlyMap<string, WalkEntry>;
+  /** Every directory entered (root-relative, "" is the root). */
+  readonly directories: ReadonlySet<string>;
+}
+
+/** Never part of a build context we produce, and expensive to walk. */
+const ALWAYS_PRUNED = new Set([".git", ".hg", ".svn"]);
+
+/**
+ * The one walk of the repository per synth. `mayEnter` prunes directories no image can select
+ * (node_modules and friends are never entered unless something selects them); `mayKeep`
+ * skips files no image selects, so they are not even stat'ed.
+ */
+export async function walkRepository(
+  root: string,
+  mayEnter: (dir: string) => boolean,
+  mayKeep: (file: string) => boolean,
+): Promise<RepositoryWalk> {
+  const entries: WalkEntry[] = [];
+  const directories = new Set<string>();
+
+  const visit = async (dir: string): Promise<void> => {
+    directories.add(dir);
+    const abs = dir === "" ? root : path.join(root, dir);
+    const children = await fs.promises.readdir(abs, { withFileTypes: true });
+    const subdirs: Promise<void>[] = [];
+    const stats: Promise<void>[] = [];
+    for (const child of children) {
+      const rel = dir === "" ? child.name : `${dir}/${child.name}`;
+      if (child.isDirectory()) {
+        if (!ALWAYS_PRUNED.has(child.name) && mayEnter(rel)) subdirs.push(visit(rel));
+        continue;
+      }
+      if (!mayKeep(rel)) continue;
+      stats.push(
+        (async () => {
+          const childAbs = path.join(abs, child.name);
+          const st = await fs.promises.lstat(childAbs, { bigint: true });
+          const kind = st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : "other";
+          entries.push({
+            path: rel,
+            kind,
+            size: Number(st.size),
+            mtimeNs: st.mtimeNs,
+            ctimeNs: st.ctimeNs,
+            ino: st.ino,
+            mode: Number(st.mode),
+            linkText: kind === "symlink" ? await fs.promises.readlink(childAbs) : undefined,
+          });
+        })(),
+      );
+    }
+    await Promise.all([...subdirs, ...stats]);
+  };
+  await visit("");
+  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { entries, byPath: new Map(entries.map((e) => [e.path, e])), directories };
+}
