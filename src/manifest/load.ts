@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { LineCounter, parseDocument } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { ManifestError, type ManifestProblem } from "./errors.ts";
 import { normalizeRelative, statInside } from "./paths.ts";
@@ -94,15 +94,26 @@ export function loadManifest(file: string): Manifest {
       })),
     );
   }
+  // The line of the field's key (its value may start on a later line, e.g. a nested map), or of the
+  // nearest enclosing key that exists (a missing field is reported where its parent is).
   const lineOf = (fieldPath: readonly PropertyKey[]): number | undefined => {
-    for (let n = fieldPath.length; n >= 0; n--) {
-      const node = doc.getIn(fieldPath.slice(0, n) as unknown[], true) as { range?: [number, number, number] } | undefined;
-      if (node && typeof node === "object" && node.range) return lineCounter.linePos(node.range[0]).line;
+    const lineAt = (node: unknown) => {
+      const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+      return range ? lineCounter.linePos(range[0]).line : undefined;
+    };
+    for (let n = fieldPath.length; n > 0; n--) {
+      const parent = n === 1 ? doc.contents : doc.getIn(fieldPath.slice(0, n - 1) as unknown[], true);
+      const key = String(fieldPath[n - 1]);
+      let line: number | undefined;
+      if (isMap(parent)) line = lineAt(parent.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === key)?.key);
+      else if (isSeq(parent)) line = lineAt(parent.items[Number(key)]);
+      if (line !== undefined) return line;
     }
-    return undefined;
+    return lineAt(doc.contents);
   };
 
-  const parsed = manifestSchema.safeParse(doc.toJS());
+  // reportInput: without it zod 4 leaves issue.input undefined, and every wrong type would read as "is required".
+  const parsed = manifestSchema.safeParse(doc.toJS(), { reportInput: true });
   if (!parsed.success) {
     throw new ManifestError(
       shown,
