@@ -223,6 +223,18 @@ describe("runner CLI (bundled runner.cjs against the fake AWS)", () => {
     );
   });
 
+  it("when polling is denied, exits 1 saying the build may still be running (and does not stop it)", async () => {
+    model.failNext("BatchGetBuilds", 1, new FakeAwsError("AccessDeniedException", "not authorized: codebuild:BatchGetBuilds"));
+    const r = await run(ARGS, env());
+
+    expect(r.code).toBe(1);
+    const buildId = [...model.builds.keys()][0]!;
+    expect(r.stderr).toContain(
+      `runner: lost track of build ${buildId} (AccessDeniedException: not authorized: codebuild:BatchGetBuilds); it may still be running: https://`,
+    );
+    expect(ops()).not.toContain("StopBuild");
+  });
+
   it("--timeout stops the build and exits 124", async () => {
     model.scriptNextBuild({ hangIn: "BUILD" });
     const r = await run([...ARGS, "--timeout", "1"], env());

@@ -95,7 +95,11 @@ export interface FakeModelOptions {
   region?: string;
   /** Used for builds started without a queued script and without onBuildStarted. Default: success. */
   defaultScript?: BuildScript;
-  /** Called after StartBuild creates a build. Builds without a queued script are then driven by hand. */
+  /**
+   * Called after StartBuild creates a build. Builds without a queued script are then driven by hand
+   * through `controls`. StartBuild's response waits for the returned promise, so start long work
+   * (e.g. running a buildspec) without awaiting it and report progress through `controls`.
+   */
   onBuildStarted?: (build: FakeBuild, controls: BuildControls) => void | Promise<void>;
   /** Replaces the in-memory ECR for DescribeImages (e.g. to ask a local registry). */
   describeImages?: (input: any) => unknown | Promise<unknown>;

@@ -310,12 +310,18 @@ class RunContext {
 
   async waitForBuild(buildId: string): Promise<Build> {
     let printedPhases = 0;
+    let notFound = 0;
     const waitStart = this.now();
     try {
       for (;;) {
         if (this.opts.signal?.aborted) throw new AbortedError(this.opts.signal.reason);
         const [build] = await this.batchGetBuilds([buildId], this.opts.signal);
-        if (!build) throw new Error(`CodeBuild does not know build ${buildId}`);
+        if (!build) {
+          // Tolerate a brief lag between StartBuild and BatchGetBuilds seeing the build.
+          if (++notFound > 3) throw new Error(`CodeBuild does not know build ${buildId}`);
+          await sleep(this.opts.pollIntervalMs, this.opts.signal);
+          continue;
+        }
 
         const buildStart = build.startTime ? +build.startTime : waitStart;
         const phases = build.phases ?? [];
@@ -336,7 +342,13 @@ class RunContext {
         await sleep(wait, this.opts.signal);
       }
     } catch (err) {
-      throw await this.rethrowIfAborted(err, buildId);
+      const e = await this.rethrowIfAborted(err, buildId);
+      if (e !== err || err instanceof BuildStillRunningError) throw e;
+      // We lost track of the build, but it carries on: say where to find it.
+      throw new Error(
+        `lost track of build ${buildId} (${errorSummary(err)}); it may still be running: ` +
+          consoleLink(this.req.region, this.req.projectName, buildId),
+      );
     }
   }
 
@@ -423,7 +435,8 @@ export function errorSummary(err: unknown): string {
   if (err instanceof Error) {
     const msg = err.message && err.message !== err.name ? err.message : "";
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    return [err.name, msg].filter(Boolean).join(": ") + (status && !msg ? ` (HTTP ${status})` : "");
+    const name = err.name === "Error" ? "" : err.name;
+    return [name, msg].filter(Boolean).join(": ") + (status && !msg ? ` (HTTP ${status})` : "");
   }
   return String(err);
 }
