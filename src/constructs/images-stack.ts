@@ -1,29 +1,189 @@
-import { TerraformOutput, TerraformStack } from "cdktf";
+import { TerraformOutput, TerraformStack, AssetType, TerraformAsset } from "cdktf";
 import type { Construct } from "constructs";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
-import type { ImageAnalysis } from "../analyze.ts";
+import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity/index.js";
+import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/index.js";
+import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
+import { DockerProvider } from "@cdktf/provider-docker/lib/provider/index.js";
+import type { AnalyzedImage, ImageAnalysis } from "../analyze.ts";
+import { imageKey, type BuildAssets } from "../assets.ts";
+import { buildspecForImage } from "../buildspec.ts";
+import { codebuildProjectName, imageRepositoryName, lambdaFunctionName } from "../manifest/load.ts";
+import { boundedName } from "../naming.ts";
+import { BaseImages } from "./base-images.ts";
+import { CodeBuildDockerImage } from "./codebuild-docker-image.ts";
+import { ContextBucket, CONTEXT_PREFIX } from "./context-bucket.ts";
+import { LambdaImageFunction } from "./lambda-image-function.ts";
 
 export interface ImagesStackProps {
   /** The analyzed manifest: images, hashes and tags. */
   readonly analysis: ImageAnalysis;
   /** The manifest's stack name (dev, prod, ...). */
   readonly stackName: string;
+  /** Archives, staged contexts and the runner bundle prepared at synth. */
+  readonly assets: BuildAssets;
 }
 
-/** One manifest stack: its AWS provider and, per image, the content hash and tag. */
+/**
+ * One manifest stack: providers, the context bucket, the CodeBuild role, base images, one
+ * CodeBuild-built image and Lambda function per manifest Lambda, and outputs of every image.
+ */
 export class ImagesStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: ImagesStackProps) {
     super(scope, id);
-    const { analysis, stackName } = props;
-    const stack = analysis.manifest.stacks[stackName]!;
+    const { analysis, stackName, assets } = props;
+    const manifest = analysis.manifest;
+    const { region } = manifest.stacks[stackName]!;
+
     new AwsProvider(this, "aws", {
-      region: stack.region,
-      defaultTags: [{ tags: { Project: analysis.manifest.project, Stack: stackName, ManagedBy: "cdktf" } }],
+      region,
+      defaultTags: [{ tags: { Project: manifest.project, Stack: stackName, ManagedBy: "cdktf" } }],
     });
-    for (const image of analysis.images) {
-      const id = `${image.spec.kind}-${image.spec.name}`;
-      new TerraformOutput(this, `${id}-hash`, { value: image.hash, description: `Content hash of ${image.spec.kind} image ${image.spec.name}` });
-      new TerraformOutput(this, `${id}-tag`, { value: analysis.tagFor(image, stackName), description: `Tag of ${image.spec.kind} image ${image.spec.name}` });
+    const account = new DataAwsCallerIdentity(this, "account");
+    const partition = new DataAwsPartition(this, "partition");
+    if (manifest.baseImages.some((b) => b.builder === "docker")) {
+      // Credentials come from the user's Docker config (the ecr-login helper), never from state.
+      new DockerProvider(this, "docker", {
+        registryAuth: [
+          {
+            address: `${account.accountId}.dkr.ecr.${region}.amazonaws.com`,
+            configFile: "${pathexpand(\"~/.docker/config.json\")}",
+          },
+        ],
+      });
+    }
+
+    const bucket = new ContextBucket(this, "contexts", {
+      namePrefix: `${boundedName(`${manifest.project}-contexts-${stackName}`, 36)}-`,
+      expireAfterDays: manifest.ecr.maxAgeDays,
+    });
+    const role = new IamRole(this, "codebuild-role", {
+      name: boundedName(`${manifest.project}-${stackName}-image-builds`, 64),
+      assumeRolePolicy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Effect: "Allow", Principal: { Service: "codebuild.amazonaws.com" }, Action: "sts:AssumeRole" }],
+      }),
+    });
+    const runner = new TerraformAsset(this, "runner", { path: assets.runnerDir, type: AssetType.DIRECTORY });
+
+    // Names are known at synth, so the policy is written before the resources it governs and
+    // every build can wait for it.
+    const arns = new ArnBuilder(partition.partition, region, account.accountId);
+    const codebuilt = analysis.images.filter((i) => i.spec.kind === "lambda" || i.spec.builder === "codebuild");
+    const repositoryName = (i: AnalyzedImage) => imageRepositoryName(manifest.project, i.spec, stackName);
+    const projectName = (i: AnalyzedImage) => codebuildProjectName(manifest.project, i.spec, stackName);
+    const policy = new IamRolePolicy(this, "codebuild-policy", {
+      role: role.id,
+      name: "build-stack-images",
+      policy: JSON.stringify(
+        codebuildPolicy({
+          pushRepositories: codebuilt.map((i) => arns.repository(repositoryName(i))),
+          pullRepositories: analysis.images.filter((i) => i.spec.kind === "base").map((i) => arns.repository(repositoryName(i))),
+          bucketArn: bucket.arn,
+          logGroupArns: codebuilt.map((i) => arns.logGroup(`/aws/codebuild/${projectName(i)}`)),
+          publicEcr: codebuilt.some((i) => buildspecForImage(i).includes("ecr-public get-login-password")),
+        }),
+      ),
+    });
+
+    const bases = new BaseImages(this, "base", {
+      analysis,
+      stackName,
+      assets,
+      bucket,
+      codebuildRoleArn: role.arn,
+      runnerDir: runner.path,
+      region,
+      dependsOn: [policy],
+    });
+
+    for (const image of analysis.images.filter((i) => i.spec.kind === "lambda")) {
+      const spec = image.spec;
+      const platform = spec.platforms[0]!;
+      const built = new CodeBuildDockerImage(this, `lambda-${spec.name}`, {
+        imageName: spec.name,
+        repositoryName: repositoryName(image),
+        projectName: projectName(image),
+        hash: image.hash,
+        tag: analysis.tagFor(image, stackName),
+        platforms: spec.platforms,
+        buildspec: buildspecForImage(image),
+        archiveFile: assets.archives.get(imageKey(image))!.file,
+        bucket,
+        roleArn: role.arn,
+        baseImage: spec.baseImage ? bases.get(spec.baseImage) : undefined,
+        runnerDir: runner.path,
+        region,
+        maxImages: manifest.ecr.maxImages,
+        maxAgeDays: manifest.ecr.maxAgeDays,
+        dependsOn: [policy],
+      });
+      new LambdaImageFunction(this, `function-${spec.name}`, {
+        functionName: lambdaFunctionName(manifest.project, spec.name, stackName),
+        imageUri: built.uri(platform),
+        platform,
+        memorySize: spec.lambda!.memorySize,
+        timeout: spec.lambda!.timeout,
+        environment: spec.lambda!.environment,
+        built: built.built,
+      });
+      new TerraformOutput(this, `lambda-${spec.name}-uri`, { value: built.uri(platform), description: `Image of Lambda ${spec.name}` });
+      new TerraformOutput(this, `lambda-${spec.name}-hash`, { value: image.hash, description: `Content hash of Lambda image ${spec.name}` });
+    }
+    for (const image of analysis.images.filter((i) => i.spec.kind === "base")) {
+      const built = bases.get(image.spec.name);
+      new TerraformOutput(this, `base-${image.spec.name}-uri`, {
+        value: image.spec.platforms.map((p) => built.uri(p)).join(","),
+        description: `Image of base ${image.spec.name} (one per platform)`,
+      });
+      new TerraformOutput(this, `base-${image.spec.name}-hash`, { value: image.hash, description: `Content hash of base image ${image.spec.name}` });
     }
   }
+}
+
+/** ARNs of resources by name, so a policy can name them before they exist. */
+class ArnBuilder {
+  constructor(
+    private readonly partition: string,
+    private readonly region: string,
+    private readonly account: string,
+  ) {}
+  repository(name: string): string {
+    return `arn:${this.partition}:ecr:${this.region}:${this.account}:repository/${name}`;
+  }
+  logGroup(name: string): string {
+    return `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:${name}`;
+  }
+}
+
+export interface CodebuildPolicyInput {
+  readonly pushRepositories: readonly string[];
+  readonly pullRepositories: readonly string[];
+  readonly bucketArn: string;
+  readonly logGroupArns: readonly string[];
+  readonly publicEcr: boolean;
+}
+
+/**
+ * The CodeBuild role may touch only this stack's repositories, context prefix and log groups.
+ * Registry tokens cannot be scoped to a resource, so those actions alone use "*".
+ */
+export function codebuildPolicy(input: CodebuildPolicyInput): object {
+  const pull = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
+  const push = ["ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:DescribeImages"];
+  const statements: object[] = [
+    { Sid: "RegistryLogin", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
+    { Sid: "PushOwnImages", Effect: "Allow", Action: [...pull, ...push], Resource: [...input.pushRepositories] },
+    { Sid: "ReadContexts", Effect: "Allow", Action: ["s3:GetObject", "s3:GetObjectVersion"], Resource: `${input.bucketArn}/${CONTEXT_PREFIX}*` },
+    { Sid: "LocateContextBucket", Effect: "Allow", Action: ["s3:GetBucketAcl", "s3:GetBucketLocation"], Resource: input.bucketArn },
+    { Sid: "WriteBuildLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: input.logGroupArns.map((a) => `${a}:*`) },
+  ];
+  if (input.pullRepositories.length) {
+    statements.splice(2, 0, { Sid: "PullBaseImages", Effect: "Allow", Action: pull, Resource: [...input.pullRepositories] });
+  }
+  if (input.publicEcr) {
+    statements.push({ Sid: "PublicRegistryLogin", Effect: "Allow", Action: ["ecr-public:GetAuthorizationToken", "sts:GetServiceBearerToken"], Resource: "*" });
+  }
+  return { Version: "2012-10-17", Statement: statements };
 }

@@ -72,6 +72,14 @@ export function baseRepositoryName(base: string, stack: string): string {
 export function lambdaRepositoryName(project: string, lambda: string, stack: string): string {
   return `${project}-${lambda}-${stack}`;
 }
+/** The ECR repository of any image: base images are shared names, Lambda images carry the project. */
+export function imageRepositoryName(project: string, image: Pick<ImageSpec, "kind" | "name">, stack: string): string {
+  return image.kind === "base" ? baseRepositoryName(image.name, stack) : lambdaRepositoryName(project, image.name, stack);
+}
+/** The CodeBuild project that builds an image (≤ 255 characters, checked by the manifest's name rules). */
+export function codebuildProjectName(project: string, image: Pick<ImageSpec, "kind" | "name">, stack: string): string {
+  return image.kind === "base" ? `${project}-base-${image.name}-${stack}` : `${project}-${image.name}-${stack}`;
+}
 
 export function loadManifest(file: string): Manifest {
   const abs = path.resolve(file);

@@ -144,3 +144,17 @@ function expand(value: string, vars: Map<string, string | undefined>, where: str
     return current;
   });
 }
+
+/**
+ * True when a FROM pulls from public.ecr.aws. With a base image, the default of
+ * `${BASE_IMAGE_URI:-…}` is never used, so it does not count.
+ */
+export function pullsFromPublicEcr(text: string, hasBaseImage: boolean): boolean {
+  return DockerfileParser.parse(text)
+    .getFROMs()
+    .some((from) => {
+      let image = from.getArgumentsContent() ?? "";
+      if (hasBaseImage) image = image.replace(/\$\{BASE_IMAGE_URI:?-[^}]*\}/g, "");
+      return image.includes("public.ecr.aws");
+    });
+}

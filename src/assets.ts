@@ -1,0 +1,62 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { AnalyzedImage, ImageAnalysis } from "./analyze.ts";
+import { stageContextDirectory, writeContextArchive, type ArchiveResult } from "./archive/context-archive.ts";
+import { bundleRunner } from "./runner/bundle.ts";
+
+/** Files synth hands to the constructs as Terraform assets. */
+export interface BuildAssets {
+  /** Directory with the bundled runner (`runner.cjs`, `build-starter/index.js`). */
+  readonly runnerDir: string;
+  /** Context archive of every image built in CodeBuild, by image key. */
+  readonly archives: ReadonlyMap<string, ArchiveResult>;
+  /** Staged context directory of every base image built with Docker, by image key. */
+  readonly stagedContexts: ReadonlyMap<string, string>;
+}
+
+export function imageKey(image: AnalyzedImage): string {
+  return `${image.spec.kind}:${image.spec.name}`;
+}
+
+/** Where synth keeps generated files between runs: env LAMBDA_IMAGES_CACHE_DIR or node_modules/.cache. */
+export function workDirectory(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): string {
+  return env.LAMBDA_IMAGES_CACHE_DIR ? path.resolve(cwd, env.LAMBDA_IMAGES_CACHE_DIR) : path.join(cwd, "node_modules", ".cache", "lambda-images");
+}
+
+/**
+ * Writes the context archives, the staged Docker contexts and the runner bundle. Archives are
+ * content-addressed by image hash, so an unchanged image reuses the file from the last synth.
+ */
+export async function prepareBuildAssets(analysis: ImageAnalysis, workDir: string): Promise<BuildAssets> {
+  const archives = new Map<string, ArchiveResult>();
+  const stagedContexts = new Map<string, string>();
+  const root = analysis.manifest.root;
+  const runner = bundleRunner(path.join(workDir, "runner"));
+
+  for (const image of analysis.images) {
+    const key = imageKey(image);
+    const files = image.selection.files;
+    if (image.spec.kind === "base" && image.spec.builder === "docker") {
+      const dir = path.join(workDir, "staged", `${image.spec.name}-${image.hash.slice(0, 16)}`);
+      // The marker sits beside the directory: everything inside it becomes the build context.
+      if (!fs.existsSync(`${dir}.complete`)) {
+        await stageContextDirectory(root, files, dir);
+        fs.writeFileSync(`${dir}.complete`, "");
+      }
+      stagedContexts.set(key, dir);
+      continue;
+    }
+    const file = path.join(workDir, "contexts", `${image.spec.kind}-${image.spec.name}-${image.hash.slice(0, 16)}.zip`);
+    const sidecar = `${file}.json`;
+    const reused = fs.existsSync(file) && fs.existsSync(sidecar) ? (JSON.parse(fs.readFileSync(sidecar, "utf8")) as ArchiveResult) : undefined;
+    if (reused && reused.bytes === fs.statSync(file).size) {
+      archives.set(key, { ...reused, file });
+    } else {
+      const written = await writeContextArchive(root, files, file);
+      fs.writeFileSync(sidecar, JSON.stringify(written));
+      archives.set(key, written);
+    }
+  }
+  const { cliFile } = await runner;
+  return { runnerDir: path.dirname(cliFile), archives, stagedContexts };
+}

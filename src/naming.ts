@@ -1,0 +1,26 @@
+import { createHash } from "node:crypto";
+import type { Platform } from "./manifest/schema.ts";
+
+/** Fits a name into an AWS length limit, keeping it unique with a short hash of the full name. */
+export function boundedName(name: string, max: number): string {
+  if (name.length <= max) return name;
+  const suffix = createHash("sha256").update(name).digest("hex").slice(0, 8);
+  return `${name.slice(0, max - suffix.length - 1).replace(/-+$/, "")}-${suffix}`;
+}
+
+/** `linux/arm64` → `arm64`, the Lambda architecture and tag suffix. */
+export function architectureOf(platform: Platform): "arm64" | "x86_64" {
+  return platform === "linux/arm64" ? "arm64" : "x86_64";
+}
+
+/** `linux/arm64` → `arm64` for tags; `linux/amd64` → `amd64`. */
+export function platformSuffix(platform: Platform): string {
+  return platform.split("/")[1]!;
+}
+
+/** CodeBuild's managed image and environment type for a platform. */
+export function codebuildEnvironment(platform: Platform): { type: string; image: string } {
+  return platform === "linux/arm64"
+    ? { type: "ARM_CONTAINER", image: "aws/codebuild/amazonlinux2-aarch64-standard:3.0" }
+    : { type: "LINUX_CONTAINER", image: "aws/codebuild/standard:7.0" };
+}
