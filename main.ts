@@ -1,21 +1,11 @@
-import { App } from "cdktf";
-import { analyzeImages } from "./src/analyze.ts";
-import { loadManifest, manifestPath } from "./src/manifest/load.ts";
+import { createImagesApp } from "./src/app.ts";
+import { manifestPath } from "./src/manifest/load.ts";
 import { ManifestError, SelectionError } from "./src/manifest/errors.ts";
-import { ImagesStack } from "./src/constructs/images-stack.ts";
-import { prepareBuildAssets, workDirectory } from "./src/assets.ts";
+import { workDirectory } from "./src/assets.ts";
 
 async function main(): Promise<void> {
-  const manifest = loadManifest(manifestPath());
-  const analysis = await analyzeImages(manifest);
+  const { app, analysis } = await createImagesApp({ manifestFile: manifestPath(), workDir: workDirectory() });
   for (const warning of analysis.warnings) console.warn(`warning: ${warning}`);
-
-  const assets = await prepareBuildAssets(analysis, workDirectory());
-
-  const app = new App();
-  for (const stackName of Object.keys(manifest.stacks)) {
-    new ImagesStack(app, stackName, { analysis, stackName, assets });
-  }
   app.synth();
 }
 
