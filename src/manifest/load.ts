@@ -270,9 +270,27 @@ function checkSemantics(
       builder: spec.builder,
     });
   }
+  for (const image of images) {
+    const parent = image.baseImage ? images.find((i) => i.name === image.baseImage) : undefined;
+    const missing = parent ? image.platforms.filter((p) => !parent.platforms.includes(p)) : [];
+    if (parent && missing.length) {
+      add(["baseImages", image.name, "platforms"], `includes ${missing.join(", ")}, but its base image ${parent.name} is built only for ${parent.platforms.join(", ")}`, `add ${missing.join(", ")} to baseImages.${parent.name}.platforms`);
+    }
+  }
   const cycle = findCycle(Object.fromEntries(images.map((i) => [i.name, i.baseImage])));
   if (cycle) {
     add(["baseImages", cycle[0]!, "baseImage"], `base images form a cycle: ${cycle.join(" -> ")}`, "remove one baseImage link so the chain ends");
+  }
+
+  for (const [stackName, stackSpec] of Object.entries(data.stacks)) {
+    if (stackSpec.buildTrigger !== "lambda") continue;
+    for (const image of images.filter((i) => i.builder === "docker")) {
+      add(
+        ["stacks", stackName, "buildTrigger"],
+        `stack ${stackName} starts builds through the AWS provider (buildTrigger: lambda), but base image ${image.name} uses builder: docker, which needs a Docker daemon where Terraform runs`,
+        `set builder: codebuild on baseImages.${image.name}, or use buildTrigger: local-exec for this stack`,
+      );
+    }
   }
 
   const lambdas: ImageSpec[] = [];
@@ -286,6 +304,10 @@ function checkSemantics(
     reserved.forEach((k) => add([...at, "environment", k], `"${k}" is reserved by the Lambda runtime`, "choose another name"));
     if (spec.baseImage !== undefined && !baseNames.includes(spec.baseImage)) {
       add([...at, "baseImage"], `base image "${spec.baseImage}" is not defined`, baseNames.length ? `use one of: ${baseNames.join(", ")}` : "define it under baseImages, or remove baseImage");
+    }
+    const base = spec.baseImage ? images.find((i) => i.name === spec.baseImage) : undefined;
+    if (base && !base.platforms.includes(spec.platform)) {
+      add([...at, "platform"], `is ${spec.platform}, but base image ${base.name} is built only for ${base.platforms.join(", ")}`, `add ${spec.platform} to baseImages.${base.name}.platforms, or build this Lambda for ${base.platforms[0]}`);
     }
     lambdas.push({
       kind: "lambda",

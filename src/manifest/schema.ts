@@ -18,6 +18,24 @@ const buildArgs = z
 
 const relativePath = z.string().min(1).describe("A path relative to the monorepo root.");
 
+const backend = z.union([
+  z.strictObject({
+    cloud: z.strictObject({
+      organization: z.string().min(1).describe("Terraform Cloud / Enterprise organization."),
+      workspace: z.string().regex(/^[A-Za-z0-9_-]{1,90}$/, { message: "workspace names are letters, digits, - and _" }),
+      hostname: z.string().min(1).optional().describe("Terraform Enterprise host. @default app.terraform.io"),
+    }),
+  }),
+  z.strictObject({
+    s3: z.strictObject({
+      bucket: z.string().min(3),
+      key: z.string().min(1),
+      region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { message: "must be an AWS region such as us-east-1" }),
+      dynamodbTable: z.string().min(1).optional().describe("DynamoDB table for state locking."),
+    }),
+  }),
+]);
+
 const stack = z
   .strictObject({
     region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { message: "must be an AWS region such as us-east-1" }),
@@ -25,6 +43,11 @@ const stack = z
       .boolean()
       .default(false)
       .describe("Tag base images `stable` instead of by content (the seed's use-static-base-image)."),
+    backend: backend.optional().describe("Where Terraform keeps this stack's state; default: local state."),
+    buildTrigger: z
+      .enum(["local-exec", "lambda"])
+      .default("local-exec")
+      .describe("How builds start: local-exec runs the bundled runner with node; lambda invokes a build starter Lambda through the AWS provider (Terraform Cloud)."),
   })
   .describe("One CDKTF stack, like a Pulumi stack.");
 
@@ -76,6 +99,7 @@ export type BaseImageSpec = ManifestData["baseImages"][string];
 export type LambdaSpec = ManifestData["lambdas"][string];
 export type StackSpec = ManifestData["stacks"][string];
 export type Platform = z.output<typeof platform>;
+export type BackendSpec = z.output<typeof backend>;
 
 /** The JSON Schema editors use to check images.yaml. */
 export function manifestJsonSchema(): object {
