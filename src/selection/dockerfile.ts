@@ -52,7 +52,15 @@ export function dockerfileSources(text: string, buildArgs: Readonly<Record<strin
       case "ENV":
         for (const property of (instruction as unknown as EnvLike).getProperties()) {
           const raw = property.getValue() ?? "";
-          stageVars.set(property.getName(), expand(raw, stageVars, where, "ENV"));
+          // An ENV may refer to variables we cannot know (ENV PATH=/x:$PATH, from the parent image):
+          // that is only a problem if a COPY/ADD source uses the result, and expand() says so then.
+          let value: string | undefined;
+          try {
+            value = expand(raw, stageVars, where, "ENV");
+          } catch (error) {
+            if (!(error instanceof SelectionError)) throw error;
+          }
+          stageVars.set(property.getName(), value);
         }
         break;
       case "COPY":
@@ -89,10 +97,19 @@ interface EnvLike {
   getProperties(): { getName(): string; getValue(): string | null }[];
 }
 
+/**
+ * The variables an ARG declares. One ARG may declare several (`ARG A=1 B=2`, `ARG A B`);
+ * dockerfile-ast's getProperty() is null then, and getProperties() reads `ARG A B` as A="B".
+ */
 function argDeclarations(instruction: Instruction): [string, string | undefined][] {
-  const property = (instruction as unknown as { getProperty(): { getName(): string; getValue(): string | null } | null }).getProperty();
-  if (!property) return [];
-  return [[property.getName(), property.getValue() ?? undefined]];
+  const arg = instruction as unknown as { getProperties(): { getName(): string; getValue(): string | null }[] };
+  const words = instruction.getArguments().map((a) => a.getValue());
+  // Quoted defaults may hold spaces (`ARG A="x y"`): getProperties() unquotes and joins them.
+  if (words.some((w) => /["']/.test(w))) return arg.getProperties().map((p) => [p.getName(), p.getValue() ?? undefined]);
+  return words.map((w) => {
+    const eq = w.indexOf("=");
+    return eq < 0 ? [w, undefined] : [w.slice(0, eq), w.slice(eq + 1)];
+  });
 }
 
 /** Sources of a COPY/ADD: flags dropped, JSON form decoded, heredoc bodies skipped, destination dropped. */
