@@ -127,6 +127,15 @@ function selectFor(root: string, rules: ImageRules, walk: RepositoryWalk): Image
     }
     const existing = walk.entries.filter((e) => pattern.selects(e.path));
     const isDir = !pattern.hasWildcard && walk.directories.has(pattern.pattern);
+    // The walk does not enter an ignored directory, so a source inside one finds no entries:
+    // it exists, but .dockerignore removes it from the context.
+    const ignoredOnDisk =
+      pattern.literalPrefix !== "" && isIgnored(pattern.literalPrefix) && fs.existsSync(path.join(root, pattern.literalPrefix));
+    if (existing.length === 0 && !isDir && ignoredOnDisk) {
+      throw new SelectionError(
+        `${where}: ${source.instruction} source "${source.pattern}" is excluded by ${rules.ignoreFile}, so the build would not find it. Fix: remove the matching rule from ${rules.ignoreFile}, or this ${source.instruction}`,
+      );
+    }
     if (existing.length === 0 && !isDir) {
       throw new SelectionError(
         `${where}: ${source.instruction} source "${source.pattern}" matches no file in the build context (${root}). Fix: correct the path (sources are relative to the repository root), or create the file`,
