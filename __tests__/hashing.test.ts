@@ -1,0 +1,227 @@
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { analyzeImages, type ImageAnalysis } from "../src/analyze.ts";
+import { loadManifest } from "../src/manifest/load.ts";
+import { SelectionError } from "../src/manifest/errors.ts";
+import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
+
+const ALL = [
+  "base:receipt-dynamo",
+  "base:receipt-label",
+  "lambda:create-labels",
+  "lambda:create-labels-standalone",
+  "lambda:sync-dynamo",
+  "lambda:upload-images",
+];
+
+async function analyze(copy: ExampleCopy): Promise<ImageAnalysis> {
+  return analyzeImages(loadManifest(copy.manifest));
+}
+
+async function hashes(copy: ExampleCopy): Promise<Record<string, string>> {
+  const analysis = await analyze(copy);
+  return Object.fromEntries(analysis.images.map((i) => [`${i.spec.kind}:${i.spec.name}`, i.hash]));
+}
+
+/** The images whose hash differs, sorted. */
+function changed(before: Record<string, string>, after: Record<string, string>): string[] {
+  expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+  return Object.keys(before)
+    .filter((k) => before[k] !== after[k])
+    .sort();
+}
+
+function filesUnder(dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+    .filter((d) => d.isFile())
+    .map((d) => path.join(d.parentPath, d.name));
+}
+
+let copy: ExampleCopy;
+let before: Record<string, string>;
+const cleanups: (() => void)[] = [];
+
+beforeEach(async () => {
+  copy = copyExample({ prefix: "hashing-test-" });
+  cleanups.push(copy.cleanup);
+  before = await hashes(copy);
+});
+afterEach(() => cleanups.splice(0).forEach((c) => c()));
+
+describe("hashes are stable", () => {
+  it("every image has a distinct hash", () => {
+    expect(Object.keys(before).sort()).toEqual(ALL);
+    expect(new Set(Object.values(before)).size).toBe(ALL.length);
+  });
+
+  it("after copying the tree elsewhere (another directory, another depth)", async () => {
+    const elsewhere = copyExample({ prefix: "hashing-elsewhere-", subdir: "a/b/c/monorepo" });
+    cleanups.push(elsewhere.cleanup);
+    expect(await hashes(elsewhere)).toEqual(before);
+  });
+
+  it("after touching every mtime", async () => {
+    const when = new Date("2001-02-03T04:05:06Z");
+    for (const file of filesUnder(copy.dir)) fs.utimesSync(file, when, when);
+    expect(await hashes(copy)).toEqual(before);
+  });
+
+  it("after recreating every file under a different umask", async () => {
+    const modeBefore = fs.statSync(copy.file("receipt_dynamo/pyproject.toml")).mode & 0o777;
+    const previous = process.umask(0o077);
+    try {
+      for (const file of filesUnder(copy.dir)) {
+        const content = fs.readFileSync(file);
+        fs.rmSync(file);
+        fs.writeFileSync(file, content);
+      }
+    } finally {
+      process.umask(previous);
+    }
+    const modeAfter = fs.statSync(copy.file("receipt_dynamo/pyproject.toml")).mode & 0o777;
+    expect(modeAfter).toBe(0o600);
+    expect(modeAfter).not.toBe(modeBefore);
+    expect(await hashes(copy)).toEqual(before);
+  });
+});
+
+describe("what a change rebuilds", () => {
+  it("a handler edit changes only the Lambdas that copy that handler", async () => {
+    fs.appendFileSync(copy.file("infra/create_labels_step_functions/lambdas/handler.py"), "\n# edited\n");
+    // create-labels-standalone builds the same handler.py without a base image.
+    expect(changed(before, await hashes(copy))).toEqual(["lambda:create-labels", "lambda:create-labels-standalone"]);
+  });
+
+  it("a receipt_dynamo edit changes both base images (chained) and every Lambda built on them or copying it", async () => {
+    fs.appendFileSync(copy.file("receipt_dynamo/receipt_dynamo/models.py"), "\n# edited\n");
+    expect(changed(before, await hashes(copy))).toEqual(ALL);
+  });
+
+  it("a receipt_label edit leaves receipt-dynamo and the Lambda built on it alone", async () => {
+    fs.appendFileSync(copy.file("receipt_label/receipt_label/labeler.py"), "\n# edited\n");
+    expect(changed(before, await hashes(copy))).toEqual([
+      "base:receipt-label",
+      "lambda:create-labels",
+      "lambda:create-labels-standalone",
+      "lambda:upload-images",
+    ]);
+  });
+
+  it("a new file in a copied directory counts, a deleted one too", async () => {
+    fs.writeFileSync(copy.file("infra/upload_images/handler/extra.py"), "X = 1\n");
+    const added = await hashes(copy);
+    expect(changed(before, added)).toEqual(["lambda:upload-images"]);
+    fs.rmSync(copy.file("infra/upload_images/handler/naming.py"));
+    expect(changed(added, await hashes(copy))).toEqual(["lambda:upload-images"]);
+  });
+
+  it("a rename (same content, other path) changes the hash", async () => {
+    fs.renameSync(copy.file("infra/upload_images/handler/naming.py"), copy.file("infra/upload_images/handler/names.py"));
+    expect(changed(before, await hashes(copy))).toEqual(["lambda:upload-images"]);
+  });
+
+  it.each([
+    ["portfolio/README.md", "an unrelated file"],
+    ["receipt_dynamo/tests/test_models.py", "a .dockerignored file"],
+    ["receipt_dynamo/receipt_dynamo/__pycache__/models.cpython-312.pyc", "a new .dockerignored __pycache__ file"],
+    ["infra/upload_images/handler/__pycache__/x.pyc", "a new __pycache__ file in a Lambda's handler"],
+    ["infra/upload_images/handler/tests/test_naming.py", "a Lambda's .dockerignored tests"],
+  ])("editing %s (%s) changes nothing", async (rel) => {
+    fs.mkdirSync(path.dirname(copy.file(rel)), { recursive: true });
+    fs.appendFileSync(copy.file(rel), "\n# edited\n");
+    expect(changed(before, await hashes(copy))).toEqual([]);
+  });
+
+  it("chmod +x on a selected file changes its image's hash; on an unselected file, nothing", async () => {
+    fs.chmodSync(copy.file("infra/sync_dynamo/handler.py"), 0o755);
+    const after = await hashes(copy);
+    expect(changed(before, after)).toEqual(["lambda:sync-dynamo"]);
+    fs.chmodSync(copy.file("portfolio/README.md"), 0o755);
+    expect(changed(after, await hashes(copy))).toEqual([]);
+  });
+
+  it("a build arg or platform change in the manifest changes that image's hash", async () => {
+    const text = fs.readFileSync(copy.manifest, "utf8");
+    fs.writeFileSync(copy.manifest, text.replace("    timeout: 60\n", "    timeout: 60\n    buildArgs:\n      MODE: fast\n").replace("platform: linux/amd64", "platform: linux/arm64"));
+    expect(changed(before, await hashes(copy))).toEqual(["lambda:create-labels-standalone", "lambda:sync-dynamo"]);
+  });
+});
+
+describe("symlinks and special files", () => {
+  it("a symlink inside root hashes as its target path, the same wherever the tree is", async () => {
+    fs.symlinkSync("handler.py", copy.file("infra/sync_dynamo/alias.py"));
+    const analysis = await analyze(copy);
+    const selected = analysis.image("sync-dynamo", "lambda").selection.files.find((f) => f.entry.path === "infra/sync_dynamo/alias.py");
+    expect(selected?.linkTarget).toBe("infra/sync_dynamo/handler.py");
+    const withLink = Object.fromEntries(analysis.images.map((i) => [`${i.spec.kind}:${i.spec.name}`, i.hash]));
+    expect(changed(before, withLink)).toEqual(["lambda:sync-dynamo"]);
+
+    // The same link in a copy elsewhere hashes the same.
+    const elsewhere = copyExample({ prefix: "hashing-link-", subdir: "x/y" });
+    cleanups.push(elsewhere.cleanup);
+    fs.symlinkSync("handler.py", elsewhere.file("infra/sync_dynamo/alias.py"));
+    expect(await hashes(elsewhere)).toEqual(withLink);
+
+    // Pointing it at another file changes the hash even though the link itself is all that changed.
+    fs.rmSync(copy.file("infra/sync_dynamo/alias.py"));
+    fs.copyFileSync(copy.file("infra/sync_dynamo/handler.py"), copy.file("portfolio/handler.py"));
+    fs.symlinkSync("../../portfolio/handler.py", copy.file("infra/sync_dynamo/alias.py"));
+    expect(changed(withLink, await hashes(copy))).toEqual(["lambda:sync-dynamo"]);
+  });
+
+  it("a selected symlink pointing outside root is an error naming the file and the fix", async () => {
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), "hashing-outside-"));
+    cleanups.push(() => fs.rmSync(outside, { recursive: true, force: true }));
+    fs.writeFileSync(path.join(outside, "secret.py"), "KEY = 1\n");
+    fs.symlinkSync(path.join(outside, "secret.py"), copy.file("receipt_dynamo/receipt_dynamo/linked.py"));
+    const error = await analyze(copy).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SelectionError);
+    expect((error as Error).message).toMatch(/^receipt_dynamo\/receipt_dynamo\/linked\.py is a symlink to .*secret\.py, outside the repository root/);
+    expect((error as Error).message).toMatch(/Fix: copy the file into the repository, or add the link to \.dockerignore/);
+  });
+
+  it("a symlink out of root is fine when no image selects it", async () => {
+    fs.symlinkSync(os.tmpdir(), copy.file("portfolio/tmp-link"));
+    expect(await hashes(copy)).toEqual(before);
+  });
+
+  it("a FIFO that is selected is an error; one that is not selected is ignored", async () => {
+    execFileSync("mkfifo", [copy.file("portfolio/fifo")]);
+    expect(await hashes(copy)).toEqual(before);
+    execFileSync("mkfifo", [copy.file("infra/sync_dynamo/pipe.py")]);
+    await expect(analyze(copy)).rejects.toThrow(
+      /sync-dynamo: infra\/sync_dynamo\/pipe\.py is not a regular file .* Fix: add it to \.dockerignore/,
+    );
+  });
+});
+
+describe("the walk", () => {
+  it("never enters the copy's node_modules, .git or directories no image selects", async () => {
+    for (const dir of ["node_modules/pkg/deep", ".git/objects/ab", "receipt_dynamo/.git/refs", "portfolio/site"]) {
+      fs.mkdirSync(copy.file(dir), { recursive: true });
+      fs.writeFileSync(copy.file(`${dir}/file.py`), "x = 1\n");
+    }
+    const analysis = await analyze(copy);
+    const dirs = [...analysis.walk.directories];
+    expect(dirs.filter((d) => d.split("/").some((part) => part === "node_modules" || part === ".git"))).toEqual([]);
+    expect(dirs.filter((d) => d === "portfolio" || d.startsWith("portfolio/"))).toEqual([]);
+    // It does enter what is selected.
+    expect(dirs).toEqual(expect.arrayContaining(["", "receipt_dynamo/receipt_dynamo", "infra/upload_images/handler", "infra/sync_dynamo"]));
+    expect(await hashes(copy)).toEqual(before);
+  });
+
+  it("does walk a node_modules inside a copied directory: docker would send it", async () => {
+    fs.mkdirSync(copy.file("infra/upload_images/handler/node_modules/x"), { recursive: true });
+    fs.writeFileSync(copy.file("infra/upload_images/handler/node_modules/x/index.js"), "1\n");
+    const analysis = await analyze(copy);
+    expect(analysis.image("upload-images", "lambda").selection.files.map((f) => f.entry.path)).toContain(
+      "infra/upload_images/handler/node_modules/x/index.js",
+    );
+  });
+});
