@@ -1,0 +1,57 @@
+import type { ImageSpec, Manifest } from "../manifest/load.ts";
+
+/**
+ * A Mermaid flowchart of what is built FROM what: external images → base images → chained base
+ * images → Lambdas, each labelled with its platforms. Reads only the manifest and the Dockerfiles'
+ * texts, which `dockerfileText` supplies.
+ */
+export function mermaidGraph(manifest: Manifest, dockerfileText: (image: ImageSpec) => string): string {
+  const lines = ["flowchart LR"];
+  const id = (image: ImageSpec) => `${image.kind}_${image.name.replace(/-/g, "_")}`;
+  const externals = new Map<string, string>();
+  const externalId = (ref: string) => {
+    if (!externals.has(ref)) externals.set(ref, `ext_${externals.size + 1}`);
+    return externals.get(ref)!;
+  };
+  const edges: string[] = [];
+  const images = [...manifest.baseImages, ...manifest.lambdas];
+  for (const image of images) {
+    if (image.baseImage) edges.push(`  base_${image.baseImage.replace(/-/g, "_")} --> ${id(image)}`);
+    else {
+      const from = externalFrom(dockerfileText(image));
+      if (from) edges.push(`  ${externalId(from)} --> ${id(image)}`);
+    }
+  }
+  for (const [ref, ext] of externals) lines.push(`  ${ext}[("${escape(ref)}")]`);
+  if (manifest.baseImages.length) {
+    lines.push("  subgraph bases [base images]");
+    for (const b of manifest.baseImages) lines.push(`    ${id(b)}["${escape(b.name)}<br/>${b.platforms.join(", ")}"]`);
+    lines.push("  end");
+  }
+  if (manifest.lambdas.length) {
+    lines.push("  subgraph lambdas [Lambda images]");
+    for (const l of manifest.lambdas) lines.push(`    ${id(l)}["${escape(l.name)}<br/>${l.platforms.join(", ")}"]`);
+    lines.push("  end");
+  }
+  lines.push(...edges);
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * The external image the first stage of a Dockerfile starts FROM, with `${VAR:-default}`
+ * resolved to its default; undefined when it cannot be told without build args.
+ */
+export function externalFrom(text: string): string | undefined {
+  const stages = new Set<string>();
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
+    if (!m) continue;
+    const ref = m[1]!.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}/g, "$1");
+    if (m[2]) stages.add(m[2].toLowerCase());
+    if (stages.has(ref.toLowerCase()) && ref.toLowerCase() !== m[2]?.toLowerCase()) continue;
+    return ref.includes("$") || ref === "" ? undefined : ref;
+  }
+  return undefined;
+}
+
+const escape = (s: string) => s.replace(/"/g, "#quot;");
