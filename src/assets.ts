@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { AnalyzedImage, ImageAnalysis } from "./analyze.ts";
-import { stageContextDirectory, writeContextArchive, type ArchiveResult } from "./archive/context-archive.ts";
+import { stageContextDirectory, writeContextArchive, writeDeterministicZip, type ArchiveResult } from "./archive/context-archive.ts";
 import { bundleRunner } from "./runner/bundle.ts";
 
 /** Files synth hands to the constructs as Terraform assets. */
@@ -12,6 +12,8 @@ export interface BuildAssets {
   readonly archives: ReadonlyMap<string, ArchiveResult>;
   /** Staged context directory of every base image built with Docker, by image key. */
   readonly stagedContexts: ReadonlyMap<string, string>;
+  /** The build starter Lambda's deployment zip (`index.js`). */
+  readonly starterZip: ArchiveResult;
 }
 
 export function imageKey(image: AnalyzedImage): string {
@@ -57,6 +59,10 @@ export async function prepareBuildAssets(analysis: ImageAnalysis, workDir: strin
       archives.set(key, written);
     }
   }
-  const { cliFile } = await runner;
-  return { runnerDir: path.dirname(cliFile), archives, stagedContexts };
+  const { cliFile, lambdaFile } = await runner;
+  const starterZip = await writeDeterministicZip(
+    [{ path: "index.js", file: lambdaFile, executable: false }],
+    path.join(workDir, "build-starter.zip"),
+  );
+  return { runnerDir: path.dirname(cliFile), archives, stagedContexts, starterZip };
 }

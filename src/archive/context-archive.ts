@@ -17,23 +17,47 @@ export interface ArchiveResult {
   readonly sha256: string;
 }
 
+/** One entry of a deterministic zip. */
+export interface ZipSource {
+  /** Path inside the archive (POSIX). */
+  readonly path: string;
+  /** File to read, for regular files. */
+  readonly file?: string;
+  /** Link text, for symlinks. */
+  readonly linkText?: string;
+  readonly executable: boolean;
+}
+
 /**
  * Writes an image's build context as a zip whose bytes depend only on the selected files:
  * entries sorted by path, fixed timestamps, modes reduced to 644/755, symlinks stored as links.
  * Paths keep their place relative to the repository root, so the Dockerfile's COPY paths hold.
  */
-export async function writeContextArchive(root: string, files: readonly SelectedFile[], outFile: string): Promise<ArchiveResult> {
+export function writeContextArchive(root: string, files: readonly SelectedFile[], outFile: string): Promise<ArchiveResult> {
+  return writeDeterministicZip(
+    files.map(({ entry }) => ({
+      path: entry.path,
+      file: entry.kind === "symlink" ? undefined : path.join(root, entry.path),
+      linkText: entry.linkText,
+      executable: (entry.mode & 0o111) !== 0,
+    })),
+    outFile,
+  );
+}
+
+/** A zip of the given entries, byte-identical for identical contents. Written atomically. */
+export async function writeDeterministicZip(sources: readonly ZipSource[], outFile: string): Promise<ArchiveResult> {
   await fs.promises.mkdir(path.dirname(outFile), { recursive: true });
   const zip = new ZipFile();
-  const sorted = [...files].sort((a, b) => (a.entry.path < b.entry.path ? -1 : 1));
-  for (const { entry } of sorted) {
+  const sorted = [...sources].sort((a, b) => (a.path < b.path ? -1 : 1));
+  for (const source of sorted) {
     const options = { mtime: FIXED_MTIME, forceDosTimestamp: true };
-    if (entry.kind === "symlink") {
-      zip.addBuffer(Buffer.from(entry.linkText!), entry.path, { ...options, mode: SYMLINK_MODE, compress: false });
+    if (source.linkText !== undefined) {
+      zip.addBuffer(Buffer.from(source.linkText), source.path, { ...options, mode: SYMLINK_MODE, compress: false });
     } else {
-      const mode = entry.mode & 0o111 ? EXECUTABLE_MODE : FILE_MODE;
-      zip.addReadStreamLazy(entry.path, { ...options, mode, compress: true, compressionLevel: 6 }, (cb) =>
-        cb(null, fs.createReadStream(path.join(root, entry.path))),
+      const mode = source.executable ? EXECUTABLE_MODE : FILE_MODE;
+      zip.addReadStreamLazy(source.path, { ...options, mode, compress: true, compressionLevel: 6 }, (cb) =>
+        cb(null, fs.createReadStream(source.file!)),
       );
     }
   }

@@ -7,6 +7,7 @@ import { buildspecForImage } from "../buildspec.ts";
 import { STATIC_TAG } from "../hashing/tags.ts";
 import type { BuiltImage } from "./built-image.ts";
 import { CodeBuildDockerImage } from "./codebuild-docker-image.ts";
+import type { BuildLauncher } from "./build-trigger.ts";
 import { DockerBaseImage } from "./docker-base-image.ts";
 import type { ContextBucket } from "./context-bucket.ts";
 
@@ -17,8 +18,8 @@ export interface BaseImagesProps {
   readonly bucket: ContextBucket;
   /** CodeBuild service role, for base images with `builder: codebuild`. */
   readonly codebuildRoleArn: string;
-  /** Terraform path of the runner asset directory. */
-  readonly runnerDir: string;
+  /** How CodeBuild-built base images start their builds. */
+  readonly launcher: BuildLauncher;
   readonly region: string;
   /** Resources CodeBuild-built images wait for (the role's policy). @default none */
   readonly dependsOn?: readonly ITerraformDependable[];
@@ -71,7 +72,7 @@ export class BaseImages extends Construct {
           bucket: props.bucket,
           roleArn: props.codebuildRoleArn,
           baseImage: parent,
-          runnerDir: props.runnerDir,
+          launcher: props.launcher,
           region: props.region,
           dependsOn: props.dependsOn,
         });

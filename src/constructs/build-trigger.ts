@@ -1,10 +1,17 @@
 import { Construct } from "constructs";
-import { DataResource, type ITerraformDependable } from "cdktf";
+import { DataResource, type ITerraformDependable, type TerraformResource } from "cdktf";
+import { LambdaInvocation } from "@cdktf/provider-aws/lib/lambda-invocation/index.js";
 import { shellQuote } from "../buildspec.ts";
 
+/** How a stack starts its builds. */
+export type BuildLauncher =
+  /** `terraform_data` + local-exec running the bundled runner with `node`. */
+  | { readonly kind: "local-exec"; readonly runnerDir: string }
+  /** `aws_lambda_invocation` of the stack's build starter Lambda: needs nothing but Terraform. */
+  | { readonly kind: "lambda"; readonly functionName: string; readonly ready: readonly ITerraformDependable[] };
+
 export interface BuildTriggerProps {
-  /** Terraform path of the bundled runner directory (a TerraformAsset). */
-  readonly runnerDir: string;
+  readonly launcher: BuildLauncher;
   /** CodeBuild project to start. */
   readonly projectName: string;
   /** `bucket/key` of the context archive. */
@@ -15,7 +22,7 @@ export interface BuildTriggerProps {
   /** `repository:tag` of the base image, passed as BASE_IMAGE_URI. @default none */
   readonly baseImageUri?: string;
   readonly region: string;
-  /** The runner stops the build after this many seconds. */
+  /** The local-exec runner stops the build after this many seconds. */
   readonly timeoutSeconds: number;
   /** Build even when the tag exists: for mutable tags such as `stable`. @default false */
   readonly force?: boolean;
@@ -26,14 +33,32 @@ export interface BuildTriggerProps {
 }
 
 /**
- * A `terraform_data` resource replaced whenever the image's triggers change; its local-exec
- * provisioner runs the build runner, which skips when the content-addressed tag already exists.
+ * The resource that runs an image's build whenever its triggers change. Either way the build
+ * is skipped when the content-addressed tag already exists, and both modes carry the same
+ * triggers, so what rebuilds does not depend on the mode.
  */
 export class BuildTrigger extends Construct {
-  readonly resource: DataResource;
+  readonly resource: TerraformResource;
 
   constructor(scope: Construct, id: string, props: BuildTriggerProps) {
     super(scope, id);
+    const { launcher } = props;
+    if (launcher.kind === "lambda") {
+      this.resource = new LambdaInvocation(this, "build", {
+        functionName: launcher.functionName,
+        input: JSON.stringify({
+          projectName: props.projectName,
+          sourceLocation: props.sourceLocation,
+          repositoryUri: props.repositoryUri,
+          imageTag: props.imageTag,
+          ...(props.baseImageUri ? { baseImageUri: props.baseImageUri } : {}),
+          ...(props.force ? { force: true } : {}),
+        }),
+        triggers: { ...props.triggers },
+        dependsOn: [...props.dependsOn, ...launcher.ready],
+      });
+      return;
+    }
     const args = [
       "build",
       "--project", props.projectName,
@@ -51,7 +76,7 @@ export class BuildTrigger extends Construct {
       provisioners: [
         {
           type: "local-exec",
-          command: `node ${props.runnerDir}/runner.cjs ${args.map(quoteArg).join(" ")}`,
+          command: `node ${quoteArg(`${launcher.runnerDir}/runner.cjs`)} ${args.map(quoteArg).join(" ")}`,
         },
       ],
     });

@@ -7,7 +7,7 @@ import type { Platform } from "../manifest/schema.ts";
 import { buildspecHash } from "../buildspec.ts";
 import { codebuildEnvironment } from "../naming.ts";
 import type { BuiltImage } from "./built-image.ts";
-import { BuildTrigger } from "./build-trigger.ts";
+import { BuildTrigger, type BuildLauncher } from "./build-trigger.ts";
 import { ImageRepository } from "./image-repository.ts";
 import { CONTEXT_PREFIX, type ContextBucket } from "./context-bucket.ts";
 
@@ -32,8 +32,8 @@ export interface CodeBuildDockerImageProps {
   readonly roleArn: string;
   /** The base image it is built FROM. @default none */
   readonly baseImage?: BuiltImage;
-  /** Terraform path of the bundled runner directory. */
-  readonly runnerDir: string;
+  /** How the build is started. */
+  readonly launcher: BuildLauncher;
   readonly region: string;
   /** Whether the tag is overwritten on rebuild (the `stable` tag). @default false */
   readonly mutableTags?: boolean;
@@ -110,7 +110,7 @@ export class CodeBuildDockerImage extends Construct implements BuiltImage {
 
     const baseImageUri = props.baseImage?.uri(props.platforms[0]!);
     this.trigger = new BuildTrigger(this, "trigger", {
-      runnerDir: props.runnerDir,
+      launcher: props.launcher,
       projectName: this.project.name,
       sourceLocation: `${props.bucket.name}/${this.contextObject.key}`,
       repositoryUri: this.repository.url,

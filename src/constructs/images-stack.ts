@@ -1,4 +1,4 @@
-import { TerraformOutput, TerraformStack, AssetType, TerraformAsset } from "cdktf";
+import { AssetType, CloudBackend, NamedCloudWorkspace, S3Backend, TerraformAsset, TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity/index.js";
@@ -15,6 +15,9 @@ import { BaseImages } from "./base-images.ts";
 import { CodeBuildDockerImage } from "./codebuild-docker-image.ts";
 import { ContextBucket, CONTEXT_PREFIX } from "./context-bucket.ts";
 import { LambdaImageFunction } from "./lambda-image-function.ts";
+import { BuildStarter } from "./build-starter.ts";
+import type { BuildLauncher } from "./build-trigger.ts";
+import type { BackendSpec } from "../manifest/schema.ts";
 
 export interface ImagesStackProps {
   /** The analyzed manifest: images, hashes and tags. */
@@ -34,7 +37,9 @@ export class ImagesStack extends TerraformStack {
     super(scope, id);
     const { analysis, stackName, assets } = props;
     const manifest = analysis.manifest;
-    const { region } = manifest.stacks[stackName]!;
+    const stackSpec = manifest.stacks[stackName]!;
+    const { region } = stackSpec;
+    configureBackend(this, stackSpec.backend);
 
     new AwsProvider(this, "aws", {
       region,
@@ -87,13 +92,18 @@ export class ImagesStack extends TerraformStack {
       ),
     });
 
+    const launcher: BuildLauncher =
+      stackSpec.buildTrigger === "lambda"
+        ? this.buildStarter(manifest.project, stackName, assets, codebuilt.map(projectName), codebuilt.map(repositoryName), arns)
+        : { kind: "local-exec", runnerDir: runner.path };
+
     const bases = new BaseImages(this, "base", {
       analysis,
       stackName,
       assets,
       bucket,
       codebuildRoleArn: role.arn,
-      runnerDir: runner.path,
+      launcher,
       region,
       dependsOn: [policy],
     });
@@ -113,7 +123,7 @@ export class ImagesStack extends TerraformStack {
         bucket,
         roleArn: role.arn,
         baseImage: spec.baseImage ? bases.get(spec.baseImage) : undefined,
-        runnerDir: runner.path,
+        launcher,
         region,
         maxImages: manifest.ecr.maxImages,
         maxAgeDays: manifest.ecr.maxAgeDays,
@@ -140,6 +150,44 @@ export class ImagesStack extends TerraformStack {
       new TerraformOutput(this, `base-${image.spec.name}-hash`, { value: image.hash, description: `Content hash of base image ${image.spec.name}` });
     }
   }
+
+  private buildStarter(
+    project: string,
+    stackName: string,
+    assets: BuildAssets,
+    projects: readonly string[],
+    repositories: readonly string[],
+    arns: ArnBuilder,
+  ): BuildLauncher {
+    const starter = new BuildStarter(this, "build-starter", {
+      functionName: boundedName(`${project}-build-starter-${stackName}`, 64),
+      bundle: assets.starterZip,
+      projectArns: projects.map((p) => arns.codebuildProject(p)),
+      repositoryArns: repositories.map((r) => arns.repository(r)),
+      buildLogGroupArns: projects.map((p) => arns.logGroup(`/aws/codebuild/${p}`)),
+    });
+    return { kind: "lambda", functionName: starter.function.functionName, ready: [starter.function, starter.policy] };
+  }
+}
+
+/** Local state unless the manifest names Terraform Cloud / Enterprise or an S3 bucket. */
+function configureBackend(stack: TerraformStack, backend: BackendSpec | undefined): void {
+  if (!backend) return;
+  if ("cloud" in backend) {
+    new CloudBackend(stack, {
+      organization: backend.cloud.organization,
+      hostname: backend.cloud.hostname,
+      workspaces: new NamedCloudWorkspace(backend.cloud.workspace),
+    });
+  } else {
+    new S3Backend(stack, {
+      bucket: backend.s3.bucket,
+      key: backend.s3.key,
+      region: backend.s3.region,
+      dynamodbTable: backend.s3.dynamodbTable,
+      encrypt: true,
+    });
+  }
 }
 
 /** ARNs of resources by name, so a policy can name them before they exist. */
@@ -151,6 +199,9 @@ class ArnBuilder {
   ) {}
   repository(name: string): string {
     return `arn:${this.partition}:ecr:${this.region}:${this.account}:repository/${name}`;
+  }
+  codebuildProject(name: string): string {
+    return `arn:${this.partition}:codebuild:${this.region}:${this.account}:project/${name}`;
   }
   logGroup(name: string): string {
     return `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:${name}`;

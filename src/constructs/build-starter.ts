@@ -1,0 +1,82 @@
+import { Construct } from "constructs";
+import { AssetType, TerraformAsset } from "cdktf";
+import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
+import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
+import type { ArchiveResult } from "../archive/context-archive.ts";
+import { boundedName } from "../naming.ts";
+
+export interface BuildStarterProps {
+  readonly functionName: string;
+  /** Deterministic zip holding the bundled handler as `index.js`. */
+  readonly bundle: ArchiveResult;
+  /** ARNs of the stack's CodeBuild projects. */
+  readonly projectArns: readonly string[];
+  /** ARNs of the stack's ECR repositories. */
+  readonly repositoryArns: readonly string[];
+  /** ARNs of the stack's CodeBuild log groups. */
+  readonly buildLogGroupArns: readonly string[];
+  /** Log retention in days. @default 14 */
+  readonly logRetentionDays?: number;
+}
+
+/** Lambda's ceiling: a build still running then is left running and attached to by the next apply. */
+const MAX_TIMEOUT_SECONDS = 900;
+
+/**
+ * The stack's build starter: a small Node.js Lambda, bundled from the same runner core as the
+ * CLI, that Terraform invokes through the AWS provider to start or attach to a build and wait.
+ */
+export class BuildStarter extends Construct {
+  readonly function: LambdaFunction;
+  readonly policy: IamRolePolicy;
+
+  constructor(scope: Construct, id: string, props: BuildStarterProps) {
+    super(scope, id);
+    const logGroup = new CloudwatchLogGroup(this, "logs", {
+      name: `/aws/lambda/${props.functionName}`,
+      retentionInDays: props.logRetentionDays ?? 14,
+    });
+    const role = new IamRole(this, "role", {
+      name: boundedName(`${props.functionName}-exec`, 64),
+      assumeRolePolicy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }],
+      }),
+    });
+    this.policy = new IamRolePolicy(this, "policy", {
+      role: role.id,
+      name: "start-stack-builds",
+      policy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "RunStackBuilds",
+            Effect: "Allow",
+            Action: ["codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds", "codebuild:ListBuildsForProject"],
+            Resource: [...props.projectArns],
+          },
+          { Sid: "CheckStackImages", Effect: "Allow", Action: "ecr:DescribeImages", Resource: [...props.repositoryArns] },
+          { Sid: "ReadBuildLogs", Effect: "Allow", Action: "logs:GetLogEvents", Resource: props.buildLogGroupArns.map((a) => `${a}:*`) },
+          { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${logGroup.arn}:*` },
+        ],
+      }),
+    });
+    const code = new TerraformAsset(this, "code", { path: props.bundle.file, type: AssetType.FILE });
+    this.function = new LambdaFunction(this, "function", {
+      functionName: props.functionName,
+      description: "Starts or attaches to this stack's image builds in CodeBuild and waits for them",
+      role: role.arn,
+      runtime: "nodejs20.x",
+      handler: "index.handler",
+      filename: code.path,
+      sourceCodeHash: Buffer.from(props.bundle.sha256, "hex").toString("base64"),
+      architectures: ["arm64"],
+      memorySize: 256,
+      timeout: MAX_TIMEOUT_SECONDS,
+      loggingConfig: { logFormat: "Text", logGroup: logGroup.name },
+      dependsOn: [logGroup, this.policy],
+    });
+  }
+}
