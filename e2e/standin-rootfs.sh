@@ -66,7 +66,7 @@ chroot "$root" /usr/bin/python3 -m compileall -q -j2 -x 'lib2to3/tests|/test/|id
   echo "standin-rootfs: compileall failed" >&2
   exit 1
 }
-chroot "$root" /usr/bin/python3 -c 'import setuptools, wheel, pip, platform, sys; print("standin python", sys.version.split()[0], platform.machine(), "pip", pip.__version__)'
+chroot "$root" /usr/bin/python3 -W ignore -c 'import setuptools, wheel, pip, platform, sys; print("standin python", sys.version.split()[0], platform.machine(), "pip", pip.__version__)'
 t2=$SECONDS
 
 mkdir -p "$(dirname "$out")"
