@@ -28,7 +28,13 @@ export function gitTag(cwd: string, pathspecs: readonly string[], isRelevant: (p
   }
   const specs = ["--", ...pathspecs.map((p) => (p === "" ? "." : `:(glob)${p}`))];
   const status = git(["status", "--porcelain=v1", "-z", "--untracked-files=all", ...specs]);
-  const dirtyFiles = parsePorcelainZ(status).filter(isRelevant);
+  // Porcelain paths are relative to the top of the work tree, whatever cwd is (unlike pathspecs,
+  // which are relative to cwd): when cwd is a subdirectory, strip its prefix.
+  const prefix = git(["rev-parse", "--show-prefix"]).trim();
+  const dirtyFiles = parsePorcelainZ(status)
+    .filter((p) => p.startsWith(prefix))
+    .map((p) => p.slice(prefix.length))
+    .filter(isRelevant);
   if (dirtyFiles.length > 0) return { reason: "inputs have uncommitted changes", dirtyFiles };
   let commit = "";
   try {
@@ -40,7 +46,7 @@ export function gitTag(cwd: string, pathspecs: readonly string[], isRelevant: (p
   return { tag: `git-${commit.slice(0, 7)}`, dirtyFiles: [] };
 }
 
-/** Paths (relative to cwd) from `git status --porcelain=v1 -z`, renames giving both sides. */
+/** Paths (relative to the work tree's top) from `git status --porcelain=v1 -z`, renames giving both sides. */
 function parsePorcelainZ(output: string): string[] {
   const fields = output.split("\0").filter((f) => f !== "");
   const paths: string[] = [];
