@@ -173,6 +173,17 @@ describe("git tags", () => {
     expect(analysis.image("receipt-dynamo", "base").warnings[0]).toMatch(/: receipt_dynamo\/receipt_dynamo\/new_module\.py$/);
   });
 
+  it("a git-ignored file that is built into the image makes it dirty: no commit records it", async () => {
+    const repo = gitRepo();
+    // *.log is git-ignored but not .dockerignored, so COPY receipt_dynamo/ sends it.
+    fs.writeFileSync(repo.copy.file("receipt_dynamo/receipt_dynamo/debug.log"), "local only\n");
+    const analysis = await repo.analyze();
+    const dynamo = analysis.image("receipt-dynamo", "base");
+    expect(dynamo.selection.files.map((f) => f.entry.path)).toContain("receipt_dynamo/receipt_dynamo/debug.log");
+    expect(dynamo.gitTag).toBeUndefined();
+    expect(dynamo.warnings[0]).toMatch(/: receipt_dynamo\/receipt_dynamo\/debug\.log$/);
+  });
+
   it("with the manifest root in a subdirectory of the repository, porcelain paths are mapped to root-relative ones", async () => {
     const repo = gitRepo({ subdir: "repo/monorepo" });
     expect(repo.top).not.toBe(repo.copy.dir);

@@ -27,7 +27,9 @@ export function gitTag(cwd: string, pathspecs: readonly string[], isRelevant: (p
     return { reason: "the repository root is not a git work tree", dirtyFiles: [] };
   }
   const specs = ["--", ...pathspecs.map((p) => (p === "" ? "." : `:(glob)${p}`))];
-  const status = git(["status", "--porcelain=v1", "-z", "--untracked-files=all", ...specs]);
+  // --ignored: a git-ignored file the image selects (not .dockerignored) is built in but recorded by
+  // no commit, so it makes the inputs dirty too; isRelevant drops the ignored files no image uses.
+  const status = git(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=traditional", ...specs]);
   // Porcelain paths are relative to the top of the work tree, whatever cwd is (unlike pathspecs,
   // which are relative to cwd): when cwd is a subdirectory, strip its prefix.
   const prefix = git(["rev-parse", "--show-prefix"]).trim();
