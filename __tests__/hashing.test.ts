@@ -172,6 +172,14 @@ describe("symlinks and special files", () => {
     expect(changed(withLink, await hashes(copy))).toEqual(["lambda:sync-dynamo"]);
   });
 
+  it("an edit of a symlink's target, selected only through the link, changes the hash (COPY copies the content)", async () => {
+    fs.writeFileSync(copy.file("portfolio/shared_config.py"), "LEVEL = 1\n");
+    fs.symlinkSync("../../portfolio/shared_config.py", copy.file("infra/sync_dynamo/config.py"));
+    const withLink = await hashes(copy);
+    fs.writeFileSync(copy.file("portfolio/shared_config.py"), "LEVEL = 2\n");
+    expect(changed(withLink, await hashes(copy))).toEqual(["lambda:sync-dynamo"]);
+  });
+
   it("a selected symlink pointing outside root is an error naming the file and the fix", async () => {
     const outside = fs.mkdtempSync(path.join(os.tmpdir(), "hashing-outside-"));
     cleanups.push(() => fs.rmSync(outside, { recursive: true, force: true }));

@@ -12,11 +12,19 @@ export interface DigestCache {
 
 const CONCURRENCY = 16;
 
-/** SHA-256 of each regular file's content, streamed, each file read at most once. */
+/**
+ * SHA-256 of each regular file's content, streamed, each file read at most once. A symlink to a
+ * regular file gets its target's digest too: a COPY of the link copies the target's content.
+ */
 export async function digestFiles(root: string, entries: Iterable<WalkEntry>, cache?: DigestCache): Promise<Map<string, string>> {
   const digests = new Map<string, string>();
   const queue: WalkEntry[] = [];
+  const links: WalkEntry[] = [];
   for (const entry of entries) {
+    if (entry.kind === "symlink" && !digests.has(entry.path)) {
+      digests.set(entry.path, "");
+      links.push(entry);
+    }
     if (entry.kind !== "file" || digests.has(entry.path)) continue;
     const cached = cache?.lookup(entry);
     if (cached) digests.set(entry.path, cached);
@@ -35,6 +43,11 @@ export async function digestFiles(root: string, entries: Iterable<WalkEntry>, ca
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, worker));
+  for (const link of links) {
+    const target = await fs.promises.stat(path.join(root, link.path)).catch(() => undefined);
+    // A dangling link or a link to a directory has no content of its own to hash.
+    digests.set(link.path, target?.isFile() ? await digestFile(path.join(root, link.path)) : "-");
+  }
   return digests;
 }
 

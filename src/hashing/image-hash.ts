@@ -22,7 +22,7 @@ export interface ImageHashInputs {
  */
 export function fileListLines(files: readonly SelectedFile[], digests: ReadonlyMap<string, string>): string[] {
   return files.map(({ entry, linkTarget }) => {
-    if (entry.kind === "symlink") return `${entry.path}\0l\0${linkTarget}`;
+    if (entry.kind === "symlink") return `${entry.path}\0l\0${linkTarget}\0${digests.get(entry.path) ?? "-"}`;
     const digest = digests.get(entry.path);
     if (!digest) throw new Error(`internal: no digest for ${entry.path}`);
     return `${entry.path}\0${entry.mode & 0o111 ? "x" : "f"}\0${digest}`;
