@@ -276,6 +276,15 @@ function checkSemantics(
     if (parent && missing.length) {
       add(["baseImages", image.name, "platforms"], `includes ${missing.join(", ")}, but its base image ${parent.name} is built only for ${parent.platforms.join(", ")}`, `add ${missing.join(", ")} to baseImages.${parent.name}.platforms`);
     }
+    // The Docker provider pushes one tag per platform and no index, while one CodeBuild build of
+    // several platforms takes a single BASE_IMAGE_URI: every platform would be built FROM one image.
+    if (parent && image.builder === "codebuild" && parent.builder === "docker" && image.platforms.length > 1) {
+      add(
+        ["baseImages", image.name, "builder"],
+        `builds ${image.platforms.join(", ")} in one CodeBuild build FROM base image ${parent.name}, but ${parent.name} uses builder: docker, which pushes a separate tag per platform and no multi-platform index, so every platform would be built FROM its ${image.platforms[0]} image`,
+        `set builder: codebuild on baseImages.${parent.name}, or builder: docker on baseImages.${image.name}`,
+      );
+    }
   }
   const cycle = findCycle(Object.fromEntries(images.map((i) => [i.name, i.baseImage])));
   if (cycle) {
