@@ -1,0 +1,227 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { ManifestError } from "../src/manifest/errors.ts";
+import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
+import { StackView } from "./helpers/stack-view.ts";
+import { flagValue, localExecArgv, synthExample, type SynthResult, type TfResource } from "./helpers/synth.ts";
+
+/**
+ * Manifest variants of the example: a base image built in CodeBuild, multi-platform bases, and
+ * no Dockerfile pulling from public ECR. Each variant is a manifest next to the example's.
+ */
+
+let copy: ExampleCopy;
+let original: string;
+let mixedManifest: string;
+const outputs: Record<string, SynthResult> = {};
+
+/** Writes a variant of the example manifest (each `[from, to]` must occur) and synthesizes it. */
+async function variant(name: string, edits: [string, string][]): Promise<SynthResult> {
+  let text = original;
+  for (const [from, to] of edits) {
+    if (!text.includes(from)) throw new Error(`the example manifest no longer contains ${JSON.stringify(from)}`);
+    text = text.replace(from, to);
+  }
+  const manifest = path.join(copy.dir, `${name}.yaml`);
+  fs.writeFileSync(manifest, text);
+  return synthExample(copy.dir, path.join(path.dirname(copy.dir), `out-${name}`), { manifest });
+}
+
+const LABEL_BASE = "  receipt-label:\n    dockerfile: dockerfiles/Dockerfile.receipt_label\n";
+const DYNAMO_PLATFORMS = "    packages: [receipt_dynamo]\n    platforms: [linux/arm64]\n";
+
+beforeAll(async () => {
+  copy = copyExample({ prefix: "synth-variants-" });
+  original = fs.readFileSync(copy.manifest, "utf8");
+  outputs.codebuild = await variant("codebuild-base", [[LABEL_BASE, `${LABEL_BASE}    builder: codebuild\n`]]);
+  const dynamoMulti: [string, string] = [DYNAMO_PLATFORMS, "    packages: [receipt_dynamo]\n    platforms: [linux/arm64, linux/amd64]\n"];
+  const amd64Lambdas: [string, string][] = [
+    ["    baseImage: receipt-dynamo\n    timeout: 60\n", "    baseImage: receipt-dynamo\n    platform: linux/amd64\n    timeout: 60\n"],
+    ["    baseImage: receipt-label\n    memorySize: 512\n", "    baseImage: receipt-label\n    platform: linux/amd64\n    memorySize: 512\n"],
+  ];
+  outputs.multi = await variant("multi-platform-docker", [
+    dynamoMulti,
+    [LABEL_BASE, `${LABEL_BASE}    platforms: [linux/arm64, linux/amd64]\n`],
+    ...amd64Lambdas,
+  ]);
+  outputs.multiCodebuild = await variant("multi-platform-codebuild", [
+    [DYNAMO_PLATFORMS, "    packages: [receipt_dynamo]\n    builder: codebuild\n    platforms: [linux/arm64, linux/amd64]\n"],
+    [LABEL_BASE, `${LABEL_BASE}    builder: codebuild\n    platforms: [linux/arm64, linux/amd64]\n`],
+    ...amd64Lambdas,
+  ]);
+  mixedManifest = path.join(copy.dir, "multi-platform-mixed.yaml");
+  fs.writeFileSync(mixedManifest, original.replace(DYNAMO_PLATFORMS, dynamoMulti[1]).replace(LABEL_BASE, `${LABEL_BASE}    builder: codebuild\n    platforms: [linux/arm64, linux/amd64]\n`));
+  const withoutStandalone = original.slice(0, original.indexOf("  # The same handler as create-labels, built the original way"));
+  outputs.private = await variant("no-public-ecr", [[original, withoutStandalone]]);
+  expect(parse(withoutStandalone).lambdas["create-labels-standalone"]).toBeUndefined();
+});
+afterAll(() => copy.cleanup());
+
+const view = (variantName: string, stack: string) => StackView.of(outputs[variantName]!.outdir, stack, outputs[variantName]!.stacks[stack]!);
+const hashOf = (variantName: string, name: string, kind: "lambda" | "base") => outputs[variantName]!.analysis.image(name, kind).hash;
+const tagOf = (hash: string) => `sha-${hash.slice(0, 12)}`;
+const asArray = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+
+function repo(v: StackView, name: string): [string, TfResource] {
+  return v.one("aws_ecr_repository", (r) => r.name === name);
+}
+function repoUrl(v: StackView, name: string): string {
+  return StackView.ref("aws_ecr_repository", repo(v, name)[0], "repository_url");
+}
+/** The build (terraform_data) whose --repository-uri is that repository's. */
+function buildOf(v: StackView, repositoryName: string): [string, TfResource, string[]] {
+  const url = repoUrl(v, repositoryName);
+  const [id, r] = v.one("terraform_data", (t) => flagValue(localExecArgv(t.provisioner[0]["local-exec"].command), "--repository-uri") === url);
+  return [id, r, localExecArgv(r.provisioner[0]["local-exec"].command as string)];
+}
+function lambdaFn(v: StackView, name: string): TfResource {
+  return v.one("aws_lambda_function", (r) => r.function_name === `portfolio-${name}-${v.name}`)[1];
+}
+
+describe("a base image with builder: codebuild", () => {
+  it.each(["dev", "prod"])("%s: is built in CodeBuild from its own context archive, FROM its Docker-built parent", (stack) => {
+    const v = view("codebuild", stack);
+    const hash = hashOf("codebuild", "receipt-label", "base");
+    // No Docker resources for it any more; receipt-dynamo still has them.
+    expect(v.all("docker_image").map(([, r]) => r.name)).toEqual([`${repoUrl(v, `base-receipt-dynamo-${stack}`)}:${stack === "dev" ? "stable" : tagOf(hashOf("codebuild", "receipt-dynamo", "base"))}`]);
+    const [, project] = v.one("aws_codebuild_project", (p) => p.name === `portfolio-base-receipt-label-${stack}`);
+    expect(project.environment).toMatchObject({ type: "ARM_CONTAINER", privileged_mode: true });
+    const [, object] = v.one("aws_s3_object", (o) => String(o.key).startsWith("contexts/base-receipt-label/"));
+    expect(object.key).toBe(`contexts/base-receipt-label/${hash}.zip`);
+    const [, build, argv] = buildOf(v, `base-receipt-label-${stack}`);
+    const tag = stack === "dev" ? "stable" : tagOf(hash);
+    expect(flagValue(argv, "--image-tag")).toBe(tag);
+    const [dynamoImageId, dynamoImage] = v.one("docker_image", () => true);
+    expect(flagValue(argv, "--base-image-uri")).toBe(dynamoImage.name);
+    expect(build.triggers_replace).toMatchObject({ content_hash: hash, base_image_uri: dynamoImage.name });
+    const [dynamoPushId] = v.one("docker_registry_image", (p) => p.name === StackView.ref("docker_image", dynamoImageId, "name"));
+    expect(build.depends_on).toContain(`docker_registry_image.${dynamoPushId}`);
+    // A stable tag already exists when the content changed: the runner must build anyway.
+    if (stack === "dev") expect(argv).toContain("--force");
+    else expect(argv).not.toContain("--force");
+    const [, repository] = repo(v, `base-receipt-label-${stack}`);
+    expect(repository.image_tag_mutability).toBe(stack === "dev" ? "MUTABLE" : "IMMUTABLE_WITH_EXCLUSION");
+  });
+
+  it.each(["dev", "prod"])("%s: its Lambdas are built FROM it and wait for its build", (stack) => {
+    const v = view("codebuild", stack);
+    const [labelBuildId] = buildOf(v, `base-receipt-label-${stack}`);
+    const labelTag = stack === "dev" ? "stable" : tagOf(hashOf("codebuild", "receipt-label", "base"));
+    for (const name of ["create-labels", "upload-images"]) {
+      const [buildId, build, argv] = buildOf(v, `portfolio-${name}-${stack}`);
+      expect(flagValue(argv, "--base-image-uri")).toBe(`${repoUrl(v, `base-receipt-label-${stack}`)}:${labelTag}`);
+      expect(build.triggers_replace.base_image_uri).toBe(`${repoUrl(v, `base-receipt-label-${stack}`)}:${labelTag}`);
+      expect(build.depends_on).toContain(`terraform_data.${labelBuildId}`);
+      expect(lambdaFn(v, name).depends_on).toContain(`terraform_data.${buildId}`);
+    }
+  });
+
+  it("the CodeBuild role may push to its repository and write its build logs", () => {
+    const v = view("codebuild", "prod");
+    const [, policy] = v.one("aws_iam_role_policy", (p) => p.name === "build-stack-images");
+    const statements = JSON.parse(policy.policy as string).Statement as { Action: string | string[]; Resource: string | string[] }[];
+    const pushed = statements.filter((s) => asArray(s.Action).includes("ecr:PutImage")).flatMap((s) => asArray(s.Resource));
+    expect(pushed.some((r) => r.endsWith(":repository/base-receipt-label-prod"))).toBe(true);
+    expect(pushed.some((r) => r.endsWith(":repository/base-receipt-dynamo-prod"))).toBe(false);
+    const logs = statements.filter((s) => asArray(s.Action).includes("logs:PutLogEvents")).flatMap((s) => asArray(s.Resource));
+    expect(logs.some((r) => r.endsWith(":log-group:/aws/codebuild/portfolio-base-receipt-label-prod:*"))).toBe(true);
+  });
+});
+
+describe("multi-platform base images", () => {
+  /** The base's docker_image resources as [platform, name, resource id], sorted by platform. */
+  const dockerImages = (v: StackView, base: string) => {
+    const url = repoUrl(v, `base-${base}-prod`);
+    return v
+      .all("docker_image")
+      .filter(([, r]) => String(r.name).startsWith(`${url}:`))
+      .map(([id, r]) => [r.build.platform as string, r.name as string, id] as const)
+      .sort();
+  };
+
+  it("a Docker-built base builds and pushes every platform under <tag>-<arch>, all with the content-hash trigger", () => {
+    const v = view("multi", "prod");
+    const hash = hashOf("multi", "receipt-dynamo", "base");
+    const url = repoUrl(v, "base-receipt-dynamo-prod");
+    expect(dockerImages(v, "receipt-dynamo").map(([p, n]) => [p, n])).toEqual([
+      ["linux/amd64", `${url}:${tagOf(hash)}-amd64`],
+      ["linux/arm64", `${url}:${tagOf(hash)}-arm64`],
+    ]);
+    for (const [, , id] of dockerImages(v, "receipt-dynamo")) {
+      expect(v.get("docker_image", id).triggers).toEqual({ content_hash: hash });
+      const [, push] = v.one("docker_registry_image", (p) => p.name === StackView.ref("docker_image", id, "name"));
+      expect(push).toMatchObject({ keep_remotely: true, triggers: { content_hash: hash } });
+    }
+  });
+
+  it("a chained Docker-built base builds each platform FROM its parent's image of the same platform", () => {
+    const v = view("multi", "prod");
+    const parents = new Map(dockerImages(v, "receipt-dynamo").map(([p, n, id]) => [p, { n, id }]));
+    const children = dockerImages(v, "receipt-label");
+    expect(children.map(([p]) => p)).toEqual(["linux/amd64", "linux/arm64"]);
+    for (const [platform, , id] of children) {
+      const image = v.get("docker_image", id);
+      expect(image.build.build_args).toEqual({ BASE_IMAGE_URI: parents.get(platform)!.n });
+      const [parentPush] = v.one("docker_registry_image", (p) => p.name === StackView.ref("docker_image", parents.get(platform)!.id, "name"));
+      expect(image.depends_on).toContain(`docker_registry_image.${parentPush}`);
+    }
+  });
+
+  it("a Lambda on a multi-platform Docker base is built FROM the base's image of its own platform", () => {
+    const v = view("multi", "prod");
+    const [, , argv] = buildOf(v, "portfolio-sync-dynamo-prod");
+    const url = repoUrl(v, "base-receipt-dynamo-prod");
+    expect(flagValue(argv, "--base-image-uri")).toBe(`${url}:${tagOf(hashOf("multi", "receipt-dynamo", "base"))}-amd64`);
+    expect(lambdaFn(v, "sync-dynamo").architectures).toEqual(["x86_64"]);
+    const [, project] = v.one("aws_codebuild_project", (p) => p.name === "portfolio-sync-dynamo-prod");
+    expect(project.environment).toMatchObject({ type: "LINUX_CONTAINER", image: "aws/codebuild/standard:7.0" });
+    const [, , uploadArgv] = buildOf(v, "portfolio-upload-images-prod");
+    expect(flagValue(uploadArgv, "--base-image-uri")).toMatch(/-amd64$/);
+  });
+
+  it("CodeBuild-built bases build every platform into one index (QEMU on the first platform's machine), chained by the index tag", () => {
+    const v = view("multiCodebuild", "prod");
+    expect(v.all("docker_image")).toEqual([]);
+    for (const base of ["receipt-dynamo", "receipt-label"]) {
+      const [, project] = v.one("aws_codebuild_project", (p) => p.name === `portfolio-base-${base}-prod`);
+      expect(project.environment).toMatchObject({ type: "ARM_CONTAINER" });
+      const buildspec = parse(project.source.buildspec as string) as { phases: Record<string, { commands: string[] }> };
+      const build = buildspec.phases.build!.commands.join("\n");
+      expect(build).toContain("--platform linux/arm64,linux/amd64");
+      expect(build).toContain("--push");
+      expect(buildspec.phases.pre_build!.commands.join("\n")).toContain("binfmt --install all");
+    }
+    const [, , labelArgv] = buildOf(v, "base-receipt-label-prod");
+    expect(flagValue(labelArgv, "--base-image-uri")).toBe(`${repoUrl(v, "base-receipt-dynamo-prod")}:${tagOf(hashOf("multiCodebuild", "receipt-dynamo", "base"))}`);
+    const [, , uploadArgv] = buildOf(v, "portfolio-upload-images-prod");
+    expect(flagValue(uploadArgv, "--base-image-uri")).toBe(`${repoUrl(v, "base-receipt-label-prod")}:${tagOf(hashOf("multiCodebuild", "receipt-label", "base"))}`);
+    expect(lambdaFn(v, "upload-images").architectures).toEqual(["x86_64"]);
+  });
+
+  it("a multi-platform CodeBuild base FROM a multi-platform Docker base is refused: it would build every platform FROM one platform's image", async () => {
+    const outdir = path.join(path.dirname(copy.dir), "out-mixed");
+    const error = await synthExample(copy.dir, outdir, { manifest: mixedManifest }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ManifestError);
+    const problem = (error as ManifestError).problems.find((p) => p.field === "baseImages.receipt-label.builder");
+    expect(problem?.message).toMatch(/receipt-dynamo uses builder: docker/);
+    expect(problem?.fix).toMatch(/builder: codebuild on baseImages\.receipt-dynamo/);
+    expect(fs.existsSync(outdir)).toBe(false);
+  });
+});
+
+describe("no CodeBuild-built Dockerfile pulls from public ECR", () => {
+  it.each(["dev", "prod"])("%s: the only Resource \"*\" action is ecr:GetAuthorizationToken and no buildspec logs in to public ECR", (stack) => {
+    const v = view("private", stack);
+    expect(v.all("aws_lambda_function")).toHaveLength(3);
+    const [, policy] = v.one("aws_iam_role_policy", (p) => p.name === "build-stack-images");
+    const statements = JSON.parse(policy.policy as string).Statement as { Action: string | string[]; Resource: string | string[] }[];
+    const star = statements.filter((s) => asArray(s.Resource).includes("*"));
+    expect(star.flatMap((s) => asArray(s.Action))).toEqual(["ecr:GetAuthorizationToken"]);
+    for (const [, project] of v.all("aws_codebuild_project")) expect(project.source.buildspec).not.toContain("public.ecr.aws");
+  });
+});
