@@ -6,6 +6,7 @@ import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import type { ArchiveResult } from "../archive/context-archive.ts";
 import { boundedName } from "../naming.ts";
+import { assumeRolePolicyFor } from "./iam.ts";
 
 export interface BuildStarterProps {
   readonly functionName: string;
@@ -40,10 +41,7 @@ export class BuildStarter extends Construct {
     });
     const role = new IamRole(this, "role", {
       name: boundedName(`${props.functionName}-exec`, 64),
-      assumeRolePolicy: JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }],
-      }),
+      assumeRolePolicy: assumeRolePolicyFor("lambda.amazonaws.com"),
     });
     this.policy = new IamRolePolicy(this, "policy", {
       role: role.id,

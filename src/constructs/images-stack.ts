@@ -18,6 +18,7 @@ import { LambdaImageFunction } from "./lambda-image-function.ts";
 import { BuildStarter } from "./build-starter.ts";
 import type { BuildLauncher } from "./build-trigger.ts";
 import type { BackendSpec } from "../manifest/schema.ts";
+import { assumeRolePolicyFor } from "./iam.ts";
 
 export interface ImagesStackProps {
   /** The analyzed manifest: images, hashes and tags. */
@@ -65,10 +66,7 @@ export class ImagesStack extends TerraformStack {
     });
     const role = new IamRole(this, "codebuild-role", {
       name: boundedName(`${manifest.project}-${stackName}-image-builds`, 64),
-      assumeRolePolicy: JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [{ Effect: "Allow", Principal: { Service: "codebuild.amazonaws.com" }, Action: "sts:AssumeRole" }],
-      }),
+      assumeRolePolicy: assumeRolePolicyFor("codebuild.amazonaws.com"),
     });
     const runner = new TerraformAsset(this, "runner", { path: assets.runnerDir, type: AssetType.DIRECTORY });
 

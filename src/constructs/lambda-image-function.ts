@@ -6,6 +6,7 @@ import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import type { Platform } from "../manifest/schema.ts";
 import { architectureOf, boundedName } from "../naming.ts";
+import { assumeRolePolicyFor } from "./iam.ts";
 
 export interface LambdaImageFunctionProps {
   readonly functionName: string;
@@ -37,10 +38,7 @@ export class LambdaImageFunction extends Construct {
     });
     this.role = new IamRole(this, "role", {
       name: boundedName(`${props.functionName}-exec`, 64),
-      assumeRolePolicy: JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }],
-      }),
+      assumeRolePolicy: assumeRolePolicyFor("lambda.amazonaws.com"),
     });
     const logging = new IamRolePolicy(this, "logging", {
       role: this.role.id,
