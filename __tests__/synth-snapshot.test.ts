@@ -1,0 +1,69 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
+import { normalizeSynth, synthExample, type SynthResult } from "./helpers/synth.ts";
+
+/**
+ * The synthesized JSON of the example, stack by stack, guarded by a snapshot. Only what differs
+ * between checkouts is normalized (asset hashes, the local state path); content hashes stay, so
+ * a change that would rebuild images shows up here. After an intended change, review the diff
+ * and run `npx vitest run __tests__/synth-snapshot.test.ts -u`.
+ */
+
+let copy: ExampleCopy;
+let synth: SynthResult;
+
+beforeAll(async () => {
+  copy = copyExample({ prefix: "synth-snapshot-" });
+  synth = await synthExample(copy.dir, path.join(path.dirname(copy.dir), "cdktf.out"));
+});
+afterAll(() => copy.cleanup());
+
+describe("synthesized example", () => {
+  it("writes every manifest stack", () => {
+    expect(Object.keys(synth.stacks)).toEqual(["dev", "prod"]);
+    for (const stack of ["dev", "prod"]) {
+      expect(fs.existsSync(path.join(synth.outdir, "stacks", stack, "cdk.tf.json"))).toBe(true);
+    }
+  });
+
+  it.each(["dev", "prod"])("%s matches the snapshot", (stack) => {
+    const text = JSON.stringify(normalizeSynth(synth.stacks[stack]), null, 2);
+    // Nothing machine-specific is left after normalization.
+    expect(text).not.toContain(copy.dir);
+    expect(text).not.toContain(process.cwd());
+    expect(text).not.toMatch(/assets\/[^/"]+\/[0-9A-F]{32}/);
+    expect(normalizeSynth(synth.stacks[stack])).toMatchSnapshot();
+  });
+
+  it("normalization only touches asset hashes and the state path", () => {
+    const raw = JSON.stringify(synth.stacks.prod);
+    const normalized = JSON.stringify(normalizeSynth(synth.stacks.prod));
+    const stripped = (s: string) => s.replace(/assets\/[^/"\\]+\/(<ASSET>|[0-9A-F]{32})/g, "assets/X").replace(/"path":"[^"]*tfstate"/g, "");
+    expect(stripped(normalized)).toBe(stripped(raw));
+    expect(normalized).not.toBe(raw);
+  });
+});
+
+describe("npm run synth", () => {
+  it("writes every stack of example/images.yaml, the same JSON as the in-process synth", () => {
+    const tmp = fs.mkdtempSync(path.join(path.dirname(copy.dir), "npm-synth-"));
+    const outdir = path.join(tmp, "out");
+    const run = spawnSync("npm", ["run", "synth", "--", "--output", outdir], {
+      encoding: "utf8",
+      env: { ...process.env, CI: "1", CHECKPOINT_DISABLE: "1", LAMBDA_IMAGES_CACHE_DIR: path.join(tmp, "cache"), CDKTF_OUTDIR: undefined },
+      timeout: 180_000,
+    });
+    expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(fs.readdirSync(path.join(outdir, "stacks")).sort()).toEqual(["dev", "prod"]);
+    for (const stack of ["dev", "prod"]) {
+      const json = JSON.parse(fs.readFileSync(path.join(outdir, "stacks", stack, "cdk.tf.json"), "utf8"));
+      // example/ and its copy hold the same files, so even the asset hashes agree.
+      expect(normalizeSynth(json)).toEqual(normalizeSynth(synth.stacks[stack]));
+    }
+    // The cache went where it was told, not into node_modules/.cache.
+    expect(fs.existsSync(path.join(tmp, "cache", "runner", "runner.cjs"))).toBe(true);
+  }, 240_000);
+});
