@@ -1,0 +1,31 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, expect, it } from "vitest";
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-clone-"));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+it("npm run bench -- --files 300 runs from a fresh clone and prints every figure", () => {
+  const clone = path.join(tmp, "clone");
+  execFileSync("git", ["clone", "-q", REPO, clone]);
+  // A fresh clone after `npm ci`: the installed packages, nothing generated.
+  fs.symlinkSync(path.join(REPO, "node_modules"), path.join(clone, "node_modules"));
+  const benchmarks = fs.readFileSync(path.join(clone, "BENCHMARKS.md"), "utf8");
+  const r = spawnSync("npm", ["run", "-s", "bench", "--", "--files", "300", "--runs", "1", "--skip-synth"], {
+    cwd: clone,
+    encoding: "utf8",
+    env: { ...process.env, LAMBDA_IMAGES_CACHE_DIR: path.join(tmp, "cache") },
+  });
+  expect(r.status, r.stderr).toBe(0);
+  for (const row of ["ours, cold digest cache", "ours, warm digest cache", "aws-cdk-lib fingerprint, its cache empty", "floor: sha256sum", "floor: git status", "digest cache load, 20,000 entries"]) {
+    expect(r.stdout).toMatch(new RegExp(`^${row}.* \\d+(\\.\\d+)? ms`, "m"));
+  }
+  expect(r.stdout).toContain("33 images");
+  // A quick run does not overwrite the full-size figures, and leaves the clone clean.
+  expect(fs.readFileSync(path.join(clone, "BENCHMARKS.md"), "utf8")).toBe(benchmarks);
+  expect(execFileSync("git", ["status", "--porcelain"], { cwd: clone, encoding: "utf8" }).replace(/^\?\? node_modules\n/m, "")).toBe("");
+}, 180_000);
