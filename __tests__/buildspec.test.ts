@@ -119,11 +119,23 @@ describe("buildspec shape", () => {
     expect(Object.keys(parsed.phases)).toEqual(["pre_build", "build", "post_build"]);
   });
 
-  it("does not embed anything from the build's environment, so its hash is a stable trigger input", () => {
-    const a = renderBuildspec({ dockerfile: "Dockerfile", platforms: ["linux/arm64"], buildArgs: { A: "1" }, loginPublicEcr: true });
-    const b = renderBuildspec({ dockerfile: "Dockerfile", platforms: ["linux/arm64"], buildArgs: { A: "1" }, loginPublicEcr: true });
-    expect(a).toBe(b);
-    expect(a).not.toContain("123456789012");
+  it("reads the repository, tag and base image at build time, so its hash is a stable trigger input", () => {
+    const input: BuildspecInput = { dockerfile: "Dockerfile", platforms: ["linux/arm64"], buildArgs: { A: "1" }, loginPublicEcr: true, ...withBase };
+    const saved = { ...process.env };
+    Object.assign(process.env, buildEnv);
+    let a: string;
+    try {
+      a = renderBuildspec(input);
+    } finally {
+      for (const k of Object.keys(buildEnv)) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
+    expect(a).toBe(renderBuildspec(input));
+    for (const value of Object.values(buildEnv)) expect(a).not.toContain(value);
+    expect(a).toContain("$REPOSITORY_URI:$IMAGE_TAG");
+    expect(a).toContain("$BASE_IMAGE_URI");
     expect(buildspecHash(a)).toBe(createHash("sha256").update(a).digest("hex"));
     const c = renderBuildspec({ dockerfile: "Dockerfile", platforms: ["linux/arm64"], buildArgs: { A: "2" }, loginPublicEcr: true });
     expect(buildspecHash(c)).not.toBe(buildspecHash(a));
