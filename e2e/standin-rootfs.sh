@@ -56,8 +56,25 @@ root-user-action = ignore
 EOF
 rm -rf "$root/debootstrap" "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
   "$root/usr/share/doc" "$root/usr/share/man" "$root/usr/share/locale" "$root/usr/share/info"
-mkdir -p "$root/var/task" "$root/var/runtime" "$root/tmp"
+mkdir -p "$root/var/task" "$root/var/runtime" "$root/tmp" "$root/run/lock"
 chmod 1777 "$root/tmp"
+
+# Stand-in for the Lambda image's /lambda-entrypoint.sh (the RIE): runs the handler named by CMD
+# once, with the event JSON from $E2E_EVENT (default {}), and prints its result as JSON.
+cat >"$root/lambda-entrypoint.sh" <<'ENTRY'
+#!/bin/sh
+set -e
+handler="${1:-${_HANDLER:?usage: lambda-entrypoint.sh module.function}}"
+cd "${LAMBDA_TASK_ROOT:-/var/task}"
+exec python3 -c '
+import importlib, json, os, sys
+sys.path.insert(0, os.environ.get("LAMBDA_TASK_ROOT", "/var/task"))
+mod, _, fn = sys.argv[1].rpartition(".")
+event = json.loads(os.environ.get("E2E_EVENT") or "{}")
+print(json.dumps(getattr(importlib.import_module(mod), fn)(event, None)))
+' "$handler"
+ENTRY
+chmod 755 "$root/lambda-entrypoint.sh"
 
 chroot "$root" /sbin/ldconfig
 chroot "$root" /usr/bin/python3 -m compileall -q -j2 -x 'lib2to3/tests|/test/|idlelib' \
@@ -68,6 +85,11 @@ chroot "$root" /usr/bin/python3 -m compileall -q -j2 -x 'lib2to3/tests|/test/|id
 }
 chroot "$root" /usr/bin/python3 -W ignore -c 'import setuptools, wheel, pip, platform, sys; print("standin python", sys.version.split()[0], platform.machine(), "pip", pip.__version__)'
 t2=$SECONDS
+
+# debootstrap makes /proc a symlink to the host's /proc when it thinks it runs in a container, and
+# leaves device nodes in /dev (the chroot steps above used them); an image wants an empty /proc and /dev (the runtime mounts them).
+rm -rf "$root/proc" "$root/dev" && mkdir -p "$root/proc" "$root/dev" "$root/sys"
+if [[ -d "$root/var/run" && ! -L "$root/var/run" ]]; then rm -rf "$root/var/run" && ln -s /run "$root/var/run"; fi
 
 mkdir -p "$(dirname "$out")"
 tar -C "$root" --numeric-owner -cf "$out.part" .

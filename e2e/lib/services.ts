@@ -40,6 +40,12 @@ export async function runCleanup(): Promise<void> {
 
 const children = new Set<ChildProcess>();
 
+/** Kills `child` (SIGKILL) if it is still running when the process exits. */
+export function trackChild(child: ChildProcess): void {
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();

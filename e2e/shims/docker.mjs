@@ -471,6 +471,33 @@ async function imagetoolsInspect(args) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// docker run --privileged --rm tonistiigi/binfmt --install all
+// The only container our buildspecs run: the binfmt installer before multi-platform builds. On
+// this host qemu-user-static + binfmt_misc (e2e/setup.sh) do that job; the shim checks it and
+// answers in the installer's JSON shape. Any other `docker run` is unsupported.
+
+function run(args) {
+  const image = args.find((a) => !a.startsWith("-"));
+  if (!image || !/^(docker\.io\/)?tonistiigi\/binfmt(:|@|$)/.test(image)) throw unsupported(`docker run ${args.join(" ")}`);
+  const dir = "/proc/sys/fs/binfmt_misc";
+  const hostArch = process.arch === "x64" ? "amd64" : process.arch;
+  const supported = [`linux/${hostArch}`];
+  const emulators = [];
+  const known = { "qemu-aarch64": "linux/arm64", "qemu-x86_64": "linux/amd64", "qemu-arm": "linux/arm/v7" };
+  for (const [name, platform] of Object.entries(known)) {
+    const f = join(dir, name);
+    if (existsSync(f) && readFileSync(f, "utf8").startsWith("enabled")) {
+      emulators.push(name);
+      if (!supported.includes(platform)) supported.push(platform);
+    }
+  }
+  process.stdout.write(JSON.stringify({ supported, emulators }, null, 2) + "\n");
+  if (hostArch !== "arm64" && !supported.includes("linux/arm64")) {
+    note("qemu-aarch64 is not registered in binfmt_misc (run e2e/setup.sh); linux/arm64 RUN steps will fail");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main(argv) {
   // Global flags docker accepts before the command; none are meaningful here.
@@ -528,6 +555,8 @@ async function main(argv) {
           throw unsupported(`docker buildx ${sub}`);
       }
     }
+    case "run":
+      return run(rest);
     case "build":
       // Classic `docker build` has no --platform lists or --push; route the common subset.
       return buildxBuild(["--load", ...rest]);

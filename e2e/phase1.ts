@@ -1,0 +1,152 @@
+// Phase 1 proof: the fixture monorepo (e2e/fixtures/mono) built through the CodeBuild stand-in
+// with buildspecs from the project's own renderBuildspec(): a multi-platform base image that pip
+// installs a local package, then a linux/arm64 Lambda image FROM it. Checks what landed in the
+// registry through its HTTP API and runs Python inside the images.
+import { join } from "node:path";
+import { renderBuildspec } from "../src/buildspec.ts";
+import { REPO_ROOT } from "./lib/buildenv.ts";
+import { zipDir, type BuildRun, type Harness } from "./lib/harness.ts";
+import { isIndex } from "./lib/registry.ts";
+
+const FIXTURE = join(REPO_ROOT, "e2e", "fixtures", "mono");
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
+
+export interface Phase1Result {
+  builds: BuildRun[];
+  checks: Check[];
+  uploaded: Record<string, number>;
+}
+
+export async function phase1(h: Harness, log: (l: string) => void, o: { platforms?: { base: string[]; lambda: string } } = {}): Promise<Phase1Result> {
+  const checks: Check[] = [];
+  const check = (name: string, ok: boolean, detail?: string) => {
+    checks.push({ name, ok, detail });
+    log(`${ok ? "  ok  " : "  FAIL"} ${name}${detail ? ` — ${detail}` : ""}`);
+  };
+  const basePlatforms = o.platforms?.base ?? ["linux/arm64", "linux/amd64"];
+  const lambdaPlatform = o.platforms?.lambda ?? "linux/arm64";
+  const lambdaArch = lambdaPlatform.split("/")[1]!;
+
+  // Context archives: exactly each image's files at their repo-relative paths.
+  const uploaded: Record<string, number> = {};
+  const baseZip = await zipDir(FIXTURE, [
+    "infra/base/Dockerfile",
+    "packages/tinypkg/pyproject.toml",
+    "packages/tinypkg/src/tinypkg/__init__.py",
+  ]);
+  const helloZip = await zipDir(FIXTURE, ["infra/hello/Dockerfile.with_base", "infra/hello/handler.py"]);
+  uploaded["contexts/e2e-base.zip"] = await h.upload("contexts/e2e-base.zip", baseZip);
+  uploaded["contexts/e2e-hello.zip"] = await h.upload("contexts/e2e-hello.zip", helloZip);
+
+  const baseSpec = renderBuildspec({
+    dockerfile: "infra/base/Dockerfile",
+    platforms: basePlatforms as never,
+    buildArgs: {},
+    loginPublicEcr: true,
+  });
+  const helloSpec = renderBuildspec({
+    dockerfile: "infra/hello/Dockerfile.with_base",
+    platforms: [lambdaPlatform] as never,
+    buildArgs: {},
+    baseImage: { name: "e2e-base", skippedPackages: ["tinypkg"] },
+    loginPublicEcr: false,
+  });
+
+  const host = h.registry.host;
+  const baseRepo = "e2e-base";
+  const helloRepo = "e2e-hello";
+  const builds: BuildRun[] = [];
+  const phaseTrail: string[] = [];
+
+  const base = await h.runBuild({
+    name: "e2e-base",
+    buildspec: baseSpec,
+    key: "contexts/e2e-base.zip",
+    env: { IMAGE_TAG: "b1", REPOSITORY_URI: `${host}/${baseRepo}` },
+    hooks: { phaseStarted: (p) => phaseTrail.push(p.phaseType) },
+  });
+  builds.push(base);
+  check("base build SUCCEEDED", base.buildStatus === "SUCCEEDED", `${base.buildStatus} in ${base.seconds.toFixed(1)}s, log ${base.logFile}`);
+  check(
+    "phases reported in CodeBuild order",
+    phaseTrail.join(",") ===
+      "SUBMITTED,QUEUED,PROVISIONING,DOWNLOAD_SOURCE,INSTALL,PRE_BUILD,BUILD,POST_BUILD,UPLOAD_ARTIFACTS,FINALIZING,COMPLETED",
+    phaseTrail.join(","),
+  );
+  if (base.buildStatus !== "SUCCEEDED") return { builds, checks, uploaded };
+
+  const hello = await h.runBuild({
+    name: "e2e-hello",
+    buildspec: helloSpec,
+    key: "contexts/e2e-hello.zip",
+    env: { IMAGE_TAG: "h1", REPOSITORY_URI: `${host}/${helloRepo}`, BASE_IMAGE_URI: `${host}/${baseRepo}:b1` },
+  });
+  builds.push(hello);
+  check("lambda build SUCCEEDED", hello.buildStatus === "SUCCEEDED", `${hello.buildStatus} in ${hello.seconds.toFixed(1)}s, log ${hello.logFile}`);
+  if (hello.buildStatus !== "SUCCEEDED") return { builds, checks, uploaded };
+
+  // --- the registry's view --------------------------------------------------------------------
+  const baseTop = await h.reg.manifest(baseRepo, "b1");
+  const basePlats = (baseTop.manifests ?? []).map((d) => `${d.platform?.os}/${d.platform?.architecture}`).sort();
+  if (basePlatforms.length > 1) {
+    check("multi-platform base is an index with one entry per platform", isIndex(baseTop.mediaType) && basePlats.join() === [...basePlatforms].sort().join(), `${baseTop.mediaType} [${basePlats}]`);
+    const inspectLine = base.logs.find((l) => l.startsWith("Digest:"));
+    check("imagetools inspect printed the index digest", inspectLine?.includes(baseTop.digest) ?? false, inspectLine);
+  }
+  const helloTop = await h.reg.manifest(helloRepo, "h1");
+  check("lambda manifest is a single image manifest (not an index)", !isIndex(helloTop.mediaType) && !!helloTop.layers, helloTop.mediaType);
+  const pushedLine = hello.logs.find((l) => l.startsWith("Pushed "));
+  check("post_build printed the pushed RepoDigest", pushedLine === `Pushed ${host}/${helloRepo}@${helloTop.digest}`, pushedLine);
+  const pushLine = hello.logs.find((l) => /^h1: digest: sha256:[0-9a-f]{64} size: \d+$/.test(l));
+  check("docker push printed docker's digest line", pushLine === `h1: digest: ${helloTop.digest} size: ${helloTop.size}`, pushLine);
+
+  const helloCfg = await h.reg.imageConfig(helloRepo, helloTop);
+  check(`lambda image is ${lambdaPlatform}`, `${helloCfg.os}/${helloCfg.architecture}` === lambdaPlatform, `${helloCfg.os}/${helloCfg.architecture}`);
+  check("lambda CMD/ENTRYPOINT/WORKDIR have the Lambda shape",
+    JSON.stringify(helloCfg.config.Cmd) === '["handler.lambda_handler"]' &&
+      JSON.stringify(helloCfg.config.Entrypoint) === '["/lambda-entrypoint.sh"]' &&
+      helloCfg.config.WorkingDir === "/var/task",
+    `${JSON.stringify(helloCfg.config.Entrypoint)} ${JSON.stringify(helloCfg.config.Cmd)} ${helloCfg.config.WorkingDir}`); // prettier-ignore
+
+  const baseArch = await h.reg.imageManifest(baseRepo, "b1", lambdaPlatform);
+  const standinArch = await h.reg.imageManifest("lambda/python", "3.12", lambdaPlatform);
+  const bl = baseArch.layers!.map((l) => l.digest);
+  const hl = helloTop.layers!.map((l) => l.digest);
+  const sl = standinArch.layers!.map((l) => l.digest);
+  check("base layers = stand-in layers + COPY + RUN", bl.length === sl.length + 2 && sl.every((d, i) => bl[i] === d), `${sl.length} -> ${bl.length}`);
+  const newLayers = helloTop.layers!.slice(bl.length);
+  check("lambda layers = base layers + only the handler's", hl.length === bl.length + 1 && bl.every((d, i) => hl[i] === d),
+    `${bl.length} -> ${hl.length}, new: ${newLayers.map((l) => `${l.digest.slice(7, 19)} ${l.size} B`).join(", ")}`); // prettier-ignore
+
+  // --- run Python inside the images ----------------------------------------------------------
+  for (const p of basePlatforms) {
+    const ctr = (await h.buildah(["from", "--quiet", "--platform", p, "--tls-verify=false", `${host}/${baseRepo}:b1`])).trim();
+    try {
+      const out = await h.buildah(["run", ctr, "--", "python3", "-c", "import tinypkg, platform; print(tinypkg.describe())"]);
+      const machine = p.endsWith("arm64") ? "aarch64" : "x86_64";
+      check(`python3 -c "import tinypkg" in the ${p} base`, out.trim() === `tinypkg 42 on ${machine}`, out.trim());
+    } finally {
+      await h.buildah(["rm", ctr]).catch(() => "");
+    }
+  }
+  const ctr = (await h.buildah(["from", "--quiet", "--tls-verify=false", `${host}/${helloRepo}:h1`])).trim();
+  try {
+    const out = await h.buildah(["run", "--env", 'E2E_EVENT={"n":1}', ctr, "--", "/lambda-entrypoint.sh", "handler.lambda_handler"]);
+    const machine = lambdaArch === "arm64" ? "aarch64" : "x86_64";
+    let parsed: any;
+    try {
+      parsed = JSON.parse(out.trim());
+    } catch {
+      parsed = undefined;
+    }
+    check("lambda handler runs in its image", parsed?.value === 42 && parsed?.where === `tinypkg 42 on ${machine}` && parsed?.event?.n === 1, out.trim());
+  } finally {
+    await h.buildah(["rm", ctr]).catch(() => "");
+  }
+  return { builds, checks, uploaded };
+}
