@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { analyzeImages, type ImageAnalysis } from "../src/analyze.ts";
 import { loadManifest } from "../src/manifest/load.ts";
 import { SelectionError } from "../src/manifest/errors.ts";
+import { imageHash } from "../src/hashing/image-hash.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
 
 const ALL = [
@@ -231,5 +232,23 @@ describe("the walk", () => {
     expect(analysis.image("upload-images", "lambda").selection.files.map((f) => f.entry.path)).toContain(
       "infra/upload_images/handler/node_modules/x/index.js",
     );
+  });
+});
+
+describe("how an image is built is part of its hash", () => {
+  it("a different buildspec for the same files gives a different hash, so the runner does not skip the new build", async () => {
+    const analysis = await analyze(copy);
+    const image = analysis.image("sync-dynamo", "lambda");
+    const inputs = {
+      files: image.selection.files,
+      digests: analysis.digests,
+      dockerfile: image.spec.dockerfile,
+      dockerfileText: image.selection.dockerfileText,
+      platforms: image.spec.platforms,
+      buildArgs: image.spec.buildArgs,
+      baseImageHash: analysis.image("receipt-dynamo", "base").hash,
+    };
+    expect(imageHash({ ...inputs, buildspec: image.buildspec })).toBe(image.hash);
+    expect(imageHash({ ...inputs, buildspec: `${image.buildspec}# changed\n` })).not.toBe(image.hash);
   });
 });

@@ -5,6 +5,7 @@ import { selectImages, type ImageSelection } from "./selection/select.ts";
 import { digestFiles, type DigestCache } from "./hashing/digest.ts";
 import { imageHash } from "./hashing/image-hash.ts";
 import { contentTag, gitTag, STATIC_TAG } from "./hashing/tags.ts";
+import { buildspecForImage } from "./buildspec.ts";
 import type { RepositoryWalk } from "./selection/walk.ts";
 
 /** Everything synth needs to know about one image. */
@@ -17,6 +18,8 @@ export interface AnalyzedImage {
   readonly contentTag: string;
   /** With `tags: git`, base images' `git-<7 hex>` when their inputs are clean. */
   readonly gitTag?: string;
+  /** The CodeBuild buildspec, for images built in CodeBuild (Lambdas, `builder: codebuild` bases). */
+  readonly buildspec?: string;
   readonly warnings: readonly string[];
 }
 
@@ -50,7 +53,9 @@ export async function analyzeImages(manifest: Manifest, options: AnalyzeOptions 
   for (const selection of selections) {
     const spec = selection.image;
     const baseImageHash = spec.baseImage ? hashes.get(`base:${spec.baseImage}`) : undefined;
+    const buildspec = spec.builder === "codebuild" ? buildspecForImage({ spec, selection }) : undefined;
     const hash = imageHash({
+      buildspec,
       files: selection.files,
       digests,
       dockerfile: spec.dockerfile,
@@ -70,7 +75,7 @@ export async function analyzeImages(manifest: Manifest, options: AnalyzeOptions 
         warnings.push(`base image ${spec.name}: tagged ${contentTag(hash)} instead of a git tag because ${result.reason}${dirty}`);
       }
     }
-    images.push({ spec, selection, hash, contentTag: contentTag(hash), gitTag: git, warnings });
+    images.push({ spec, selection, hash, contentTag: contentTag(hash), gitTag: git, buildspec, warnings });
   }
 
   const find = (name: string, kind: ImageSpec["kind"]) => {

@@ -96,8 +96,8 @@ export function shellQuote(value: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'"'"'`)}'`;
 }
 
-/** The buildspec of an analyzed image, as its CodeBuild project runs it. */
-export function buildspecForImage(image: AnalyzedImage): string {
+/** The buildspec of an image, as its CodeBuild project runs it. */
+export function buildspecForImage(image: Pick<AnalyzedImage, "spec" | "selection">): string {
   const spec = image.spec;
   return renderBuildspec({
     dockerfile: spec.dockerfile,

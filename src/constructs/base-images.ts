@@ -3,7 +3,6 @@ import type { ITerraformDependable } from "cdktf";
 import type { ImageAnalysis } from "../analyze.ts";
 import { imageKey, type BuildAssets } from "../assets.ts";
 import { codebuildProjectName, imageRepositoryName } from "../manifest/load.ts";
-import { buildspecForImage } from "../buildspec.ts";
 import { STATIC_TAG } from "../hashing/tags.ts";
 import type { BuiltImage } from "./built-image.ts";
 import { CodeBuildDockerImage } from "./codebuild-docker-image.ts";
@@ -67,7 +66,7 @@ export class BaseImages extends Construct {
           ...common,
           imageName: `base-${spec.name}`,
           projectName: codebuildProjectName(manifest.project, spec, stackName),
-          buildspec: buildspecForImage(image),
+          buildspec: image.buildspec!,
           archiveFile: props.assets.archives.get(imageKey(image))!.file,
           bucket: props.bucket,
           roleArn: props.codebuildRoleArn,

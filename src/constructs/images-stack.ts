@@ -8,7 +8,6 @@ import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js"
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider/index.js";
 import type { AnalyzedImage, ImageAnalysis } from "../analyze.ts";
 import { imageKey, type BuildAssets } from "../assets.ts";
-import { buildspecForImage } from "../buildspec.ts";
 import { codebuildProjectName, imageRepositoryName, lambdaFunctionName } from "../manifest/load.ts";
 import { boundedName } from "../naming.ts";
 import { BaseImages } from "./base-images.ts";
@@ -85,7 +84,7 @@ export class ImagesStack extends TerraformStack {
           pullRepositories: analysis.images.filter((i) => i.spec.kind === "base").map((i) => arns.repository(repositoryName(i))),
           bucketArn: bucket.arn,
           logGroupArns: codebuilt.map((i) => arns.logGroup(`/aws/codebuild/${projectName(i)}`)),
-          publicEcr: codebuilt.some((i) => buildspecForImage(i).includes("ecr-public get-login-password")),
+          publicEcr: codebuilt.some((i) => i.buildspec!.includes("ecr-public get-login-password")),
         }),
       ),
     });
@@ -116,7 +115,7 @@ export class ImagesStack extends TerraformStack {
         hash: image.hash,
         tag: analysis.tagFor(image, stackName),
         platforms: spec.platforms,
-        buildspec: buildspecForImage(image),
+        buildspec: image.buildspec!,
         archiveFile: assets.archives.get(imageKey(image))!.file,
         bucket,
         roleArn: role.arn,

@@ -14,6 +14,8 @@ export interface ImageHashInputs {
   readonly buildArgs: Readonly<Record<string, string>>;
   /** The content hash of the base image this image is built FROM. */
   readonly baseImageHash?: string;
+  /** The buildspec, for images built in CodeBuild: a change to how an image is built rebuilds it. */
+  readonly buildspec?: string;
 }
 
 /**
@@ -41,6 +43,7 @@ export function imageHash(inputs: ImageHashInputs): string {
       platforms: [...inputs.platforms],
       buildArgs: Object.entries(inputs.buildArgs).sort(([a], [b]) => (a < b ? -1 : 1)),
       base: inputs.baseImageHash ?? null,
+      buildspec: inputs.buildspec ?? null,
     }),
   );
   return hash.digest("hex");
