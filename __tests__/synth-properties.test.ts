@@ -448,11 +448,17 @@ describe.each(STACKS)("stack %s", (stack) => {
       );
     });
 
-    it("expires context archives under contexts/", () => {
+    it("expires replaced context archives under contexts/, never the current ones", () => {
+      // Terraform deletes an image's old archive when its key changes; versioning keeps it as a
+      // noncurrent version, which the lifecycle rule expires. Current archives never expire, so
+      // no plan finds one missing.
+      expect(onBucket("aws_s3_bucket_versioning").versioning_configuration).toEqual({ status: "Enabled" });
       const rules = onBucket("aws_s3_bucket_lifecycle_configuration").rule as TfResource[];
-      const expiring = rules.filter((r) => r.status === "Enabled" && r.expiration?.[0]?.days > 0);
+      const expiring = rules.filter((r) => r.status === "Enabled" && r.noncurrent_version_expiration?.[0]?.noncurrent_days > 0);
       expect(expiring).toHaveLength(1);
       expect(expiring[0]!.filter).toEqual([{ prefix: "contexts/" }]);
+      expect(expiring[0]!.noncurrent_version_expiration[0].noncurrent_days).toBe(30);
+      expect(rules.filter((r) => r.expiration?.[0]?.days !== undefined)).toEqual([]);
     });
 
     it("is named per stack", () => {

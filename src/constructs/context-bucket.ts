@@ -5,13 +5,14 @@ import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/
 import { S3BucketOwnershipControls } from "@cdktf/provider-aws/lib/s3-bucket-ownership-controls/index.js";
 import { S3BucketLifecycleConfiguration } from "@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration/index.js";
 import { S3BucketPolicy } from "@cdktf/provider-aws/lib/s3-bucket-policy/index.js";
+import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning/index.js";
 
 export const CONTEXT_PREFIX = "contexts/";
 
 export interface ContextBucketProps {
   /** Bucket name prefix (S3 adds a unique suffix). */
   readonly namePrefix: string;
-  /** Delete context archives this many days after upload; builds only read them while they run. */
+  /** Delete a replaced context archive this many days after Terraform removed it. */
   readonly expireAfterDays: number;
 }
 
@@ -37,6 +38,14 @@ export class ContextBucket extends Construct {
       bucket: this.bucket.id,
       rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }],
     });
+    // Terraform deletes an image's previous archive when its content-addressed key changes; with
+    // versioning that leaves a noncurrent version, kept a while (a failed build can be retried
+    // from the console) and then expired. Current archives never expire, so no plan ever finds
+    // one missing and wants to upload it again.
+    const versioning = new S3BucketVersioningA(this, "versioning", {
+      bucket: this.bucket.id,
+      versioningConfiguration: { status: "Enabled" },
+    });
     new S3BucketLifecycleConfiguration(this, "lifecycle", {
       bucket: this.bucket.id,
       rule: [
@@ -44,10 +53,12 @@ export class ContextBucket extends Construct {
           id: "expire-old-contexts",
           status: "Enabled",
           filter: [{ prefix: CONTEXT_PREFIX }],
-          expiration: [{ days: props.expireAfterDays }],
+          noncurrentVersionExpiration: [{ noncurrentDays: props.expireAfterDays }],
+          expiration: [{ expiredObjectDeleteMarker: true }],
           abortIncompleteMultipartUpload: [{ daysAfterInitiation: 1 }],
         },
       ],
+      dependsOn: [versioning],
     });
     new S3BucketPolicy(this, "tls-only", {
       bucket: this.bucket.id,
