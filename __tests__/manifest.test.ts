@@ -143,6 +143,16 @@ describe("manifest errors", () => {
     });
   });
 
+  it("a Lambda whose AWS names collide with a base image's is rejected, naming both", () => {
+    const text = edit(original, "  sync-dynamo:\n", "  base-receipt-label:\n    dockerfile: infra/sync_dynamo/Dockerfile\n    baseImage: receipt-dynamo\n  sync-dynamo:\n");
+    expectProblem(loadError(text), {
+      field: "lambdas.base-receipt-label",
+      line: lineOf(text, "  base-receipt-label:"),
+      message: /gets the AWS name portfolio-base-receipt-label-dev in stack dev, which baseImages\.receipt-label also gets/,
+      fix: /rename one of baseImages\.receipt-label and lambdas\.base-receipt-label/,
+    });
+  });
+
   it("a baseImage cycle names the chain", () => {
     const text = edit(original, "    platforms: [linux/arm64]\n", "    platforms: [linux/arm64]\n    baseImage: receipt-label\n");
     const result = loadError(text);

@@ -331,6 +331,21 @@ function checkSemantics(
       lambda: { memorySize: spec.memorySize, timeout: spec.timeout, environment: spec.environment },
     });
   }
+  // A Lambda called base-foo and a base image foo would share a CodeBuild project and log group.
+  for (const stack of Object.keys(data.stacks)) {
+    const owners = new Map<string, string>();
+    for (const image of [...images, ...lambdas]) {
+      const field = `${image.kind === "base" ? "baseImages" : "lambdas"}.${image.name}`;
+      for (const name of [codebuildProjectName(data.project, image, stack), imageRepositoryName(data.project, image, stack)]) {
+        const other = owners.get(name);
+        if (other && other !== field) {
+          add(field.split("."), `gets the AWS name ${name} in stack ${stack}, which ${other} also gets`, `rename one of ${other} and ${field}`);
+        }
+        owners.set(name, field);
+      }
+    }
+  }
+
   if (problems.length > 0) return { problems };
   return {
     problems,
