@@ -36,9 +36,10 @@ interface ImageRules {
   readonly sources: readonly ContextSource[];
   readonly patterns: readonly PathPattern[];
   readonly includes: readonly PathPattern[];
-  readonly ignore: Ignore;
+  /** COPY/ADD sources and includes together: what selects a file. */
+  readonly selectors: readonly PathPattern[];
+  readonly ignore: DockerIgnore;
   readonly ignoreFile: string | undefined;
-  readonly negations: readonly PathPattern[];
   readonly excludedPackages: readonly string[];
   readonly warnings: readonly string[];
 }
@@ -51,26 +52,28 @@ interface ImageRules {
 export async function selectImages(manifest: Manifest): Promise<{ walk: RepositoryWalk; selections: ImageSelection[] }> {
   const images = [...manifest.baseImages, ...manifest.lambdas];
   const bases = new Map(manifest.baseImages.map((b) => [b.name, b]));
-  const rules = images.map((image) => imageRules(manifest.root, image, bases));
+  // Images sharing a .dockerignore share its matcher and the answers it already gave.
+  const ignores = new Map<string, DockerIgnore>();
+  const rules = images.map((image) => imageRules(manifest.root, image, bases, ignores));
 
   const walk = await walkRepository(
     manifest.root,
     (dir) => rules.some((r) => mayEnter(r, dir)),
-    (file) => rules.some((r) => r.image.dockerfile === file || [...r.patterns, ...r.includes].some((p) => p.selects(file))),
+    (file) => rules.some((r) => r.image.dockerfile === file || r.selectors.some((p) => p.selects(file))),
   );
   return { walk, selections: rules.map((r) => selectFor(manifest.root, r, walk)) };
 }
 
 function mayEnter(rules: ImageRules, dir: string): boolean {
   if (rules.image.dockerfile.startsWith(dir + "/")) return true;
-  if (![...rules.patterns, ...rules.includes].some((p) => p.mayEnter(dir))) return false;
+  if (!rules.selectors.some((p) => p.mayEnter(dir))) return false;
   if (rules.excludedPackages.some((pkg) => dir === pkg || dir.startsWith(pkg + "/"))) return false;
   // An ignored directory can only be skipped when no `!` rule could bring back a file inside it.
-  if (rules.ignore.ignores(dir) && !rules.negations.some((n) => n.mayEnter(dir))) return false;
+  if (rules.ignore.ignores(dir) && !rules.ignore.negations.some((n) => n.mayEnter(dir))) return false;
   return true;
 }
 
-function imageRules(root: string, image: ImageSpec, bases: Map<string, ImageSpec>): ImageRules {
+function imageRules(root: string, image: ImageSpec, bases: Map<string, ImageSpec>, ignores: Map<string, DockerIgnore>): ImageRules {
   const dockerfileText = fs.readFileSync(path.join(root, image.dockerfile), "utf8");
   const parsed = dockerfileSources(dockerfileText, image.buildArgs, image.dockerfile);
   const includes = image.include.map((glob) => {
@@ -82,14 +85,8 @@ function imageRules(root: string, image: ImageSpec, bases: Map<string, ImageSpec
   // BuildKit reads <Dockerfile>.dockerignore next to the Dockerfile before the root .dockerignore.
   const candidates = [`${image.dockerfile}.dockerignore`, ".dockerignore"];
   const ignoreFile = candidates.find((f) => fs.existsSync(path.join(root, f)));
-  const lines = ignoreFile ? fs.readFileSync(path.join(root, ignoreFile), "utf8").split(/\r?\n/) : [];
-  const rules = lines.map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
-  const negations = rules
-    .filter((l) => l.startsWith("!"))
-    .map((l) => {
-      const norm = normalizeRelative(l.slice(1).replace(/^\/+/, ""));
-      return new PathPattern("error" in norm ? "" : norm.path);
-    });
+  const ignore = ignores.get(ignoreFile ?? "") ?? new DockerIgnore(root, ignoreFile);
+  ignores.set(ignoreFile ?? "", ignore);
 
   const excludedPackages: string[] = [];
   for (let parent = image.baseImage; parent !== undefined; parent = bases.get(parent)?.baseImage) {
@@ -102,18 +99,50 @@ function imageRules(root: string, image: ImageSpec, bases: Map<string, ImageSpec
     sources: parsed.sources,
     patterns: parsed.sources.map((s) => new PathPattern(s.pattern)),
     includes,
-    ignore: newIgnore().add(rules),
+    selectors: [...parsed.sources.map((s) => new PathPattern(s.pattern)), ...includes],
+    ignore,
     ignoreFile,
-    negations,
     excludedPackages,
     warnings: parsed.warnings,
   };
+}
+
+/** A .dockerignore file's rules (Docker's semantics, via @balena/dockerignore), with answers memoized. */
+class DockerIgnore {
+  private readonly matcher: Ignore;
+  private readonly answers = new Map<string, boolean>();
+  /** The `!` rules: an ignored directory holding a path one of them matches must still be walked. */
+  readonly negations: readonly PathPattern[];
+
+  constructor(root: string, file: string | undefined) {
+    const lines = file ? fs.readFileSync(path.join(root, file), "utf8").split(/\r?\n/) : [];
+    const rules = lines.map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+    this.matcher = newIgnore().add(rules);
+    this.negations = rules
+      .filter((l) => l.startsWith("!"))
+      .map((l) => {
+        const norm = normalizeRelative(l.slice(1).replace(/^\/+/, ""));
+        return new PathPattern("error" in norm ? "" : norm.path);
+      });
+  }
+
+  ignores(p: string): boolean {
+    let answer = this.answers.get(p);
+    if (answer === undefined) {
+      answer = this.matcher.ignores(p);
+      this.answers.set(p, answer);
+    }
+    return answer;
+  }
 }
 
 function selectFor(root: string, rules: ImageRules, walk: RepositoryWalk): ImageSelection {
   const { image } = rules;
   const isExcluded = (p: string) => rules.excludedPackages.find((pkg) => p === pkg || p.startsWith(pkg + "/"));
   const isIgnored = (p: string) => rules.ignore.ignores(p);
+
+  // One pass over the walk per image; each source's checks then look only at these.
+  const candidates = walk.entries.filter((e) => rules.selectors.some((p) => p.selects(e.path)));
 
   // Every COPY/ADD source must still name something once exclusions apply: otherwise the build fails later.
   rules.sources.forEach((source, i) => {
@@ -125,7 +154,7 @@ function selectFor(root: string, rules: ImageRules, walk: RepositoryWalk): Image
         `${where}: ${source.instruction} ${source.pattern || "."} reads ${excludedBy}, which ${image.kind} image ${image.name} leaves out because its base image ${image.baseImage} already installs it. Fix: remove this ${source.instruction} from ${image.dockerfile} (the package comes from the base image), or drop baseImage for ${image.name} in the manifest`,
       );
     }
-    const existing = walk.entries.filter((e) => pattern.selects(e.path));
+    const existing = candidates.filter((e) => pattern.selects(e.path));
     const isDir = !pattern.hasWildcard && walk.directories.has(pattern.pattern);
     // The walk does not enter an ignored directory, so a source inside one finds no entries:
     // it exists, but .dockerignore removes it from the context.
@@ -158,9 +187,8 @@ function selectFor(root: string, rules: ImageRules, walk: RepositoryWalk): Image
     }
     selected.set(entry.path, { entry, linkTarget: entry.kind === "symlink" ? symlinkTarget(root, entry) : undefined });
   };
-  for (const entry of walk.entries) {
+  for (const entry of candidates) {
     if (entry.path === image.dockerfile) continue;
-    if (![...rules.patterns, ...rules.includes].some((p) => p.selects(entry.path))) continue;
     if (isIgnored(entry.path) || isExcluded(entry.path)) continue;
     consider(entry);
   }
@@ -169,7 +197,7 @@ function selectFor(root: string, rules: ImageRules, walk: RepositoryWalk): Image
   consider(dockerfileEntry);
 
   const files = [...selected.values()].sort((a, b) => (a.entry.path < b.entry.path ? -1 : 1));
-  const sourcePatterns = [...rules.patterns, ...rules.includes].map((p) => p.pattern);
+  const sourcePatterns = rules.selectors.map((p) => p.pattern);
   return { image, dockerfileText: rules.dockerfileText, files, sourcePatterns, excludedPackages: rules.excludedPackages, warnings: rules.warnings };
 }
 

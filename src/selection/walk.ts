@@ -38,41 +38,35 @@ export async function walkRepository(
 ): Promise<RepositoryWalk> {
   const entries: WalkEntry[] = [];
   const directories = new Set<string>();
-
-  const visit = async (dir: string): Promise<void> => {
+  // Synchronous calls: one stat per selected file is the whole cost of a warm synth, and the
+  // promise API's thread-pool round trips double it.
+  const pending = [""];
+  while (pending.length > 0) {
+    const dir = pending.pop()!;
     directories.add(dir);
     const abs = dir === "" ? root : path.join(root, dir);
-    const children = await fs.promises.readdir(abs, { withFileTypes: true });
-    const subdirs: Promise<void>[] = [];
-    const stats: Promise<void>[] = [];
-    for (const child of children) {
+    for (const child of fs.readdirSync(abs, { withFileTypes: true })) {
       const rel = dir === "" ? child.name : `${dir}/${child.name}`;
       if (child.isDirectory()) {
-        if (!ALWAYS_PRUNED.has(child.name) && mayEnter(rel)) subdirs.push(visit(rel));
+        if (!ALWAYS_PRUNED.has(child.name) && mayEnter(rel)) pending.push(rel);
         continue;
       }
       if (!mayKeep(rel)) continue;
-      stats.push(
-        (async () => {
-          const childAbs = path.join(abs, child.name);
-          const st = await fs.promises.lstat(childAbs, { bigint: true });
-          const kind = st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : "other";
-          entries.push({
-            path: rel,
-            kind,
-            size: Number(st.size),
-            mtimeNs: st.mtimeNs,
-            ctimeNs: st.ctimeNs,
-            ino: st.ino,
-            mode: Number(st.mode),
-            linkText: kind === "symlink" ? await fs.promises.readlink(childAbs) : undefined,
-          });
-        })(),
-      );
+      const childAbs = path.join(abs, child.name);
+      const st = fs.lstatSync(childAbs, { bigint: true });
+      const kind = st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : "other";
+      entries.push({
+        path: rel,
+        kind,
+        size: Number(st.size),
+        mtimeNs: st.mtimeNs,
+        ctimeNs: st.ctimeNs,
+        ino: st.ino,
+        mode: Number(st.mode),
+        linkText: kind === "symlink" ? fs.readlinkSync(childAbs) : undefined,
+      });
     }
-    await Promise.all([...subdirs, ...stats]);
-  };
-  await visit("");
+  }
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { entries, byPath: new Map(entries.map((e) => [e.path, e])), directories };
 }
