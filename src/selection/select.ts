@@ -6,7 +6,7 @@ import { isInside, normalizeRelative } from "../manifest/paths.ts";
 import { SelectionError } from "../manifest/errors.ts";
 import { dockerfileSources, type ContextSource } from "./dockerfile.ts";
 import { PathPattern } from "./patterns.ts";
-import { walkRepository, type RepositoryWalk, type WalkEntry } from "./walk.ts";
+import { entriesUnder, walkRepository, type RepositoryWalk, type WalkEntry } from "./walk.ts";
 
 // The package is CommonJS (`module.exports = factory`); its typings describe an ES default export.
 const newIgnore = dockerignore as unknown as () => Ignore;
@@ -59,9 +59,28 @@ export async function selectImages(manifest: Manifest): Promise<{ walk: Reposito
   const walk = await walkRepository(
     manifest.root,
     (dir) => rules.some((r) => mayEnter(r, dir)),
-    (file) => rules.some((r) => r.image.dockerfile === file || r.selectors.some((p) => p.selects(file))),
+    anySelects(rules),
   );
   return { walk, selections: rules.map((r) => selectFor(manifest.root, r, walk)) };
+}
+
+/**
+ * Whether any image selects a file. It runs for every file walked, so selectors are indexed by
+ * their literal prefix: a file only meets the selectors filed under one of its ancestors.
+ */
+function anySelects(rules: readonly ImageRules[]): (file: string) => boolean {
+  const byPrefix = new Map<string, PathPattern[]>();
+  const file = (prefix: string, selector: PathPattern) => byPrefix.set(prefix, [...(byPrefix.get(prefix) ?? []), selector]);
+  for (const r of rules) {
+    file(r.image.dockerfile, new PathPattern(r.image.dockerfile));
+    for (const selector of r.selectors) file(selector.literalPrefix, selector);
+  }
+  const matches = (prefix: string, path: string) => byPrefix.get(prefix)?.some((s) => s.selects(path)) ?? false;
+  return (path) => {
+    if (matches("", path) || matches(path, path)) return true;
+    for (let i = path.indexOf("/"); i > 0; i = path.indexOf("/", i + 1)) if (matches(path.slice(0, i), path)) return true;
+    return false;
+  };
 }
 
 function mayEnter(rules: ImageRules, dir: string): boolean {
@@ -142,7 +161,7 @@ function selectFor(root: string, rules: ImageRules, walk: RepositoryWalk): Image
   const isIgnored = (p: string) => rules.ignore.ignores(p);
 
   // One pass over the walk per image; each source's checks then look only at these.
-  const candidates = walk.entries.filter((e) => rules.selectors.some((p) => p.selects(e.path)));
+  const candidates = candidatesFor(rules.selectors, walk);
 
   // Every COPY/ADD source must still name something once exclusions apply: otherwise the build fails later.
   rules.sources.forEach((source, i) => {
@@ -199,6 +218,18 @@ function selectFor(root: string, rules: ImageRules, walk: RepositoryWalk): Image
   const files = [...selected.values()].sort((a, b) => (a.entry.path < b.entry.path ? -1 : 1));
   const sourcePatterns = rules.selectors.map((p) => p.pattern);
   return { image, dockerfileText: rules.dockerfileText, files, sourcePatterns, excludedPackages: rules.excludedPackages, warnings: rules.warnings };
+}
+
+/**
+ * Entries some selector selects, sorted by path. Each selector only looks below its literal
+ * prefix, so a handler's two files cost two lookups, not a pass over the whole repository.
+ */
+function candidatesFor(selectors: readonly PathPattern[], walk: RepositoryWalk): WalkEntry[] {
+  const found = new Set<WalkEntry>();
+  for (const selector of selectors) {
+    for (const entry of entriesUnder(walk, selector.literalPrefix)) if (selector.selects(entry.path)) found.add(entry);
+  }
+  return [...found].sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
 /** Where a symlink points, root-relative; a link out of the repository is an error. */

@@ -70,3 +70,22 @@ export async function walkRepository(
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { entries, byPath: new Map(entries.map((e) => [e.path, e])), directories };
 }
+
+/** The walk's entries at `prefix` or below it, found by binary search in the sorted list. */
+export function entriesUnder(walk: RepositoryWalk, prefix: string): readonly WalkEntry[] {
+  if (prefix === "") return walk.entries;
+  const below = `${prefix}/`;
+  const entries = walk.entries;
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (entries[mid]!.path < below) lo = mid + 1;
+    else hi = mid;
+  }
+  let end = lo;
+  while (end < entries.length && entries[end]!.path.startsWith(below)) end++;
+  const exact = walk.byPath.get(prefix);
+  const range = entries.slice(lo, end);
+  return exact ? [exact, ...range] : range;
+}
