@@ -18,6 +18,8 @@ const log = (line: string) => process.stdout.write(line + "\n");
 
 async function main(): Promise<number> {
   const t0 = Date.now();
+  // The SDK's "upgrade to Node 22" notice is noise here (the project targets Node 20).
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   if (process.env.E2E_SKIP_SETUP !== "1") {
     const t = Date.now();
     execFileSync("bash", [join(REPO_ROOT, "e2e", "setup.sh")], { stdio: "inherit" });

@@ -71,8 +71,8 @@ export interface BuildRequest {
 }
 
 export interface BuildHooks {
-  /** A CloudWatch-style log line (no trailing newline). */
-  log?(line: string): void;
+  /** A CloudWatch-style log line (no trailing newline) and its epoch-ms timestamp. */
+  log?(line: string, timestamp: number): void;
   /** A phase started (its record has no status yet). */
   phaseStarted?(phase: PhaseRecord, all: PhaseRecord[]): void;
   /** A phase ended with a status. */
@@ -84,6 +84,8 @@ export interface BuildResult {
   buildStatus: BuildStatus;
   phases: PhaseRecord[];
   logs: string[];
+  /** The same lines as CloudWatch Logs events. */
+  logEvents: { timestamp: number; message: string }[];
   startTime: Date;
   endTime: Date;
   srcDir: string;
@@ -279,6 +281,7 @@ async function unzip(zip: string, dir: string): Promise<void> {
 /** Runs one build to completion. Never throws for build failures: they are in the result. */
 export async function executeBuild(req: BuildRequest, hooks: BuildHooks = {}): Promise<BuildResult> {
   const logs: string[] = [];
+  const logEvents: { timestamp: number; message: string }[] = [];
   const phases: PhaseRecord[] = [];
   const startTime = new Date();
   const srcDir = join(req.workDir, "src");
@@ -287,8 +290,10 @@ export async function executeBuild(req: BuildRequest, hooks: BuildHooks = {}): P
   mkdirSync(scratch, { recursive: true });
 
   const out = (line: string) => {
+    const timestamp = Date.now();
     logs.push(line);
-    hooks.log?.(line);
+    logEvents.push({ timestamp, message: line });
+    hooks.log?.(line, timestamp);
   };
   const agent = (msg: string) => out(`[Container] ${agentStamp()} ${msg}`);
 
@@ -333,7 +338,7 @@ export async function executeBuild(req: BuildRequest, hooks: BuildHooks = {}): P
     } else await session?.close();
     begin("COMPLETED");
     const endTime = new Date();
-    return { buildId: req.buildId, buildStatus, phases, logs, startTime, endTime, srcDir };
+    return { buildId: req.buildId, buildStatus, phases, logs, logEvents, startTime, endTime, srcDir };
   };
 
   for (const t of ["SUBMITTED", "QUEUED", "PROVISIONING"] as const) {

@@ -6,10 +6,10 @@ import { mkdirSync, rmSync, createWriteStream, readdirSync, statSync, readFileSy
 import { join, relative, sep } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import yazl from "yazl";
-import { E2E_DIR, hostEnv, writeRegistriesConf, writeStorageConf } from "./buildenv.ts";
+import { buildahEnv, E2E_DIR, hostEnv, storageDriver, unmountUnder, writeRegistriesConf } from "./buildenv.ts";
 import { executeBuild, type BuildHooks, type BuildResult } from "./codebuild.ts";
 import { RegistryClient } from "./registry.ts";
-import { startRegistry, startS3, type Registry, type S3Server } from "./services.ts";
+import { onCleanup, startRegistry, startS3, type Registry, type S3Server } from "./services.ts";
 import { hostArch, publishStandin, sh, type Arch, type PublishedStandin } from "./standin.ts";
 
 export const CONTEXT_BUCKET = "e2e-contexts";
@@ -71,6 +71,18 @@ export async function zipDir(dir: string, files?: string[]): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Keeps the newest `keep` run directories (names start with a sortable timestamp), and any
+ * touched in the last hour (another e2e may be running in the same checkout). */
+function pruneOldRuns(runsDir: string, keep: number): void {
+  const runs = readdirSync(runsDir).sort();
+  for (const r of runs.slice(0, Math.max(0, runs.length - keep))) {
+    const dir = join(runsDir, r);
+    if (Date.now() - statSync(dir).mtimeMs < 3600_000) continue;
+    unmountUnder(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function walk(dir: string, root = dir): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -86,7 +98,16 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
   const runDir = join(E2E_DIR, "runs", `${stamp}-${process.pid}`);
   mkdirSync(runDir, { recursive: true });
-  o.log(`e2e: run directory ${relative(process.cwd(), runDir)}`);
+  pruneOldRuns(join(E2E_DIR, "runs"), 3);
+  // Runs last (cleanups are LIFO): after the registry has stopped. Overlay mounts of a killed
+  // build must not outlive the run; the large stores go unless E2E_KEEP, the logs stay.
+  onCleanup(() => {
+    unmountUnder(runDir);
+    if (!o.keepStorage) {
+      for (const d of ["verify-storage", "registry/data", "standin"]) rmSync(join(runDir, d), { recursive: true, force: true });
+    }
+  });
+  o.log(`e2e: run directory ${relative(process.cwd(), runDir)}, buildah storage driver ${storageDriver()}`);
 
   let t = Date.now();
   const registry = await startRegistry(join(runDir, "registry"));
@@ -101,17 +122,16 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
   const standin = await publishStandin({ registryHost: registry.host, registriesConf, arches, workDir: join(runDir, "standin"), log: o.log });
   timings.standin = (Date.now() - t) / 1000;
   // The stand-in's own storage is not needed once pushed.
-  if (!o.keepStorage) rmSync(join(runDir, "standin", "storage"), { recursive: true, force: true });
+  if (!o.keepStorage) {
+    unmountUnder(join(runDir, "standin", "storage"));
+    rmSync(join(runDir, "standin", "storage"), { recursive: true, force: true });
+  }
 
   const reg = new RegistryClient(registry.url);
   let buildSeq = 0;
   const verifyEnv: Record<string, string> = {
     ...(process.env as Record<string, string>),
-    CONTAINERS_STORAGE_CONF: writeStorageConf(join(runDir, "verify-storage")),
-    CONTAINERS_REGISTRIES_CONF: registriesConf,
-    STORAGE_DRIVER: "vfs",
-    BUILDAH_ISOLATION: "chroot",
-    TMPDIR: join(runDir, "verify-storage"),
+    ...buildahEnv(join(runDir, "verify-storage"), registriesConf, join(runDir, "verify-storage", "tmp")),
   };
 
   const harness: Harness = {
@@ -153,16 +173,17 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
         },
         {
           ...b.hooks,
-          log(line) {
-            logStream.write(line + "\n");
+          log(line, timestamp) {
+            logStream.write(`${((timestamp - t0) / 1000).toFixed(1).padStart(6)}s ${line}\n`);
             if (o.echoBuildLogs) o.log(`  [${b.name}] ${line}`);
-            b.hooks?.log?.(line);
+            b.hooks?.log?.(line, timestamp);
           },
         },
       );
       await new Promise<void>((r) => logStream.end(() => r()));
       const seconds = (Date.now() - t0) / 1000;
       if (!o.keepStorage) {
+        unmountUnder(join(workDir, "storage"));
         rmSync(join(workDir, "storage"), { recursive: true, force: true });
         rmSync(join(workDir, "tmp"), { recursive: true, force: true });
         rmSync(join(workDir, "src"), { recursive: true, force: true });

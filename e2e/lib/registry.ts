@@ -105,3 +105,42 @@ export class RegistryClient {
     return ((await res.json()) as { repositories: string[] }).repositories ?? [];
   }
 }
+
+/** Upload and download helpers (used to cache the stand-in image between runs). */
+export class RegistryWriter extends RegistryClient {
+  async blob(repo: string, digest: string): Promise<Buffer> {
+    const res = await fetch(`${this.baseUrl}/v2/${repo}/blobs/${digest}`);
+    if (!res.ok) throw new Error(`registry GET blob ${repo}@${digest}: HTTP ${res.status}`);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  async hasBlob(repo: string, digest: string): Promise<boolean> {
+    const res = await fetch(`${this.baseUrl}/v2/${repo}/blobs/${digest}`, { method: "HEAD" });
+    return res.ok;
+  }
+
+  /** Monolithic upload: POST an upload session, PUT the bytes with ?digest=. */
+  async pushBlob(repo: string, digest: string, data: Buffer): Promise<void> {
+    if (await this.hasBlob(repo, digest)) return;
+    const start = await fetch(`${this.baseUrl}/v2/${repo}/blobs/uploads/`, { method: "POST" });
+    if (start.status !== 202) throw new Error(`registry upload start ${repo}: HTTP ${start.status}`);
+    const loc = new URL(start.headers.get("location")!, this.baseUrl);
+    loc.searchParams.set("digest", digest);
+    const put = await fetch(loc, {
+      method: "PUT",
+      headers: { "Content-Type": "application/octet-stream", "Content-Length": String(data.length) },
+      body: data,
+    });
+    if (put.status !== 201) throw new Error(`registry upload ${repo}@${digest}: HTTP ${put.status} ${await put.text()}`);
+  }
+
+  async putManifest(repo: string, reference: string, mediaType: string, body: string | Buffer): Promise<string> {
+    const res = await fetch(`${this.baseUrl}/v2/${repo}/manifests/${reference}`, {
+      method: "PUT",
+      headers: { "Content-Type": mediaType },
+      body,
+    });
+    if (res.status !== 201) throw new Error(`registry PUT manifest ${repo}:${reference}: HTTP ${res.status} ${await res.text()}`);
+    return res.headers.get("docker-content-digest") ?? "";
+  }
+}
