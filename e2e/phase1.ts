@@ -2,10 +2,16 @@
 // with buildspecs from the project's own renderBuildspec(): a multi-platform base image that pip
 // installs a local package, then a linux/arm64 Lambda image FROM it. Checks what landed in the
 // registry through its HTTP API and runs Python inside the images.
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderBuildspec } from "../src/buildspec.ts";
+import { bundleRunner } from "../src/runner/bundle.ts";
+import { fakeAwsEnv } from "../__tests__/fake-aws/index.ts";
+import { startFakeCodeBuildWithStandIn } from "./lib/fake-codebuild.ts";
+import { onCleanup } from "./lib/services.ts";
 import { REPO_ROOT } from "./lib/buildenv.ts";
-import { zipDir, type BuildRun, type Harness } from "./lib/harness.ts";
+import { CONTEXT_BUCKET, zipDir, type BuildRun, type Harness } from "./lib/harness.ts";
 import { isIndex } from "./lib/registry.ts";
 
 const FIXTURE = join(REPO_ROOT, "e2e", "fixtures", "mono");
@@ -148,5 +154,63 @@ export async function phase1(h: Harness, log: (l: string) => void, o: { platform
   } finally {
     await h.buildah(["rm", ctr]).catch(() => "");
   }
+
+  // --- through the real (bundled) runner and the fake CodeBuild API ---------------------------
+  const runnerChecks = await viaRunner(h, log, { helloSpec, lambdaTag: "h2", baseUri: `${host}/${baseRepo}:b1`, helloRepo });
+  checks.push(...runnerChecks.checks);
+  builds.push(...runnerChecks.builds);
   return { builds, checks, uploaded };
+}
+
+/**
+ * The Lambda image again, this time as Terraform's local-exec would: `node runner.cjs build ...`
+ * against the fake CodeBuild/ECR/Logs endpoint, whose builds the stand-in really executes. Then
+ * the same command again: the tag now exists in the registry, so the runner must skip.
+ */
+async function viaRunner(
+  h: Harness,
+  log: (l: string) => void,
+  o: { helloSpec: string; lambdaTag: string; baseUri: string; helloRepo: string },
+): Promise<{ checks: Check[]; builds: BuildRun[] }> {
+  const checks: Check[] = [];
+  const check = (name: string, ok: boolean, detail?: string) => {
+    checks.push({ name, ok, detail });
+    log(`${ok ? "  ok  " : "  FAIL"} ${name}${detail ? ` — ${detail}` : ""}`);
+  };
+  const { cliFile } = await bundleRunner(join(h.runDir, "runner"));
+  const fcb = await startFakeCodeBuildWithStandIn(h, (name) => (name === "e2e-hello-runner" ? { buildspec: o.helloSpec } : undefined));
+  onCleanup(() => fcb.close());
+  const args = [
+    cliFile, "build",
+    "--project", "e2e-hello-runner",
+    "--source-location", `${CONTEXT_BUCKET}/contexts/e2e-hello.zip`,
+    "--repository-uri", `${h.registry.host}/${o.helloRepo}`,
+    "--image-tag", o.lambdaTag,
+    "--base-image-uri", o.baseUri,
+    "--region", "us-east-1",
+  ]; // prettier-ignore
+  const env = fakeAwsEnv(fcb.fake.endpoint, { extra: { RUNNER_POLL_MS: "300", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" } });
+  const first = await node(args, env);
+  writeFileSync(join(h.runDir, "runner-first.log"), first.out);
+  const builds = await Promise.all(fcb.runs);
+  check("runner: build via fake CodeBuild API exits 0", first.code === 0, `exit ${first.code}${first.code ? `\n${first.out}` : ""}`);
+  const seen = ["PROVISIONING", "DOWNLOAD_SOURCE", "PRE_BUILD", "BUILD", "POST_BUILD"].filter((p) => first.out.includes(p));
+  check("runner: printed the stand-in's real phases", seen.length === 5, `saw ${seen.join(",")}`);
+  const digest = await h.reg.headDigest(o.helloRepo, o.lambdaTag);
+  check("runner: reported the registry's digest", !!digest && first.out.includes(digest), digest);
+  const second = await node(args, env);
+  writeFileSync(join(h.runDir, "runner-second.log"), second.out);
+  check("runner: second run skips (DescribeImages answered by the registry)", second.code === 0 && fcb.runs.length === 1, `exit ${second.code}, builds ${fcb.runs.length}: ${second.out.trim().split("\n").pop()}`);
+  await fcb.close();
+  return { checks, builds };
+}
+
+function node(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("exit", (code) => resolve({ code: code ?? 1, out }));
+  });
 }
