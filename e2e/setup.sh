@@ -12,7 +12,7 @@
 #   ca-certificates      debootstrap's mirror access is plain http, but keep TLS roots for anything else
 set -euo pipefail
 
-want=(buildah docker-registry debootstrap unzip ca-certificates)
+want=(buildah docker-registry debootstrap debian-archive-keyring unzip ca-certificates)
 host_arch="$(dpkg --print-architecture)"
 if [[ "${E2E_NO_QEMU:-0}" != "1" && "$host_arch" != "arm64" ]]; then
   want+=(qemu-user-static binfmt-support)
