@@ -42,13 +42,15 @@ export class BaseImages extends Construct {
       const tag = analysis.tagFor(image, stackName);
       const parent = spec.baseImage ? this.get(spec.baseImage) : undefined;
       const common = {
-        repositoryName: imageRepositoryName(manifest.project, spec, stackName),
+        repository: {
+          name: imageRepositoryName(manifest.project, spec, stackName),
+          mutableTags: tag === STATIC_TAG,
+          maxImages: manifest.ecr.maxImages,
+          maxAgeDays: manifest.ecr.maxAgeDays,
+        },
         hash: image.hash,
         tag,
         platforms: spec.platforms,
-        mutableTags: tag === STATIC_TAG,
-        maxImages: manifest.ecr.maxImages,
-        maxAgeDays: manifest.ecr.maxAgeDays,
       };
       if (spec.builder === "docker") {
         this.images.set(

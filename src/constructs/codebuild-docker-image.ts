@@ -8,14 +8,14 @@ import { buildspecHash } from "../buildspec.ts";
 import { codebuildEnvironment } from "../naming.ts";
 import type { BuiltImage } from "./built-image.ts";
 import { BuildTrigger, type BuildLauncher } from "./build-trigger.ts";
-import { ImageRepository } from "./image-repository.ts";
+import { ImageRepository, type ImageRepositoryProps } from "./image-repository.ts";
 import { CONTEXT_PREFIX, type ContextBucket } from "./context-bucket.ts";
 
 export interface CodeBuildDockerImageProps {
   /** The image's manifest name, used in the context key. */
   readonly imageName: string;
-  /** ECR repository name. */
-  readonly repositoryName: string;
+  /** The image's ECR repository: name, tag mutability and lifecycle. */
+  readonly repository: ImageRepositoryProps;
   /** CodeBuild project name. */
   readonly projectName: string;
   /** Content hash of the image's inputs. */
@@ -35,10 +35,6 @@ export interface CodeBuildDockerImageProps {
   /** How the build is started. */
   readonly launcher: BuildLauncher;
   readonly region: string;
-  /** Whether the tag is overwritten on rebuild (the `stable` tag). @default false */
-  readonly mutableTags?: boolean;
-  readonly maxImages: number;
-  readonly maxAgeDays: number;
   /** CodeBuild build timeout in minutes. @default 30 */
   readonly buildTimeoutMinutes?: number;
   /** Build log retention in days. @default 14 */
@@ -68,12 +64,7 @@ export class CodeBuildDockerImage extends Construct implements BuiltImage {
     this.hash = props.hash;
     this.tag = props.tag;
     this.buildspec = props.buildspec;
-    this.repository = new ImageRepository(this, "repository", {
-      name: props.repositoryName,
-      mutableTags: props.mutableTags,
-      maxImages: props.maxImages,
-      maxAgeDays: props.maxAgeDays,
-    });
+    this.repository = new ImageRepository(this, "repository", props.repository);
 
     const archive = new TerraformAsset(this, "context", { path: props.archiveFile, type: AssetType.FILE });
     this.contextKey = `${CONTEXT_PREFIX}${props.imageName}/${props.hash}.zip`;
@@ -93,7 +84,7 @@ export class CodeBuildDockerImage extends Construct implements BuiltImage {
     const buildTimeoutMinutes = props.buildTimeoutMinutes ?? 30;
     this.project = new CodebuildProject(this, "project", {
       name: props.projectName,
-      description: `Builds ${props.repositoryName} from ${props.imageName}'s context archive`,
+      description: `Builds ${props.repository.name} from ${props.imageName}'s context archive`,
       serviceRole: props.roleArn,
       buildTimeout: buildTimeoutMinutes,
       artifacts: { type: "NO_ARTIFACTS" },
@@ -120,7 +111,7 @@ export class CodeBuildDockerImage extends Construct implements BuiltImage {
       // The runner gives up a little after CodeBuild itself would.
       timeoutSeconds: buildTimeoutMinutes * 60 + 300,
       // A mutable tag existing says nothing about its content: the trigger decided, so build.
-      force: props.mutableTags ?? false,
+      force: props.repository.mutableTags ?? false,
       triggers: {
         content_hash: props.hash,
         base_image_uri: baseImageUri ?? "",

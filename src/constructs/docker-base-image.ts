@@ -5,11 +5,11 @@ import { RegistryImage } from "@cdktf/provider-docker/lib/registry-image/index.j
 import type { Platform } from "../manifest/schema.ts";
 import { platformSuffix } from "../naming.ts";
 import type { BuiltImage } from "./built-image.ts";
-import { ImageRepository } from "./image-repository.ts";
+import { ImageRepository, type ImageRepositoryProps } from "./image-repository.ts";
 
 export interface DockerBaseImageProps {
-  /** ECR repository name (`base-<name>-<stack>`). */
-  readonly repositoryName: string;
+  /** The image's ECR repository: name, tag mutability and lifecycle. */
+  readonly repository: ImageRepositoryProps;
   /** Content hash of the base image's inputs (including its parent's). */
   readonly hash: string;
   /** Tag to push (`sha-…`, `git-…` or `stable`). */
@@ -22,10 +22,6 @@ export interface DockerBaseImageProps {
   readonly buildArgs: Readonly<Record<string, string>>;
   /** The base image this one is built FROM. @default none */
   readonly parent?: BuiltImage;
-  /** Whether the tag is overwritten on rebuild (`stable`). @default false */
-  readonly mutableTags?: boolean;
-  readonly maxImages: number;
-  readonly maxAgeDays: number;
 }
 
 /**
@@ -42,12 +38,7 @@ export class DockerBaseImage extends Construct implements BuiltImage {
   constructor(scope: Construct, id: string, props: DockerBaseImageProps) {
     super(scope, id);
     this.hash = props.hash;
-    this.repository = new ImageRepository(this, "repository", {
-      name: props.repositoryName,
-      mutableTags: props.mutableTags,
-      maxImages: props.maxImages,
-      maxAgeDays: props.maxAgeDays,
-    });
+    this.repository = new ImageRepository(this, "repository", props.repository);
     const context = new TerraformAsset(this, "context", { path: props.contextDir, type: AssetType.DIRECTORY });
     const triggers = { content_hash: props.hash };
 

@@ -110,7 +110,7 @@ export class ImagesStack extends TerraformStack {
       const platform = spec.platforms[0]!;
       const built = new CodeBuildDockerImage(this, `lambda-${spec.name}`, {
         imageName: spec.name,
-        repositoryName: repositoryName(image),
+        repository: { name: repositoryName(image), maxImages: manifest.ecr.maxImages, maxAgeDays: manifest.ecr.maxAgeDays },
         projectName: projectName(image),
         hash: image.hash,
         tag: analysis.tagFor(image, stackName),
@@ -122,8 +122,6 @@ export class ImagesStack extends TerraformStack {
         baseImage: spec.baseImage ? bases.get(spec.baseImage) : undefined,
         launcher,
         region,
-        maxImages: manifest.ecr.maxImages,
-        maxAgeDays: manifest.ecr.maxAgeDays,
         dependsOn: [policy],
       });
       new LambdaImageFunction(this, `function-${spec.name}`, {

@@ -14,16 +14,11 @@ import {
 import { parseRepositoryUri, validateBuildRequest, type BuildRequest } from "./request.ts";
 import { DEFAULT_RETRY, type RetryPolicy } from "./retry.ts";
 
-export interface BuildStarterEvent {
-  projectName: string;
-  sourceLocation: string;
-  repositoryUri: string;
-  imageTag: string;
-  baseImageUri?: string;
-  force?: boolean;
+/** What Terraform's aws_lambda_invocation sends: a build request; the region is the Lambda's own. */
+export type BuildStarterEvent = Omit<BuildRequest, "region"> & {
   /** Added by aws_lambda_invocation with lifecycle_scope = "CRUD". */
   tf?: { action?: string; prev_input?: unknown };
-}
+};
 
 export interface BuildStarterResult {
   /** "noop-delete": Terraform's CRUD lifecycle invoked us for a destroy; nothing to build. */
