@@ -129,6 +129,11 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
 
   const reg = new RegistryClient(registry.url);
   let buildSeq = 0;
+  // Builds still running when the e2e is interrupted: their shell process groups get killed.
+  const active = new Set<AbortController>();
+  onCleanup(() => {
+    for (const ac of active) ac.abort();
+  });
   const verifyEnv: Record<string, string> = {
     ...(process.env as Record<string, string>),
     ...buildahEnv(join(runDir, "verify-storage"), registriesConf, join(runDir, "verify-storage", "tmp")),
@@ -161,6 +166,10 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
         platformMap: o.platformMap,
       });
       const t0 = Date.now();
+      const ac = new AbortController();
+      const forward = () => ac.abort();
+      b.signal?.addEventListener("abort", forward, { once: true });
+      active.add(ac);
       const result = await executeBuild(
         {
           buildId: `${b.name}:${seq}`,
@@ -169,7 +178,7 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
           env: { AWS_REGION: "us-east-1", AWS_DEFAULT_REGION: "us-east-1", ...b.env },
           workDir,
           hostEnv: env,
-          signal: b.signal,
+          signal: ac.signal,
         },
         {
           ...b.hooks,
@@ -180,6 +189,8 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
           },
         },
       );
+      active.delete(ac);
+      b.signal?.removeEventListener("abort", forward);
       await new Promise<void>((r) => logStream.end(() => r()));
       const seconds = (Date.now() - t0) / 1000;
       if (!o.keepStorage) {

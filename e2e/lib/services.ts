@@ -18,6 +18,7 @@ export function onCleanup(fn: Closer): void {
   handlersInstalled = true;
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.once(sig, () => {
+      process.stderr.write(`e2e: ${sig}: stopping builds and services\n`);
       void runCleanup().finally(() => process.exit(128 + (sig === "SIGINT" ? 2 : sig === "SIGTERM" ? 15 : 1)));
     });
   }
