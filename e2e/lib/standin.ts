@@ -65,7 +65,13 @@ export async function ensureRootfs(arch: Arch, log: Logger): Promise<{ path: str
   log(`stand-in: building ${arch} rootfs (debootstrap --foreign + unpack${arch !== hostArch() ? " + qemu" : ""}) ...`);
   const logFile = join(CACHE_DIR, `standin-rootfs-${arch}.log`);
   writeFileSync(logFile, "");
-  await sh("bash", [SCRIPT, arch, path], { logFile });
+  // One retry: the only network use of the e2e is debootstrap's download from the Debian mirror.
+  try {
+    await sh("bash", [SCRIPT, arch, path], { logFile });
+  } catch (err) {
+    log(`stand-in: ${arch} rootfs failed, retrying once: ${(err as Error).message.split("\n").slice(-3).join(" | ")}`);
+    await sh("bash", [SCRIPT, arch, path], { logFile });
+  }
   const seconds = (Date.now() - t0) / 1000;
   log(`stand-in: ${arch} rootfs built in ${seconds.toFixed(1)}s`);
   return { path, seconds, cached: false };
