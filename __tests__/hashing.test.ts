@@ -7,6 +7,9 @@ import { analyzeImages, type ImageAnalysis } from "../src/analyze.ts";
 import { loadManifest } from "../src/manifest/load.ts";
 import { SelectionError } from "../src/manifest/errors.ts";
 import { imageHash } from "../src/hashing/image-hash.ts";
+import { digestFiles } from "../src/hashing/digest.ts";
+import type { WalkEntry } from "../src/selection/walk.ts";
+import { createHash } from "node:crypto";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
 
 const ALL = [
@@ -250,5 +253,27 @@ describe("how an image is built is part of its hash", () => {
     };
     expect(imageHash({ ...inputs, buildspec: image.buildspec })).toBe(image.hash);
     expect(imageHash({ ...inputs, buildspec: `${image.buildspec}# changed\n` })).not.toBe(image.hash);
+  });
+});
+
+describe("parallel hashing", () => {
+  it("gives every file the same digest as hashing it alone, when the content is large enough to use worker threads", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hashing-parallel-"));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const entries: WalkEntry[] = [];
+    for (let i = 0; i < 24; i++) {
+      const name = `f${String(i).padStart(2, "0")}.bin`;
+      // 24 files, six of them 3 MiB: well over the threshold for worker threads.
+      const content = Buffer.alloc(i % 4 === 0 ? 3 << 20 : 1000 + i, i);
+      fs.writeFileSync(path.join(dir, name), content);
+      const st = fs.lstatSync(path.join(dir, name), { bigint: true });
+      entries.push({ path: name, kind: "file", size: content.length, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, mode: Number(st.mode) });
+    }
+    expect(entries.reduce((n, e) => n + e.size, 0)).toBeGreaterThan(16 << 20);
+    const digests = await digestFiles(dir, entries);
+    for (const entry of entries) {
+      const alone = createHash("sha256").update(fs.readFileSync(path.join(dir, entry.path))).digest("hex");
+      expect(digests.get(entry.path), entry.path).toBe(alone);
+    }
   });
 });

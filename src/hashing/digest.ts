@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
+import { Worker } from "node:worker_threads";
 import type { WalkEntry } from "../selection/walk.ts";
 
 /** Remembers file digests between synths, keyed by what stat says about the file. */
@@ -31,17 +33,59 @@ export async function digestFiles(root: string, entries: Iterable<WalkEntry>, ca
       queue.push(entry);
     }
   }
-  for (const entry of queue) {
-    const digest = digestFileSync(path.join(root, entry.path));
-    digests.set(entry.path, digest);
-    cache?.record(entry, digest);
-  }
+  const files = queue.map((e) => path.join(root, e.path));
+  const hashed = await digestInParallel(files, queue.reduce((sum, e) => sum + e.size, 0));
+  queue.forEach((entry, i) => {
+    digests.set(entry.path, hashed[i]!);
+    cache?.record(entry, hashed[i]!);
+  });
   for (const link of links) {
     const target = await fs.promises.stat(path.join(root, link.path)).catch(() => undefined);
     // A dangling link or a link to a directory has no content of its own to hash.
     digests.set(link.path, target?.isFile() ? digestFileSync(path.join(root, link.path)) : "-");
   }
   return digests;
+}
+
+/** Below this much content a worker thread costs more to start than it saves. */
+const PARALLEL_MIN_BYTES = 16 << 20;
+
+/** The same chunked hashing, as plain CommonJS for worker threads (they do not go through tsx). */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const { createHash } = require("node:crypto");
+const fs = require("node:fs");
+const chunk = Buffer.allocUnsafe(1 << 20);
+parentPort.postMessage(workerData.map((file) => {
+  const hash = createHash("sha256");
+  const fd = fs.openSync(file, "r");
+  try {
+    for (let n = fs.readSync(fd, chunk, 0, chunk.length, null); n > 0; n = fs.readSync(fd, chunk, 0, chunk.length, null)) hash.update(chunk.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest("hex");
+}));
+`;
+
+/**
+ * Digests of many files, spread over the machine's cores when there is enough to read: a cold
+ * synth (every CI run, every Terraform Cloud run) is bound by hashing.
+ */
+async function digestInParallel(files: readonly string[], totalBytes: number): Promise<string[]> {
+  const threads = Math.min(os.availableParallelism(), 4);
+  if (threads < 2 || totalBytes < PARALLEL_MIN_BYTES || files.length < threads) return files.map(digestFileSync);
+  // Deal files round-robin: sizes in a repository are mixed enough for an even split.
+  const shares = Array.from({ length: threads }, (_, t) => files.filter((_, i) => i % threads === t));
+  const workers = shares.slice(1).map(
+    (share) =>
+      new Promise<string[]>((resolve, reject) => {
+        const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: share });
+        worker.once("message", resolve).once("error", reject);
+      }),
+  );
+  const results = [shares[0]!.map(digestFileSync), ...(await Promise.all(workers))];
+  return files.map((_, i) => results[i % threads]![Math.floor(i / threads)]!);
 }
 
 const CHUNK = Buffer.allocUnsafe(1 << 20);
