@@ -12,7 +12,7 @@ import { join, relative } from "node:path";
 import { execFileSync } from "node:child_process";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { createImagesApp } from "../src/app.ts";
-import { apply, localExec, localExecEnv, shellWords, type ApplyRecord, type State } from "./lib/apply.ts";
+import { apply, EMULATED, localExec, localExecEnv, shellWords, type ApplyRecord, type State } from "./lib/apply.ts";
 import { REPO_ROOT, hostEnv, unmountUnder } from "./lib/buildenv.ts";
 import { startFakeCodeBuildWithStandIn, type StandInProject } from "./lib/fake-codebuild.ts";
 import type { BuildRun, Harness } from "./lib/harness.ts";
@@ -203,7 +203,7 @@ export async function phase2(h: Harness, log: (l: string) => void, o: { platform
         problems.length === 0,
         problems.length ? `${problems.length} problems in ${where.join(", ")}: ${what.join(" ")} (Terraform would fail at plan; the buildspec needs $\${…}; list in phase2/template-problems.txt)` : undefined,
       );
-      result.notEmulated = [...new Set(resources(doc).map((r) => r.type))].filter((t) => !["aws_ecr_repository", "aws_s3_bucket", "aws_s3_object", "aws_codebuild_project", "docker_image", "docker_registry_image", "terraform_data"].includes(t)).sort();
+      result.notEmulated = [...new Set(resources(doc).map((r) => r.type))].filter((t) => !EMULATED.has(t)).sort();
     }
 
     // What Terraform would replace, from the two synths alone: triggers of the build resources.
