@@ -9,6 +9,7 @@ import { codebuildEnvironment } from "../naming.ts";
 import type { BuiltImage } from "./built-image.ts";
 import { BuildTrigger, type BuildLauncher } from "./build-trigger.ts";
 import { ImageRepository, type ImageRepositoryProps } from "./image-repository.ts";
+import { terraformLiteral } from "./terraform-literal.ts";
 import { CONTEXT_PREFIX, type ContextBucket } from "./context-bucket.ts";
 
 export interface CodeBuildDockerImageProps {
@@ -88,7 +89,7 @@ export class CodeBuildDockerImage extends Construct implements BuiltImage {
       serviceRole: props.roleArn,
       buildTimeout: buildTimeoutMinutes,
       artifacts: { type: "NO_ARTIFACTS" },
-      source: { type: "S3", location: `${props.bucket.name}/${this.contextKey}`, buildspec: props.buildspec },
+      source: { type: "S3", location: `${props.bucket.name}/${this.contextKey}`, buildspec: terraformLiteral(props.buildspec) },
       environment: {
         type: environment.type,
         image: environment.image,

@@ -6,6 +6,7 @@ import type { Platform } from "../manifest/schema.ts";
 import { platformSuffix } from "../naming.ts";
 import type { BuiltImage } from "./built-image.ts";
 import { ImageRepository, type ImageRepositoryProps } from "./image-repository.ts";
+import { terraformLiteral } from "./terraform-literal.ts";
 
 export interface DockerBaseImageProps {
   /** The image's ECR repository: name, tag mutability and lifecycle. */
@@ -45,7 +46,7 @@ export class DockerBaseImage extends Construct implements BuiltImage {
     for (const platform of props.platforms) {
       const suffix = props.platforms.length > 1 ? `-${platformSuffix(platform)}` : "";
       const name = `${this.repository.url}:${props.tag}${suffix}`;
-      const buildArgs: Record<string, string> = { ...props.buildArgs };
+      const buildArgs = Object.fromEntries(Object.entries(props.buildArgs).map(([k, v]) => [k, terraformLiteral(v)]));
       if (props.parent) buildArgs.BASE_IMAGE_URI = props.parent.uri(platform);
       const image = new Image(this, `image${suffix}`, {
         name,

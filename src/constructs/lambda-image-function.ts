@@ -7,6 +7,7 @@ import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js
 import type { Platform } from "../manifest/schema.ts";
 import { architectureOf, boundedName } from "../naming.ts";
 import { assumeRolePolicyFor } from "./iam.ts";
+import { terraformLiteral } from "./terraform-literal.ts";
 
 export interface LambdaImageFunctionProps {
   readonly functionName: string;
@@ -50,7 +51,8 @@ export class LambdaImageFunction extends Construct {
         ],
       }),
     });
-    const environment = Object.keys(props.environment).length ? { variables: { ...props.environment } } : undefined;
+    const variables = Object.fromEntries(Object.entries(props.environment).map(([k, v]) => [k, terraformLiteral(v)]));
+    const environment = Object.keys(variables).length ? { variables } : undefined;
     this.function = new LambdaFunction(this, "function", {
       functionName: props.functionName,
       role: this.role.arn,
