@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { DataResource, type ITerraformDependable, type TerraformResource } from "cdktf";
+import { TerraformResource, type ITerraformDependable, type TerraformMetaArguments } from "cdktf";
 import { LambdaInvocation } from "@cdktf/provider-aws/lib/lambda-invocation/index.js";
 import { shellQuote } from "../buildspec.ts";
 
@@ -70,7 +70,7 @@ export class BuildTrigger extends Construct {
       "--timeout", String(props.timeoutSeconds),
       ...(props.force ? ["--force"] : []),
     ];
-    this.resource = new DataResource(this, "build", {
+    this.resource = new TerraformData(this, "build", {
       triggersReplace: { ...props.triggers },
       dependsOn: [...props.dependsOn],
       provisioners: [
@@ -86,4 +86,23 @@ export class BuildTrigger extends Construct {
 /** Terraform interpolations are resolved before the shell sees them; quote them like any value. */
 function quoteArg(arg: string): string {
   return arg.includes("${") ? `"${arg}"` : shellQuote(arg);
+}
+
+/**
+ * Terraform's built-in `terraform_data` resource. cdktf's own DataResource checks the local
+ * terraform binary's version by spawning it on every synth (a third of a synth's time, and
+ * meaningless where Terraform Cloud runs the plan); the stack declares
+ * `required_version >= 1.4` instead, which Terraform itself enforces.
+ */
+class TerraformData extends TerraformResource {
+  private readonly triggersReplace: Record<string, string>;
+
+  constructor(scope: Construct, id: string, config: TerraformMetaArguments & { readonly triggersReplace: Record<string, string> }) {
+    super(scope, id, { terraformResourceType: "terraform_data", ...config });
+    this.triggersReplace = config.triggersReplace;
+  }
+
+  protected synthesizeAttributes(): Record<string, unknown> {
+    return { triggers_replace: this.triggersReplace };
+  }
 }

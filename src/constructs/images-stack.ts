@@ -40,6 +40,8 @@ export class ImagesStack extends TerraformStack {
     const stackSpec = manifest.stacks[stackName]!;
     const { region } = stackSpec;
     configureBackend(this, stackSpec.backend);
+    // terraform_data needs Terraform 1.4; Terraform itself enforces this.
+    this.addOverride("terraform.required_version", ">= 1.4");
 
     new AwsProvider(this, "aws", {
       region,
