@@ -24,20 +24,10 @@ import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import { parse as parseYaml } from "yaml";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { STANDARD_PHASES } from "../../__tests__/fake-aws/codebuild-model.ts";
 
-export const PHASE_ORDER = [
-  "SUBMITTED",
-  "QUEUED",
-  "PROVISIONING",
-  "DOWNLOAD_SOURCE",
-  "INSTALL",
-  "PRE_BUILD",
-  "BUILD",
-  "POST_BUILD",
-  "UPLOAD_ARTIFACTS",
-  "FINALIZING",
-  "COMPLETED",
-] as const;
+/** CodeBuild's phases in order, as the fake API reports them, then COMPLETED. */
+export const PHASE_ORDER = [...STANDARD_PHASES, "COMPLETED"] as const;
 export type PhaseType = (typeof PHASE_ORDER)[number];
 export type PhaseStatus = "SUCCEEDED" | "FAILED" | "FAULT" | "TIMED_OUT" | "IN_PROGRESS" | "STOPPED";
 export type BuildStatus = "IN_PROGRESS" | "SUCCEEDED" | "FAILED" | "FAULT" | "STOPPED";
