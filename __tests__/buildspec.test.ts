@@ -31,8 +31,10 @@ let stubDir: string;
 beforeAll(() => {
   stubDir = fs.mkdtempSync(path.join(os.tmpdir(), "buildspec-stubs-"));
   // Each call appends one record (ended by \x1e): the tool name and its arguments, separated by \x1f.
+  // The record is written with one printf, so `aws … | docker login` (two stubs running at once
+  // in a pipeline) cannot interleave their records.
   const recorder = (tool: string, extra: string) =>
-    `#!/usr/bin/env bash\n{ printf '%s' ${tool}; printf '\\x1f%s' "$@"; printf '\\x1e'; } >> "$STUB_LOG"\n${extra}\n`;
+    `#!/usr/bin/env bash\nrecord="$(printf '%s' ${tool}; printf '\\x1f%s' "$@"; printf '\\x1e')"\nprintf '%s' "$record" >> "$STUB_LOG"\n${extra}\n`;
   fs.writeFileSync(
     path.join(stubDir, "docker"),
     recorder(
