@@ -175,7 +175,7 @@ describe.each(STACKS)("stack %s", (stack) => {
       expect(repo.image_tag_mutability_exclusion_filter).toEqual([{ filter: "cache", filter_type: "WILDCARD" }]);
     });
 
-    it("has a valid lifecycle policy: untagged expire after maxAgeDays, keep maxImages, the `any` rule last", () => {
+    it("has a valid lifecycle policy: untagged expire after maxAgeDays, keep maxImages content-tagged images", () => {
       const { repoId } = lambdaChain(view(), name);
       expectValidLifecycle(lifecycleOf(view(), repoId));
     });
@@ -497,11 +497,15 @@ function expectValidLifecycle(policy: ReturnType<typeof lifecycleOf>): void {
     if (rule.selection.tagStatus === "tagged") expect(rule.selection.tagPrefixList ?? rule.selection.tagPatternList).toBeDefined();
     if (rule.selection.countType === "sinceImagePushed") expect(rule.selection.countUnit).toBe("days");
   }
-  const any = policy.rules.filter((r) => r.selection.tagStatus === "any");
-  expect(any).toHaveLength(1);
-  // ECR requires the `any` rule to have the highest rulePriority.
-  expect(any[0]!.rulePriority).toBe(Math.max(...priorities));
-  expect(any[0]!.selection).toMatchObject({ countType: "imageCountMoreThan", countNumber: MAX_IMAGES });
+  // ECR requires an `any` rule, if there is one, to have the highest rulePriority.
+  for (const any of policy.rules.filter((r) => r.selection.tagStatus === "any")) expect(any.rulePriority).toBe(Math.max(...priorities));
+  // The count keeps maxImages content-tagged images; `cache` and `stable` never count, so they never expire by count.
+  const counted = policy.rules.filter((r) => r.selection.countType === "imageCountMoreThan");
+  expect(counted).toHaveLength(1);
+  expect(counted[0]!.selection).toMatchObject({ tagStatus: "tagged", tagPatternList: ["sha-*", "git-*"], countNumber: MAX_IMAGES });
+  for (const tag of ["cache", "stable"]) {
+    expect((counted[0]!.selection.tagPatternList as string[]).some((p: string) => new RegExp(`^${p.replace("*", ".*")}$`).test(tag))).toBe(false);
+  }
   const untagged = policy.rules.filter((r) => r.selection.tagStatus === "untagged");
   expect(untagged).toHaveLength(1);
   expect(untagged[0]!.selection).toMatchObject({ countType: "sinceImagePushed", countUnit: "days", countNumber: MAX_AGE_DAYS });

@@ -43,8 +43,9 @@ export class ImageRepository extends Construct {
 }
 
 /**
- * ECR evaluates rules by priority; a `tagStatus: any` rule must have the highest priority
- * number, so the untagged-age rule comes first.
+ * Untagged images (superseded `stable` and `cache` manifests) expire after `maxAgeDays`; of the
+ * content-tagged images (`sha-…`, `git-…`) the `maxImages` most recent are kept. The `cache` and
+ * `stable` tags are never counted, so a burst of builds cannot expire the image a stack uses.
  */
 export function lifecyclePolicy(maxImages: number, maxAgeDays: number): object {
   return {
@@ -57,8 +58,8 @@ export function lifecyclePolicy(maxImages: number, maxAgeDays: number): object {
       },
       {
         rulePriority: 2,
-        description: `Keep the ${maxImages} most recent images`,
-        selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: maxImages },
+        description: `Keep the ${maxImages} most recent content-tagged images`,
+        selection: { tagStatus: "tagged", tagPatternList: ["sha-*", "git-*"], countType: "imageCountMoreThan", countNumber: maxImages },
         action: { type: "expire" },
       },
     ],
