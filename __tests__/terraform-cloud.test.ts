@@ -68,6 +68,9 @@ describe("buildTrigger: lambda and state backends", () => {
   it("starts every build with an aws_lambda_invocation, never local-exec, in lambda mode", () => {
     const prod = first.stacks.prod!;
     expect(Object.keys(resourcesOf(prod, "terraform_data"))).toEqual([]);
+    // Nothing runs on the Terraform host, so the CLI runner is not shipped with the stack.
+    expect(fs.existsSync(path.join(first.outdir, "stacks", "prod", "assets", "runner"))).toBe(false);
+    expect(fs.existsSync(path.join(first.outdir, "stacks", "dev", "assets", "runner"))).toBe(true);
     const invocations = Object.values(resourcesOf(prod, "aws_lambda_invocation"));
     expect(invocations).toHaveLength(6); // 2 bases + 4 Lambdas
     for (const invocation of invocations) {

@@ -10,6 +10,7 @@ import type { AnalyzedImage, ImageAnalysis } from "../analyze.ts";
 import { imageKey, type BuildAssets } from "../assets.ts";
 import { codebuildProjectName, imageRepositoryName, lambdaFunctionName } from "../manifest/load.ts";
 import { boundedName } from "../naming.ts";
+import { pullsFromPublicEcr } from "../selection/dockerfile.ts";
 import { BaseImages } from "./base-images.ts";
 import { CodeBuildDockerImage } from "./codebuild-docker-image.ts";
 import { ContextBucket, CONTEXT_PREFIX } from "./context-bucket.ts";
@@ -69,7 +70,6 @@ export class ImagesStack extends TerraformStack {
       name: boundedName(`${manifest.project}-${stackName}-image-builds`, 64),
       assumeRolePolicy: assumeRolePolicyFor("codebuild.amazonaws.com"),
     });
-    const runner = new TerraformAsset(this, "runner", { path: assets.runnerDir, type: AssetType.DIRECTORY });
 
     // Names are known at synth, so the policy is written before the resources it governs and
     // every build can wait for it.
@@ -86,7 +86,7 @@ export class ImagesStack extends TerraformStack {
           pullRepositories: analysis.images.filter((i) => i.spec.kind === "base").map((i) => arns.repository(repositoryName(i))),
           bucketArn: bucket.arn,
           logGroupArns: codebuilt.map((i) => arns.logGroup(`/aws/codebuild/${projectName(i)}`)),
-          publicEcr: codebuilt.some((i) => i.buildspec!.includes("ecr-public get-login-password")),
+          publicEcr: codebuilt.some((i) => pullsFromPublicEcr(i.selection.dockerfileText, i.spec.baseImage !== undefined)),
         }),
       ),
     });
@@ -94,7 +94,7 @@ export class ImagesStack extends TerraformStack {
     const launcher: BuildLauncher =
       stackSpec.buildTrigger === "lambda"
         ? this.buildStarter(manifest.project, stackName, assets, codebuilt.map(projectName), codebuilt.map(repositoryName), arns)
-        : { kind: "local-exec", runnerDir: runner.path };
+        : { kind: "local-exec", runnerDir: new TerraformAsset(this, "runner", { path: assets.runnerDir, type: AssetType.DIRECTORY }).path };
 
     const bases = new BaseImages(this, "base", {
       analysis,
