@@ -34,9 +34,9 @@ interface ImageRules {
   readonly image: ImageSpec;
   readonly dockerfileText: string;
   readonly sources: readonly ContextSource[];
+  /** One per COPY/ADD source, in the same order as `sources`. */
   readonly patterns: readonly PathPattern[];
-  readonly includes: readonly PathPattern[];
-  /** COPY/ADD sources and includes together: what selects a file. */
+  /** COPY/ADD sources and include globs together: what selects a file. */
   readonly selectors: readonly PathPattern[];
   readonly ignore: DockerIgnore;
   readonly ignoreFile: string | undefined;
@@ -112,13 +112,13 @@ function imageRules(root: string, image: ImageSpec, bases: Map<string, ImageSpec
     for (const pkg of bases.get(parent)?.packages ?? []) if (!excludedPackages.includes(pkg)) excludedPackages.push(pkg);
   }
 
+  const patterns = parsed.sources.map((s) => new PathPattern(s.pattern));
   return {
     image,
     dockerfileText,
     sources: parsed.sources,
-    patterns: parsed.sources.map((s) => new PathPattern(s.pattern)),
-    includes,
-    selectors: [...parsed.sources.map((s) => new PathPattern(s.pattern)), ...includes],
+    patterns,
+    selectors: [...patterns, ...includes],
     ignore,
     ignoreFile,
     excludedPackages,
