@@ -1,12 +1,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { ImageSpec, Manifest } from "./manifest/load.ts";
-import { selectImages, type ImageSelection } from "./selection/select.ts";
-import { digestFiles, type DigestCache } from "./hashing/digest.ts";
+import type { Manifest } from "./manifest/load.ts";
+import type { ImageSpec } from "./manifest/spec.ts";
+import { SelectionError } from "./manifest/errors.ts";
+import { DockerIgnoreCache, selectImage, type ImageSelection } from "./selection/select.ts";
+import { digestFilesSync, type DigestCache } from "./hashing/digest.ts";
 import { imageHash } from "./hashing/image-hash.ts";
 import { contentTag, gitTag, STATIC_TAG } from "./hashing/tags.ts";
 import { buildspecForImage } from "./buildspec.ts";
-import type { RepositoryWalk } from "./selection/walk.ts";
+import { RepositoryIndex } from "./selection/walk.ts";
 
 /** Everything synth needs to know about one image. */
 export interface AnalyzedImage {
@@ -16,16 +18,93 @@ export interface AnalyzedImage {
   readonly hash: string;
   /** `sha-<12 hex>`. */
   readonly contentTag: string;
-  /** With `tags: git`, base images' `git-<7 hex>` when their inputs are clean. */
+  /** With git tags, base images' `git-<7 hex>` when their inputs are clean. */
   readonly gitTag?: string;
   /** The CodeBuild buildspec, for images built in CodeBuild (Lambdas, `builder: codebuild` bases). */
   readonly buildspec?: string;
   readonly warnings: readonly string[];
+  /** Root-relative packages an image built FROM this one gets from it (its own and its bases'). */
+  readonly providedPackages: readonly string[];
+  /** What this image and its bases are built from, as git pathspecs and selected files (for git tags). */
+  readonly lineage: { readonly pathspecs: readonly string[]; readonly selected: ReadonlySet<string> };
+}
+
+export interface AnalyzeImageOptions {
+  /** Compute a git tag (`git-<7 hex>`), counting these root-relative files as inputs too (e.g. the manifest). @default no git tag */
+  readonly gitTag?: { readonly extraInputs: readonly string[] };
+}
+
+/**
+ * Selects and hashes images of one repository. One analyzer serves every image of an App, in
+ * every stack: the walk, the `.dockerignore` matchers and the file digests are shared, so each
+ * directory is read and each file hashed at most once per synth.
+ */
+export class ImageAnalyzer {
+  readonly index: RepositoryIndex;
+  /** Root-relative path → hex SHA-256, for every file hashed so far. */
+  readonly digests = new Map<string, string>();
+  private readonly ignores: DockerIgnoreCache;
+
+  /** @param root absolute, symlink-resolved repository root */
+  constructor(
+    readonly root: string,
+    private readonly cache?: DigestCache,
+  ) {
+    this.index = new RepositoryIndex(root);
+    this.ignores = new DockerIgnoreCache(root);
+  }
+
+  /** Selection, hash and tags of one image; `parent` is the analysis of the base image it is built FROM. */
+  analyze(spec: ImageSpec, parent?: AnalyzedImage, options: AnalyzeImageOptions = {}): AnalyzedImage {
+    const selection = selectImage(this.index, spec, parent?.providedPackages ?? [], this.ignores);
+    digestFilesSync(this.root, selection.files.map((f) => f.entry), this.cache, this.digests);
+    const buildspec = spec.builder === "codebuild" ? buildspecForImage({ spec, selection }) : undefined;
+    const hash = imageHash({
+      buildspec,
+      files: selection.files,
+      digests: this.digests,
+      dockerfile: spec.dockerfile,
+      dockerfileText: selection.dockerfileText,
+      platforms: spec.platforms,
+      buildArgs: spec.buildArgs,
+      baseImageHash: parent?.hash,
+      context: spec.context,
+    });
+    const providedPackages = [...new Set([...(parent?.providedPackages ?? []), ...spec.packages])];
+    const lineage = {
+      pathspecs: [...new Set([...(parent?.lineage.pathspecs ?? []), spec.dockerfile, ...selection.sourcePatterns])],
+      selected: new Set([...(parent?.lineage.selected ?? []), ...selection.files.map((f) => f.entry.path)]),
+    };
+    const warnings = [...selection.warnings];
+    let git: string | undefined;
+    if (options.gitTag) {
+      const result = this.gitTagOf(lineage, options.gitTag.extraInputs);
+      git = result.tag;
+      if (!git) {
+        const dirty = result.dirtyFiles.length ? `: ${result.dirtyFiles.slice(0, 10).join(", ")}${result.dirtyFiles.length > 10 ? ", …" : ""}` : "";
+        warnings.push(`base image ${spec.name}: tagged ${contentTag(hash)} instead of a git tag because ${result.reason}${dirty}`);
+      }
+    }
+    return { spec, selection, hash, contentTag: contentTag(hash), gitTag: git, buildspec, warnings, providedPackages, lineage };
+  }
+
+  /**
+   * A base image's git tag covers everything it is made of: the extra inputs (the manifest), its
+   * Dockerfile, its COPY sources as written (directories, so a deleted file counts too) and the
+   * same for the bases it is built FROM.
+   */
+  private gitTagOf(lineage: AnalyzedImage["lineage"], extraInputs: readonly string[]) {
+    const pathspecs = [...extraInputs, ...lineage.pathspecs];
+    const selected = new Set([...extraInputs, ...lineage.selected]);
+    // A dirty file matters when it is built into the image, or when it was deleted (it may have been).
+    const matters = (p: string) => selected.has(p) || !fs.existsSync(path.join(this.root, p));
+    return gitTag(this.root, pathspecs, matters);
+  }
 }
 
 export interface ImageAnalysis {
   readonly manifest: Manifest;
-  readonly walk: RepositoryWalk;
+  readonly walk: RepositoryIndex;
   readonly digests: ReadonlyMap<string, string>;
   /** Base images first (parents before children), then Lambdas. */
   readonly images: readonly AnalyzedImage[];
@@ -37,46 +116,38 @@ export interface ImageAnalysis {
 
 export interface AnalyzeOptions {
   readonly cache?: DigestCache;
+  /** An analyzer to share (the App's). @default a new one for the manifest's root */
+  readonly analyzer?: ImageAnalyzer;
 }
 
-/** manifest → one walk and every image's selection → file digests → image hashes and tags. */
+/**
+ * Every image of a manifest: one shared walk, each image's selection, file digests, hashes and
+ * tags. Selection errors of all images are reported together, each Dockerfile's in line order.
+ */
 export async function analyzeImages(manifest: Manifest, options: AnalyzeOptions = {}): Promise<ImageAnalysis> {
-  const { walk, selections } = await selectImages(manifest);
-  const digests = await digestFiles(
-    manifest.root,
-    selections.flatMap((s) => s.files.map((f) => f.entry)),
-    options.cache,
-  );
+  return analyzeImagesSync(manifest, options);
+}
 
-  const hashes = new Map<string, string>();
+export function analyzeImagesSync(manifest: Manifest, options: AnalyzeOptions = {}): ImageAnalysis {
+  const analyzer = options.analyzer ?? new ImageAnalyzer(manifest.root, options.cache);
+  const manifestInput = manifest.file ? [toPosix(path.relative(manifest.root, manifest.file))] : [];
+  const byName = new Map<string, AnalyzedImage>();
   const images: AnalyzedImage[] = [];
-  for (const selection of selections) {
-    const spec = selection.image;
-    const baseImageHash = spec.baseImage ? hashes.get(`base:${spec.baseImage}`) : undefined;
-    const buildspec = spec.builder === "codebuild" ? buildspecForImage({ spec, selection }) : undefined;
-    const hash = imageHash({
-      buildspec,
-      files: selection.files,
-      digests,
-      dockerfile: spec.dockerfile,
-      dockerfileText: selection.dockerfileText,
-      platforms: spec.platforms,
-      buildArgs: spec.buildArgs,
-      baseImageHash,
-    });
-    hashes.set(`${spec.kind}:${spec.name}`, hash);
-    const warnings = [...selection.warnings];
-    let git: string | undefined;
-    if (spec.kind === "base" && manifest.tags === "git") {
-      const result = baseGitTag(manifest, selections, spec);
-      git = result.tag;
-      if (!git) {
-        const dirty = result.dirtyFiles.length ? `: ${result.dirtyFiles.slice(0, 10).join(", ")}${result.dirtyFiles.length > 10 ? ", …" : ""}` : "";
-        warnings.push(`base image ${spec.name}: tagged ${contentTag(hash)} instead of a git tag because ${result.reason}${dirty}`);
-      }
+  const errors: string[] = [];
+  for (const spec of [...manifest.baseImages, ...manifest.lambdas]) {
+    const parent = spec.baseImage ? byName.get(spec.baseImage) : undefined;
+    // A base whose own selection failed is reported already; its dependents cannot be hashed.
+    if (spec.baseImage && !parent) continue;
+    try {
+      const image = analyzer.analyze(spec, parent, spec.kind === "base" && manifest.tags === "git" ? { gitTag: { extraInputs: manifestInput } } : {});
+      images.push(image);
+      if (spec.kind === "base") byName.set(spec.name, image);
+    } catch (error) {
+      if (!(error instanceof SelectionError)) throw error;
+      errors.push(error.message);
     }
-    images.push({ spec, selection, hash, contentTag: contentTag(hash), gitTag: git, buildspec, warnings });
   }
+  if (errors.length > 0) throw new SelectionError(errors.join("\n"));
 
   const find = (name: string, kind: ImageSpec["kind"]) => {
     const found = images.find((i) => i.spec.name === name && i.spec.kind === kind);
@@ -85,38 +156,20 @@ export async function analyzeImages(manifest: Manifest, options: AnalyzeOptions 
   };
   return {
     manifest,
-    walk,
-    digests,
+    walk: analyzer.index,
+    digests: analyzer.digests,
     images,
     image: find,
-    tagFor(image, stack) {
-      if (image.spec.kind === "lambda") return image.contentTag;
-      if (manifest.stacks[stack]?.useStaticBaseImage) return STATIC_TAG;
-      return image.gitTag ?? image.contentTag;
-    },
+    tagFor: (image, stack) => imageTag(image, manifest.stacks[stack]?.useStaticBaseImage ?? false),
     warnings: images.flatMap((i) => i.warnings),
   };
 }
 
-/**
- * A base image's git tag covers everything it is made of: the manifest, its Dockerfile, its
- * COPY sources as written (directories, so a deleted file counts too) and the same for the
- * bases it is built FROM.
- */
-function baseGitTag(manifest: Manifest, selections: readonly ImageSelection[], spec: ImageSpec) {
-  const manifestPath = toPosix(path.relative(manifest.root, manifest.file));
-  const pathspecs = new Set<string>([manifestPath]);
-  const selected = new Set<string>([manifestPath]);
-  for (let name: string | undefined = spec.name; name; ) {
-    const selection = selections.find((s) => s.image.kind === "base" && s.image.name === name)!;
-    pathspecs.add(selection.image.dockerfile);
-    selection.sourcePatterns.forEach((p) => pathspecs.add(p));
-    selection.files.forEach((f) => selected.add(f.entry.path));
-    name = selection.image.baseImage;
-  }
-  // A dirty file matters when it is built into the image, or when it was deleted (it may have been).
-  const matters = (p: string) => selected.has(p) || !fs.existsSync(path.join(manifest.root, p));
-  return gitTag(manifest.root, [...pathspecs], matters);
+/** The tag an image is pushed under: Lambda images by content; base images `stable`, their git tag, or by content. */
+export function imageTag(image: Pick<AnalyzedImage, "spec" | "contentTag" | "gitTag">, staticBaseTag: boolean): string {
+  if (image.spec.kind === "lambda") return image.contentTag;
+  if (staticBaseTag) return STATIC_TAG;
+  return image.gitTag ?? image.contentTag;
 }
 
 function toPosix(p: string): string {

@@ -3,9 +3,10 @@ import { stringify } from "yaml";
 import type { Platform } from "./manifest/schema.ts";
 import type { AnalyzedImage } from "./analyze.ts";
 import { pullsFromPublicEcr } from "./selection/dockerfile.ts";
+import { dockerfileInContext } from "./manifest/spec.ts";
 
 export interface BuildspecInput {
-  /** Root-relative Dockerfile path inside the context archive. */
+  /** The Dockerfile's path inside the context archive. */
   readonly dockerfile: string;
   readonly platforms: readonly Platform[];
   readonly buildArgs: Readonly<Record<string, string>>;
@@ -100,7 +101,7 @@ export function shellQuote(value: string): string {
 export function buildspecForImage(image: Pick<AnalyzedImage, "spec" | "selection">): string {
   const spec = image.spec;
   return renderBuildspec({
-    dockerfile: spec.dockerfile,
+    dockerfile: dockerfileInContext(spec),
     platforms: spec.platforms,
     buildArgs: spec.buildArgs,
     baseImage: spec.baseImage ? { name: spec.baseImage, skippedPackages: image.selection.excludedPackages } : undefined,

@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ZipFile } from "yazl";
-import type { SelectedFile } from "../selection/select.ts";
+import { Zip, ZipDeflate, ZipPassThrough } from "fflate";
+import { contextRelative, type SelectedFile } from "../selection/select.ts";
 
 /** Every entry gets the same timestamp, so the same files always give the same bytes. */
-const FIXED_MTIME = new Date(Date.UTC(1980, 0, 1, 0, 0, 0));
+// Local time: zip stores DOS times without a zone, and fflate converts with the local offset.
+const FIXED_MTIME = new Date(1980, 0, 1, 0, 0, 0);
 const FILE_MODE = 0o100644;
 const EXECUTABLE_MODE = 0o100755;
 const SYMLINK_MODE = 0o120777;
@@ -31,12 +32,17 @@ export interface ZipSource {
 /**
  * Writes an image's build context as a zip whose bytes depend only on the selected files:
  * entries sorted by path, fixed timestamps, modes reduced to 644/755, symlinks stored as links.
- * Paths keep their place relative to the repository root, so the Dockerfile's COPY paths hold.
+ * Paths are relative to the build context (`context`, root-relative; "" is the root), as the
+ * Dockerfile's COPY sources are.
  */
-export function writeContextArchive(root: string, files: readonly SelectedFile[], outFile: string): Promise<ArchiveResult> {
-  return writeDeterministicZip(
+export function writeContextArchive(root: string, files: readonly SelectedFile[], outFile: string, context = ""): Promise<ArchiveResult> {
+  return Promise.resolve(writeContextArchiveSync(root, files, outFile, context));
+}
+
+export function writeContextArchiveSync(root: string, files: readonly SelectedFile[], outFile: string, context = ""): ArchiveResult {
+  return writeDeterministicZipSync(
     files.map(({ entry }) => ({
-      path: entry.path,
+      path: contextRelative(context, entry.path),
       file: entry.kind === "symlink" ? undefined : path.join(root, entry.path),
       linkText: entry.linkText,
       executable: (entry.mode & 0o111) !== 0,
@@ -45,53 +51,88 @@ export function writeContextArchive(root: string, files: readonly SelectedFile[]
   );
 }
 
-/** A zip of the given entries, byte-identical for identical contents. Written atomically. */
-export async function writeDeterministicZip(sources: readonly ZipSource[], outFile: string): Promise<ArchiveResult> {
-  await fs.promises.mkdir(path.dirname(outFile), { recursive: true });
-  const zip = new ZipFile();
-  const sorted = [...sources].sort((a, b) => (a.path < b.path ? -1 : 1));
-  for (const source of sorted) {
-    const options = { mtime: FIXED_MTIME, forceDosTimestamp: true };
-    if (source.linkText !== undefined) {
-      zip.addBuffer(Buffer.from(source.linkText), source.path, { ...options, mode: SYMLINK_MODE, compress: false });
-    } else {
-      const mode = source.executable ? EXECUTABLE_MODE : FILE_MODE;
-      zip.addReadStreamLazy(source.path, { ...options, mode, compress: true, compressionLevel: 6 }, (cb) =>
-        cb(null, fs.createReadStream(source.file!)),
-      );
-    }
-  }
-  zip.end();
+/**
+ * A zip of the given entries, byte-identical for identical contents. Written atomically and
+ * synchronously (cdktf synthesizes synchronously), streaming each file in 1 MiB chunks so a large
+ * file is never held in memory whole.
+ */
+export function writeDeterministicZipSync(sources: readonly ZipSource[], outFile: string): ArchiveResult {
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
   const tmp = `${outFile}.${process.pid}.tmp`;
+  const out = fs.openSync(tmp, "w");
   const hash = createHash("sha256");
   let bytes = 0;
-  await new Promise<void>((resolve, reject) => {
-    const out = fs.createWriteStream(tmp);
-    zip.outputStream.on("data", (chunk: Buffer) => {
+  let failure: Error | null = null;
+  const zip = new Zip((error, chunk) => {
+    if (error) failure = error;
+    else {
       hash.update(chunk);
       bytes += chunk.length;
-    });
-    zip.outputStream.on("error", reject);
-    out.on("error", reject).on("close", () => resolve());
-    zip.outputStream.pipe(out);
+      fs.writeSync(out, chunk);
+    }
   });
-  await fs.promises.rename(tmp, outFile);
+  try {
+    const sorted = [...sources].sort((a, b) => (a.path < b.path ? -1 : 1));
+    for (const source of sorted) {
+      const isLink = source.linkText !== undefined;
+      const entry = isLink ? new ZipPassThrough(source.path) : new ZipDeflate(source.path, { level: 6 });
+      entry.mtime = FIXED_MTIME;
+      // Unix attributes (os 3): the mode in the high 16 bits, as zip tools and CodeBuild's unzip read it.
+      entry.os = 3;
+      entry.attrs = (isLink ? SYMLINK_MODE : source.executable ? EXECUTABLE_MODE : FILE_MODE) * 0x10000;
+      zip.add(entry);
+      if (isLink) entry.push(Buffer.from(source.linkText!), true);
+      else streamFile(source.file!, (chunk, final) => entry.push(chunk, final));
+      if (failure) throw failure;
+    }
+    zip.end();
+    if (failure) throw failure;
+  } finally {
+    fs.closeSync(out);
+  }
+  fs.renameSync(tmp, outFile);
   return { file: outFile, bytes, sha256: hash.digest("hex") };
+}
+
+/** {@link writeDeterministicZipSync}, for callers that await. */
+export async function writeDeterministicZip(sources: readonly ZipSource[], outFile: string): Promise<ArchiveResult> {
+  return writeDeterministicZipSync(sources, outFile);
+}
+
+const CHUNK = 1 << 20;
+
+function streamFile(file: string, push: (chunk: Uint8Array, final: boolean) => void): void {
+  const fd = fs.openSync(file, "r");
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return push(new Uint8Array(0), true);
+    let offset = 0;
+    while (offset < size) {
+      // A fresh buffer per chunk: the deflater may keep a reference to what it was given.
+      const chunk = Buffer.allocUnsafe(Math.min(CHUNK, size - offset));
+      const n = fs.readSync(fd, chunk, 0, chunk.length, offset);
+      if (n === 0) throw new Error(`${file} shrank while it was archived`);
+      offset += n;
+      push(chunk.subarray(0, n), offset >= size);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**
  * Copies an image's selected files into a directory (the Docker provider's build context),
  * replacing whatever was there.
  */
-export async function stageContextDirectory(root: string, files: readonly SelectedFile[], dir: string): Promise<void> {
-  await fs.promises.rm(dir, { recursive: true, force: true });
+export function stageContextDirectory(root: string, files: readonly SelectedFile[], dir: string, context = ""): void {
+  fs.rmSync(dir, { recursive: true, force: true });
   for (const { entry } of files) {
-    const target = path.join(dir, entry.path);
-    await fs.promises.mkdir(path.dirname(target), { recursive: true });
-    if (entry.kind === "symlink") await fs.promises.symlink(entry.linkText!, target);
+    const target = path.join(dir, contextRelative(context, entry.path));
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    if (entry.kind === "symlink") fs.symlinkSync(entry.linkText!, target);
     else {
-      await fs.promises.copyFile(path.join(root, entry.path), target);
-      await fs.promises.chmod(target, entry.mode & 0o111 ? 0o755 : 0o644);
+      fs.copyFileSync(path.join(root, entry.path), target);
+      fs.chmodSync(target, entry.mode & 0o111 ? 0o755 : 0o644);
     }
   }
 }

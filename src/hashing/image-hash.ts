@@ -16,6 +16,8 @@ export interface ImageHashInputs {
   readonly baseImageHash?: string;
   /** The buildspec, for images built in CodeBuild: a change to how an image is built rebuilds it. */
   readonly buildspec?: string;
+  /** Root-relative build context directory; "" (the root) adds nothing, so hashes from before contexts existed hold. */
+  readonly context?: string;
 }
 
 /**
@@ -44,6 +46,7 @@ export function imageHash(inputs: ImageHashInputs): string {
       buildArgs: Object.entries(inputs.buildArgs).sort(([a], [b]) => (a < b ? -1 : 1)),
       base: inputs.baseImageHash ?? null,
       buildspec: inputs.buildspec ?? null,
+      ...(inputs.context ? { context: inputs.context } : {}),
     }),
   );
   return hash.digest("hex");

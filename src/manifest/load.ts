@@ -3,40 +3,21 @@ import * as path from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { ManifestError, type ManifestProblem } from "./errors.ts";
-import { normalizeRelative, statInside } from "./paths.ts";
+import type { ImageSpec } from "./spec.ts";
+import { baseImageProblems, checkImage, type Problem } from "./checks.ts";
 import {
   manifestJsonSchema,
   manifestSchema,
-  SECRET_LIKE_NAME,
   type ManifestData,
-  type Platform,
+  type ManifestInput,
   type StackSpec,
 } from "./schema.ts";
 
-/** An image to build, base or Lambda, with every path normalized relative to the repository root. */
-export interface ImageSpec {
-  readonly kind: "base" | "lambda";
-  readonly name: string;
-  /** Root-relative POSIX path of the Dockerfile. */
-  readonly dockerfile: string;
-  readonly platforms: readonly Platform[];
-  readonly include: readonly string[];
-  readonly buildArgs: Readonly<Record<string, string>>;
-  /** Name of the base image this one is built FROM. */
-  readonly baseImage?: string;
-  /** Root-relative directories installed in this image (base images only). */
-  readonly packages: readonly string[];
-  readonly builder: "docker" | "codebuild";
-  readonly lambda?: {
-    readonly memorySize: number;
-    readonly timeout: number;
-    readonly environment: Readonly<Record<string, string>>;
-  };
-}
+export type { ImageSpec } from "./spec.ts";
 
 export interface Manifest {
-  /** Absolute path of the manifest file. */
-  readonly file: string;
+  /** Absolute path of the manifest file (none for a manifest given as an object). */
+  readonly file?: string;
   /** Absolute, symlink-resolved repository root. */
   readonly root: string;
   readonly project: string;
@@ -120,17 +101,40 @@ export function loadManifest(file: string): Manifest {
     return lineAt(doc.contents);
   };
 
+  return validateManifest(doc.toJS(), { shown, baseDir: path.dirname(abs), file: abs, lineOf });
+}
+
+export interface DefineManifestOptions {
+  /** What `root` is relative to. @default process.cwd() */
+  readonly baseDir?: string;
+  /** How errors name the manifest. @default "manifest" */
+  readonly name?: string;
+}
+
+/**
+ * Validates a manifest given as an object (the shape of images.yaml) with every check
+ * images.yaml gets, and returns it normalized. Errors name the field path instead of a line.
+ */
+export function defineManifest(input: ManifestInput, options: DefineManifestOptions = {}): Manifest {
+  return validateManifest(input, { shown: options.name ?? "manifest", baseDir: path.resolve(options.baseDir ?? process.cwd()) });
+}
+
+function validateManifest(
+  raw: unknown,
+  where: { shown: string; baseDir: string; file?: string; lineOf?: (p: readonly PropertyKey[]) => number | undefined },
+): Manifest {
+  const lineOf = where.lineOf ?? (() => undefined);
   // reportInput: without it zod 4 leaves issue.input undefined, and every wrong type would read as "is required".
-  const parsed = manifestSchema.safeParse(doc.toJS(), { reportInput: true });
+  const parsed = manifestSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     throw new ManifestError(
-      shown,
+      where.shown,
       parsed.error.issues.map((issue) => describeIssue(issue, lineOf)),
     );
   }
-  const problems = checkSemantics(parsed.data, path.dirname(abs), lineOf);
-  if (problems.problems.length > 0) throw new ManifestError(shown, problems.problems);
-  return { ...problems.manifest!, file: abs };
+  const problems = checkSemantics(parsed.data, where.baseDir, lineOf);
+  if (problems.problems.length > 0) throw new ManifestError(where.shown, problems.problems);
+  return { ...problems.manifest!, file: where.file };
 }
 
 function fieldName(p: readonly PropertyKey[]): string {
@@ -198,36 +202,8 @@ function checkSemantics(
     return { problems };
   }
 
-  const checkPath = (fieldPath: PropertyKey[], value: string, want: "file" | "dir"): string | undefined => {
-    const norm = normalizeRelative(value);
-    if ("error" in norm) {
-      add(fieldPath, norm.error, "use a path relative to root that stays inside it");
-      return undefined;
-    }
-    const found = statInside(root, norm.path);
-    if ("error" in found) {
-      add(fieldPath, found.error, want === "file" ? "point it at an existing file inside root" : "point it at an existing directory inside root");
-      return undefined;
-    }
-    if (want === "file" && !found.stat.isFile()) add(fieldPath, `"${value}" is not a file`, "point it at a Dockerfile");
-    if (want === "dir" && !found.stat.isDirectory()) add(fieldPath, `"${value}" is not a directory`, "list package directories");
-    return norm.path;
-  };
-  const checkGlobs = (fieldPath: PropertyKey[], globs: readonly string[]) =>
-    globs.forEach((g, i) => {
-      const norm = normalizeRelative(g);
-      if ("error" in norm) add([...fieldPath, i], norm.error, "use a glob relative to root that stays inside it");
-    });
-  const checkSecrets = (fieldPath: PropertyKey[], names: string[], where: string) =>
-    names
-      .filter((n) => SECRET_LIKE_NAME.test(n))
-      .forEach((n) =>
-        add(
-          [...fieldPath, n],
-          `looks like a secret, and ${where} are stored in plain text in the synthesized configuration and Terraform state`,
-          "read the secret at run time from Secrets Manager or SSM Parameter Store and pass only its name or ARN",
-        ),
-      );
+  const addAll = (at: PropertyKey[], found: readonly Problem[]) =>
+    found.forEach((p) => add([...at, ...p.field.split(".")], p.message, p.fix));
 
   for (const stack of Object.keys(data.stacks)) {
     for (const [name] of Object.entries(data.baseImages)) {
@@ -250,54 +226,29 @@ function checkSemantics(
   const images: ImageSpec[] = [];
   for (const [name, spec] of Object.entries(data.baseImages)) {
     const at = ["baseImages", name];
-    const dockerfile = checkPath([...at, "dockerfile"], spec.dockerfile, "file");
-    const packages = spec.packages.map((p, i) => checkPath([...at, "packages", i], p, "dir")).filter((p): p is string => p !== undefined);
-    checkGlobs([...at, "include"], spec.include);
-    checkSecrets([...at, "buildArgs"], Object.keys(spec.buildArgs), "build args");
+    const checked = checkImage(root, { kind: "base", name, ...spec, context: spec.context });
+    addAll(at, checked.problems);
     if (spec.baseImage !== undefined && !baseNames.includes(spec.baseImage)) {
       add([...at, "baseImage"], `base image "${spec.baseImage}" is not defined`, `use one of: ${baseNames.join(", ")}`);
     }
-    if (new Set(spec.platforms).size !== spec.platforms.length) add([...at, "platforms"], "lists a platform twice", "list each platform once");
-    images.push({
-      kind: "base",
-      name,
-      dockerfile: dockerfile ?? spec.dockerfile,
-      platforms: spec.platforms,
-      include: spec.include,
-      buildArgs: spec.buildArgs,
-      baseImage: spec.baseImage,
-      packages,
-      builder: spec.builder,
-    });
+    if (checked.spec) images.push(checked.spec);
   }
   for (const image of images) {
     const parent = image.baseImage ? images.find((i) => i.name === image.baseImage) : undefined;
-    const missing = parent ? image.platforms.filter((p) => !parent.platforms.includes(p)) : [];
-    if (parent && missing.length) {
-      add(["baseImages", image.name, "platforms"], `includes ${missing.join(", ")}, but its base image ${parent.name} is built only for ${parent.platforms.join(", ")}`, `add ${missing.join(", ")} to baseImages.${parent.name}.platforms`);
-    }
-    // The Docker provider pushes one tag per platform and no index, while one CodeBuild build of
-    // several platforms takes a single BASE_IMAGE_URI: every platform would be built FROM one image.
-    if (parent && image.builder === "codebuild" && parent.builder === "docker" && image.platforms.length > 1) {
-      add(
-        ["baseImages", image.name, "builder"],
-        `builds ${image.platforms.join(", ")} in one CodeBuild build FROM base image ${parent.name}, but ${parent.name} uses builder: docker, which pushes a separate tag per platform and no multi-platform index, so every platform would be built FROM its ${image.platforms[0]} image`,
-        `set builder: codebuild on baseImages.${parent.name}, or builder: docker on baseImages.${image.name}`,
-      );
-    }
+    if (parent) addAll(["baseImages", image.name], baseImageProblems(image, parent, `baseImages.${parent.name}`));
   }
-  const cycle = findCycle(Object.fromEntries(images.map((i) => [i.name, i.baseImage])));
+  const cycle = findCycle(Object.fromEntries(Object.entries(data.baseImages).map(([name, b]) => [name, b.baseImage])));
   if (cycle) {
     add(["baseImages", cycle[0]!, "baseImage"], `base images form a cycle: ${cycle.join(" -> ")}`, "remove one baseImage link so the chain ends");
   }
 
   for (const [stackName, stackSpec] of Object.entries(data.stacks)) {
     if (stackSpec.buildTrigger !== "lambda") continue;
-    for (const image of images.filter((i) => i.builder === "docker")) {
+    for (const [name] of Object.entries(data.baseImages).filter(([, b]) => b.builder === "docker")) {
       add(
         ["stacks", stackName, "buildTrigger"],
-        `stack ${stackName} starts builds through the AWS provider (buildTrigger: lambda), but base image ${image.name} uses builder: docker, which needs a Docker daemon where Terraform runs`,
-        `set builder: codebuild on baseImages.${image.name}, or use buildTrigger: local-exec for this stack`,
+        `stack ${stackName} starts builds through the AWS provider (buildTrigger: lambda), but base image ${name} uses builder: docker, which needs a Docker daemon where Terraform runs`,
+        `set builder: codebuild on baseImages.${name}, or use buildTrigger: local-exec for this stack`,
       );
     }
   }
@@ -305,31 +256,25 @@ function checkSemantics(
   const lambdas: ImageSpec[] = [];
   for (const [name, spec] of Object.entries(data.lambdas)) {
     const at = ["lambdas", name];
-    const dockerfile = checkPath([...at, "dockerfile"], spec.dockerfile, "file");
-    checkGlobs([...at, "include"], spec.include);
-    checkSecrets([...at, "buildArgs"], Object.keys(spec.buildArgs), "build args");
-    checkSecrets([...at, "environment"], Object.keys(spec.environment), "Lambda environment variables");
-    const reserved = Object.keys(spec.environment).filter((k) => RESERVED_LAMBDA_ENV.has(k) || k.startsWith("AWS_"));
-    reserved.forEach((k) => add([...at, "environment", k], `"${k}" is reserved by the Lambda runtime`, "choose another name"));
-    if (spec.baseImage !== undefined && !baseNames.includes(spec.baseImage)) {
-      add([...at, "baseImage"], `base image "${spec.baseImage}" is not defined`, baseNames.length ? `use one of: ${baseNames.join(", ")}` : "define it under baseImages, or remove baseImage");
-    }
-    const base = spec.baseImage ? images.find((i) => i.name === spec.baseImage) : undefined;
-    if (base && !base.platforms.includes(spec.platform)) {
-      add([...at, "platform"], `is ${spec.platform}, but base image ${base.name} is built only for ${base.platforms.join(", ")}`, `add ${spec.platform} to baseImages.${base.name}.platforms, or build this Lambda for ${base.platforms[0]}`);
-    }
-    lambdas.push({
+    const checked = checkImage(root, {
       kind: "lambda",
       name,
-      dockerfile: dockerfile ?? spec.dockerfile,
+      dockerfile: spec.dockerfile,
+      context: spec.context,
       platforms: [spec.platform],
       include: spec.include,
       buildArgs: spec.buildArgs,
       baseImage: spec.baseImage,
-      packages: [],
       builder: "codebuild",
       lambda: { memorySize: spec.memorySize, timeout: spec.timeout, environment: spec.environment },
     });
+    addAll(at, checked.problems);
+    if (spec.baseImage !== undefined && !baseNames.includes(spec.baseImage)) {
+      add([...at, "baseImage"], `base image "${spec.baseImage}" is not defined`, baseNames.length ? `use one of: ${baseNames.join(", ")}` : "define it under baseImages, or remove baseImage");
+    }
+    const base = spec.baseImage ? images.find((i) => i.name === spec.baseImage) : undefined;
+    if (base && checked.spec) addAll(at, baseImageProblems(checked.spec, base, `baseImages.${base.name}`));
+    if (checked.spec) lambdas.push(checked.spec);
   }
   // A Lambda called base-foo and a base image foo would share a CodeBuild project and log group.
   for (const stack of Object.keys(data.stacks)) {
@@ -360,8 +305,6 @@ function checkSemantics(
     },
   };
 }
-
-const RESERVED_LAMBDA_ENV = new Set(["_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ"]);
 
 function findCycle(parentOf: Record<string, string | undefined>): string[] | undefined {
   for (const start of Object.keys(parentOf)) {

@@ -51,14 +51,25 @@ const stack = z
   })
   .describe("One CDKTF stack, like a Pulumi stack.");
 
+const context = relativePath
+  .optional()
+  .describe("The build context directory, relative to root: COPY sources and .dockerignore are relative to it. Default: root.");
+
+const computeType = z
+  .enum(["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE", "BUILD_GENERAL1_XLARGE", "BUILD_GENERAL1_2XLARGE"])
+  .default("BUILD_GENERAL1_SMALL")
+  .describe("The CodeBuild compute type that builds this image.");
+
 const baseImage = z.strictObject({
   dockerfile: relativePath.describe("The base image's Dockerfile, relative to root."),
+  context,
   packages: z.array(relativePath).min(1).describe("Monorepo directories installed in this base image."),
   platforms: z.array(platform).min(1).default(["linux/arm64"]).describe("Platforms to build."),
   builder: z.enum(["docker", "codebuild"]).default("docker").describe("Where the base image is built."),
   baseImage: resourceName.optional().describe("Another base image this one is built FROM (chaining)."),
-  include: z.array(z.string().min(1)).default([]).describe("Extra globs (relative to root) hashed and shipped."),
+  include: z.array(z.string().min(1)).default([]).describe("Extra globs (relative to the build context) hashed and shipped."),
   buildArgs,
+  computeType: computeType.describe("The CodeBuild compute type (builder: codebuild)."),
 });
 
 const lambdaEnvName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]*$/, {
@@ -67,10 +78,12 @@ const lambdaEnvName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]*$/, {
 
 const lambda = z.strictObject({
   dockerfile: relativePath.describe("The Lambda image's Dockerfile, relative to root."),
+  context,
   baseImage: resourceName.optional().describe("The base image it is built FROM; without it the image carries its packages itself."),
   platform: platform.default("linux/arm64"),
-  include: z.array(z.string().min(1)).default([]).describe("Extra globs (relative to root) hashed and shipped."),
+  include: z.array(z.string().min(1)).default([]).describe("Extra globs (relative to the build context) hashed and shipped."),
   buildArgs,
+  computeType,
   memorySize: z.number().int().min(128).max(10240).default(1024).describe("Lambda memory in MB."),
   timeout: z.number().int().min(1).max(900).default(300).describe("Lambda timeout in seconds."),
   environment: z.record(lambdaEnvName, z.string()).default({}).describe("Lambda environment variables."),

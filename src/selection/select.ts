@@ -6,7 +6,7 @@ import { isInside, normalizeRelative } from "../manifest/paths.ts";
 import { SelectionError } from "../manifest/errors.ts";
 import { dockerfileSources, type ContextSource } from "./dockerfile.ts";
 import { PathPattern } from "./patterns.ts";
-import { entriesUnder, walkRepository, type RepositoryWalk, type WalkEntry } from "./walk.ts";
+import { RepositoryIndex, type WalkEntry } from "./walk.ts";
 
 // The package is CommonJS (`module.exports = factory`); its typings describe an ES default export.
 const newIgnore = dockerignore as unknown as () => Ignore;
@@ -45,42 +45,61 @@ interface ImageRules {
 }
 
 /**
- * Selects the build-context files of every image of the manifest with a single walk of the
- * repository: what each Dockerfile COPYs/ADDs, plus `include` globs, plus the Dockerfile,
- * minus `.dockerignore`, minus the packages its base images already hold.
+ * Selects the build-context files of every image of a manifest, sharing one lazy walk of the
+ * repository: what each Dockerfile COPYs/ADDs, plus `include` globs, plus the Dockerfile, minus
+ * `.dockerignore`, minus the packages its base images already hold.
  */
-export async function selectImages(manifest: Manifest): Promise<{ walk: RepositoryWalk; selections: ImageSelection[] }> {
-  const images = [...manifest.baseImages, ...manifest.lambdas];
+export function selectImages(manifest: Manifest): { walk: RepositoryIndex; selections: ImageSelection[] } {
+  const index = new RepositoryIndex(manifest.root);
+  const ignores = new DockerIgnoreCache(manifest.root);
   const bases = new Map(manifest.baseImages.map((b) => [b.name, b]));
-  // Images sharing a .dockerignore share its matcher and the answers it already gave.
-  const ignores = new Map<string, DockerIgnore>();
-  const rules = images.map((image) => imageRules(manifest.root, image, bases, ignores));
-
-  const walk = await walkRepository(
-    manifest.root,
-    (dir) => rules.some((r) => mayEnter(r, dir)),
-    anySelects(rules),
+  const selections = [...manifest.baseImages, ...manifest.lambdas].map((image) =>
+    selectImage(index, image, packagesOfBases(image.baseImage, bases), ignores),
   );
-  return { walk, selections: rules.map((r) => selectFor(manifest.root, r, walk)) };
+  return { walk: index, selections };
+}
+
+/** The packages of a base image and of every base it is built FROM, parents' last. */
+export function packagesOfBases(baseImage: string | undefined, bases: ReadonlyMap<string, Pick<ImageSpec, "baseImage" | "packages">>): string[] {
+  const packages: string[] = [];
+  for (let parent = baseImage; parent !== undefined; parent = bases.get(parent)?.baseImage) {
+    for (const pkg of bases.get(parent)?.packages ?? []) if (!packages.includes(pkg)) packages.push(pkg);
+  }
+  return packages;
+}
+
+/** .dockerignore matchers of one repository, shared by the images that use the same file and context. */
+export class DockerIgnoreCache {
+  private readonly matchers = new Map<string, DockerIgnore>();
+  constructor(private readonly root: string) {}
+
+  /** BuildKit reads `<Dockerfile>.dockerignore` next to the Dockerfile before the context's `.dockerignore`. */
+  forImage(image: Pick<ImageSpec, "dockerfile" | "context">): { file: string | undefined; ignore: DockerIgnore } {
+    const candidates = [`${image.dockerfile}.dockerignore`, joinPath(image.context, ".dockerignore")];
+    const file = candidates.find((f) => fs.existsSync(path.join(this.root, f)));
+    const key = `${file ?? ""}\0${image.context}`;
+    let ignore = this.matchers.get(key);
+    if (!ignore) {
+      ignore = new DockerIgnore(this.root, file, image.context);
+      this.matchers.set(key, ignore);
+    }
+    return { file, ignore };
+  }
 }
 
 /**
- * Whether any image selects a file. It runs for every file walked, so selectors are indexed by
- * their literal prefix: a file only meets the selectors filed under one of its ancestors.
+ * The build-context files of one image, read through the shared walk. `excludedPackages` are
+ * the root-relative package directories its base images already install.
  */
-function anySelects(rules: readonly ImageRules[]): (file: string) => boolean {
-  const byPrefix = new Map<string, PathPattern[]>();
-  const file = (prefix: string, selector: PathPattern) => byPrefix.set(prefix, [...(byPrefix.get(prefix) ?? []), selector]);
-  for (const r of rules) {
-    file(r.image.dockerfile, new PathPattern(r.image.dockerfile));
-    for (const selector of r.selectors) file(selector.literalPrefix, selector);
-  }
-  const matches = (prefix: string, path: string) => byPrefix.get(prefix)?.some((s) => s.selects(path)) ?? false;
-  return (path) => {
-    if (matches("", path) || matches(path, path)) return true;
-    for (let i = path.indexOf("/"); i > 0; i = path.indexOf("/", i + 1)) if (matches(path.slice(0, i), path)) return true;
-    return false;
-  };
+export function selectImage(index: RepositoryIndex, image: ImageSpec, excludedPackages: readonly string[], ignores: DockerIgnoreCache): ImageSelection {
+  const rules = imageRules(index.root, image, excludedPackages, ignores);
+  return selectFor(index, rules);
+}
+
+/** `context/p`, for root-relative paths built from context-relative ones ("" is the context itself). */
+export function joinPath(context: string, p: string): string {
+  if (context === "") return p;
+  return p === "" ? context : `${context}/${p}`;
 }
 
 function mayEnter(rules: ImageRules, dir: string): boolean {
@@ -92,31 +111,21 @@ function mayEnter(rules: ImageRules, dir: string): boolean {
   return true;
 }
 
-function imageRules(root: string, image: ImageSpec, bases: Map<string, ImageSpec>, ignores: Map<string, DockerIgnore>): ImageRules {
+function imageRules(root: string, image: ImageSpec, excludedPackages: readonly string[], ignores: DockerIgnoreCache): ImageRules {
   const dockerfileText = fs.readFileSync(path.join(root, image.dockerfile), "utf8");
   const parsed = dockerfileSources(dockerfileText, image.buildArgs, image.dockerfile);
   const includes = image.include.map((glob) => {
     const norm = normalizeRelative(glob);
     if ("error" in norm) throw new SelectionError(`${image.name}: include ${norm.error}`);
-    return new PathPattern(norm.path);
+    return new PathPattern(joinPath(image.context, norm.path));
   });
-
-  // BuildKit reads <Dockerfile>.dockerignore next to the Dockerfile before the root .dockerignore.
-  const candidates = [`${image.dockerfile}.dockerignore`, ".dockerignore"];
-  const ignoreFile = candidates.find((f) => fs.existsSync(path.join(root, f)));
-  const ignore = ignores.get(ignoreFile ?? "") ?? new DockerIgnore(root, ignoreFile);
-  ignores.set(ignoreFile ?? "", ignore);
-
-  const excludedPackages: string[] = [];
-  for (let parent = image.baseImage; parent !== undefined; parent = bases.get(parent)?.baseImage) {
-    for (const pkg of bases.get(parent)?.packages ?? []) if (!excludedPackages.includes(pkg)) excludedPackages.push(pkg);
-  }
-
-  const patterns = parsed.sources.map((s) => new PathPattern(s.pattern));
+  const { file: ignoreFile, ignore } = ignores.forImage(image);
+  const sources = parsed.sources.map((s) => ({ ...s, pattern: joinPath(image.context, s.pattern) }));
+  const patterns = sources.map((s) => new PathPattern(s.pattern));
   return {
     image,
     dockerfileText,
-    sources: parsed.sources,
+    sources,
     patterns,
     selectors: [...patterns, ...includes],
     ignore,
@@ -130,10 +139,15 @@ function imageRules(root: string, image: ImageSpec, bases: Map<string, ImageSpec
 class DockerIgnore {
   private readonly matcher: Ignore;
   private readonly answers = new Map<string, boolean>();
-  /** The `!` rules: an ignored directory holding a path one of them matches must still be walked. */
+  /** The `!` rules (root-relative): an ignored directory holding a path one of them matches must still be walked. */
   readonly negations: readonly PathPattern[];
 
-  constructor(root: string, file: string | undefined) {
+  /** Its rules are relative to the build context, `context` (root-relative). */
+  constructor(
+    root: string,
+    file: string | undefined,
+    private readonly context: string,
+  ) {
     const lines = file ? fs.readFileSync(path.join(root, file), "utf8").split(/\r?\n/) : [];
     const rules = lines.map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
     this.matcher = newIgnore().add(rules);
@@ -141,95 +155,101 @@ class DockerIgnore {
       .filter((l) => l.startsWith("!"))
       .map((l) => {
         const norm = normalizeRelative(l.slice(1).replace(/^\/+/, ""));
-        return new PathPattern("error" in norm ? "" : norm.path);
+        return new PathPattern(joinPath(context, "error" in norm ? "" : norm.path));
       });
   }
 
+  /** Whether the root-relative path `p` is left out of the context. */
   ignores(p: string): boolean {
     let answer = this.answers.get(p);
     if (answer === undefined) {
-      answer = this.matcher.ignores(p);
+      const inContext = this.context === "" ? p : p === this.context ? "" : p.startsWith(`${this.context}/`) ? p.slice(this.context.length + 1) : undefined;
+      answer = inContext === undefined ? true : inContext === "" ? false : this.matcher.ignores(inContext);
       this.answers.set(p, answer);
     }
     return answer;
   }
 }
 
-function selectFor(root: string, rules: ImageRules, walk: RepositoryWalk): ImageSelection {
+function selectFor(index: RepositoryIndex, rules: ImageRules): ImageSelection {
   const { image } = rules;
+  const root = index.root;
   const isExcluded = (p: string) => rules.excludedPackages.find((pkg) => p === pkg || p.startsWith(pkg + "/"));
   const isIgnored = (p: string) => rules.ignore.ignores(p);
+  const enter = (dir: string) => mayEnter(rules, dir);
 
-  // One pass over the walk per image; each source's checks then look only at these.
-  const candidates = candidatesFor(rules.selectors, walk);
+  // Each selector reads only below its literal prefix; the source checks then look only at these.
+  const perSelector = rules.selectors.map((selector) => index.collect(selector.literalPrefix, enter, (p) => selector.selects(p)));
+  const problems: { line: number; text: string }[] = [];
+  const ignoredBy = rules.ignoreFile ?? ".dockerignore";
 
   // Every COPY/ADD source must still name something once exclusions apply: otherwise the build fails later.
   rules.sources.forEach((source, i) => {
     const pattern = rules.patterns[i]!;
     const where = `${image.dockerfile}:${source.line}`;
+    const shown = contextRelative(image.context, source.pattern);
+    const fail = (text: string) => problems.push({ line: source.line, text: `${where}: ${text}` });
     const excludedBy = isExcluded(pattern.literalPrefix) ?? rules.excludedPackages.find((pkg) => pattern.matches(pkg));
-    if (excludedBy !== undefined && source.pattern !== "") {
-      throw new SelectionError(
-        `${where}: ${source.instruction} ${source.pattern || "."} reads ${excludedBy}, which ${image.kind} image ${image.name} leaves out because its base image ${image.baseImage} already installs it. Fix: remove this ${source.instruction} from ${image.dockerfile} (the package comes from the base image), or drop baseImage for ${image.name} in the manifest`,
+    if (excludedBy !== undefined && source.pattern !== image.context) {
+      fail(
+        `${source.instruction} ${shown || "."} reads ${excludedBy}, which ${image.kind} image ${image.name} leaves out because its base image ${image.baseImage} already installs it. Fix: remove this ${source.instruction} from ${image.dockerfile} (the package comes from the base image), or drop baseImage for ${image.name}`,
       );
+      return;
     }
-    const existing = candidates.filter((e) => pattern.selects(e.path));
-    const isDir = !pattern.hasWildcard && walk.directories.has(pattern.pattern);
+    const existing = perSelector[i]!;
+    const isDir = !pattern.hasWildcard && index.isDirectory(pattern.pattern);
     // The walk does not enter an ignored directory, so a source inside one finds no entries:
     // it exists, but .dockerignore removes it from the context.
     const ignoredOnDisk =
-      pattern.literalPrefix !== "" && isIgnored(pattern.literalPrefix) && fs.existsSync(path.join(root, pattern.literalPrefix));
-    if (existing.length === 0 && !isDir && ignoredOnDisk) {
-      throw new SelectionError(
-        `${where}: ${source.instruction} source "${source.pattern}" is excluded by ${rules.ignoreFile}, so the build would not find it. Fix: remove the matching rule from ${rules.ignoreFile}, or this ${source.instruction}`,
-      );
-    }
-    if (existing.length === 0 && !isDir) {
-      throw new SelectionError(
-        `${where}: ${source.instruction} source "${source.pattern}" matches no file in the build context (${root}). Fix: correct the path (sources are relative to the repository root), or create the file`,
-      );
-    }
-    if (existing.length > 0 && existing.every((e) => isIgnored(e.path))) {
-      throw new SelectionError(
-        `${where}: ${source.instruction} source "${source.pattern}" is excluded by ${rules.ignoreFile}, so the build would not find it. Fix: remove the matching rule from ${rules.ignoreFile}, or this ${source.instruction}`,
+      pattern.literalPrefix !== image.context && isIgnored(pattern.literalPrefix) && fs.existsSync(path.join(root, pattern.literalPrefix));
+    if ((existing.length === 0 && !isDir && ignoredOnDisk) || (existing.length > 0 && existing.every((e) => isIgnored(e.path)))) {
+      fail(`${source.instruction} source "${shown}" is excluded by ${ignoredBy}, so the build would not find it. Fix: remove the matching rule from ${ignoredBy}, or this ${source.instruction}`);
+    } else if (existing.length === 0 && !isDir) {
+      fail(
+        `${source.instruction} source "${shown}" matches no file in the build context (${image.context || "the repository root"}). Fix: correct the path (sources are relative to the build context), or create the file`,
       );
     }
   });
+  if (problems.length > 0) {
+    // In line order: where the build would fail first.
+    throw new SelectionError(problems.sort((a, b) => a.line - b.line).map((p) => p.text).join("\n"));
+  }
 
   const selected = new Map<string, SelectedFile>();
   const consider = (entry: WalkEntry) => {
     if (selected.has(entry.path)) return;
     if (entry.kind === "other") {
       throw new SelectionError(
-        `${image.name}: ${entry.path} is not a regular file (a socket, FIFO or device) but is selected for the build context. Fix: add it to ${rules.ignoreFile ?? ".dockerignore"}`,
+        `${image.name}: ${entry.path} is not a regular file (a socket, FIFO or device) but is selected for the build context. Fix: add it to ${ignoredBy}`,
       );
     }
     selected.set(entry.path, { entry, linkTarget: entry.kind === "symlink" ? symlinkTarget(root, entry) : undefined });
   };
-  for (const entry of candidates) {
+  for (const entry of perSelector.flat().sort((a, b) => (a.path < b.path ? -1 : 1))) {
     if (entry.path === image.dockerfile) continue;
     if (isIgnored(entry.path) || isExcluded(entry.path)) continue;
     consider(entry);
   }
-  const dockerfileEntry = walk.byPath.get(image.dockerfile);
-  if (!dockerfileEntry) throw new SelectionError(`${image.name}: Dockerfile ${image.dockerfile} disappeared during the walk`);
+  const dockerfileEntry = index.fileEntry(image.dockerfile);
+  if (!dockerfileEntry) throw new SelectionError(`${image.name}: Dockerfile ${image.dockerfile} disappeared during the walk. Fix: run synth again`);
   consider(dockerfileEntry);
 
   const files = [...selected.values()].sort((a, b) => (a.entry.path < b.entry.path ? -1 : 1));
   const sourcePatterns = rules.selectors.map((p) => p.pattern);
-  return { image, dockerfileText: rules.dockerfileText, files, sourcePatterns, excludedPackages: rules.excludedPackages, warnings: rules.warnings };
+  return {
+    image,
+    dockerfileText: rules.dockerfileText,
+    files,
+    sourcePatterns,
+    excludedPackages: rules.excludedPackages,
+    warnings: rules.warnings,
+  };
 }
 
-/**
- * Entries some selector selects, sorted by path. Each selector only looks below its literal
- * prefix, so a handler's two files cost two lookups, not a pass over the whole repository.
- */
-function candidatesFor(selectors: readonly PathPattern[], walk: RepositoryWalk): WalkEntry[] {
-  const found = new Set<WalkEntry>();
-  for (const selector of selectors) {
-    for (const entry of entriesUnder(walk, selector.literalPrefix)) if (selector.selects(entry.path)) found.add(entry);
-  }
-  return [...found].sort((a, b) => (a.path < b.path ? -1 : 1));
+/** A root-relative path as seen from the build context (what the Dockerfile writes). */
+export function contextRelative(context: string, p: string): string {
+  if (context === "") return p;
+  return p === context ? "" : p.startsWith(`${context}/`) ? p.slice(context.length + 1) : p;
 }
 
 /** Where a symlink points, root-relative; a link out of the repository is an error. */

@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { SelectionError } from "../manifest/errors.ts";
 
 /** A path the walk found that some image may select. */
 export interface WalkEntry {
@@ -15,77 +16,148 @@ export interface WalkEntry {
   readonly linkText?: string;
 }
 
-export interface RepositoryWalk {
-  /** Entries sorted by path. */
-  readonly entries: readonly WalkEntry[];
-  readonly byPath: ReadonlyMap<string, WalkEntry>;
-  /** Every directory entered (root-relative, "" is the root). */
-  readonly directories: ReadonlySet<string>;
+/** What the walk of one repository has done so far: each directory is read at most once per synth. */
+export interface WalkStats {
+  readonly directoriesRead: number;
+  readonly filesStatted: number;
 }
 
 /** Never part of a build context we produce, and expensive to walk. */
 const ALWAYS_PRUNED = new Set([".git", ".hg", ".svn"]);
 
-/**
- * The one walk of the repository per synth. `mayEnter` prunes directories no image can select
- * (node_modules and friends are never entered unless something selects them); `mayKeep`
- * skips files no image selects, so they are not even stat'ed.
- */
-export async function walkRepository(
-  root: string,
-  mayEnter: (dir: string) => boolean,
-  mayKeep: (file: string) => boolean,
-): Promise<RepositoryWalk> {
-  const entries: WalkEntry[] = [];
-  const directories = new Set<string>();
-  // Synchronous calls: one stat per selected file is the whole cost of a warm synth, and the
-  // promise API's thread-pool round trips double it.
-  const pending = [""];
-  while (pending.length > 0) {
-    const dir = pending.pop()!;
-    directories.add(dir);
-    const abs = dir === "" ? root : path.join(root, dir);
-    for (const child of fs.readdirSync(abs, { withFileTypes: true })) {
-      const rel = dir === "" ? child.name : `${dir}/${child.name}`;
-      if (child.isDirectory()) {
-        if (!ALWAYS_PRUNED.has(child.name) && mayEnter(rel)) pending.push(rel);
-        continue;
-      }
-      if (!mayKeep(rel)) continue;
-      const childAbs = path.join(abs, child.name);
-      const st = fs.lstatSync(childAbs, { bigint: true });
-      const kind = st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : "other";
-      entries.push({
-        path: rel,
-        kind,
-        size: Number(st.size),
-        mtimeNs: st.mtimeNs,
-        ctimeNs: st.ctimeNs,
-        ino: st.ino,
-        mode: Number(st.mode),
-        linkText: kind === "symlink" ? fs.readlinkSync(childAbs) : undefined,
-      });
-    }
-  }
-  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { entries, byPath: new Map(entries.map((e) => [e.path, e])), directories };
+interface Listing {
+  readonly subdirectories: readonly string[];
+  readonly files: readonly string[];
 }
 
-/** The walk's entries at `prefix` or below it, found by binary search in the sorted list. */
-export function entriesUnder(walk: RepositoryWalk, prefix: string): readonly WalkEntry[] {
-  if (prefix === "") return walk.entries;
-  const below = `${prefix}/`;
-  const entries = walk.entries;
-  let lo = 0;
-  let hi = entries.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (entries[mid]!.path < below) lo = mid + 1;
-    else hi = mid;
+/**
+ * The one walk of a repository per synth, done lazily and shared by every image of the App: a
+ * directory is read the first time an image's selection needs it, a file is `lstat`ed the first
+ * time an image may select it, and neither is ever done twice. Images only enter directories
+ * their sources can reach, so `node_modules` and friends are never read unless something
+ * selects them.
+ */
+export class RepositoryIndex {
+  private readonly listings = new Map<string, Listing | null>();
+  private readonly known = new Map<string, WalkEntry>();
+  private statted = 0;
+  private reads = 0;
+
+  /** @param root absolute, symlink-resolved repository root */
+  constructor(readonly root: string) {}
+
+  /** Every directory read so far (root-relative, "" is the root). */
+  get directories(): ReadonlySet<string> {
+    return new Set([...this.listings].filter(([, l]) => l !== null).map(([d]) => d));
   }
-  let end = lo;
-  while (end < entries.length && entries[end]!.path.startsWith(below)) end++;
-  const exact = walk.byPath.get(prefix);
-  const range = entries.slice(lo, end);
-  return exact ? [exact, ...range] : range;
+
+  /** Every file entry stat'ed so far, sorted by path. */
+  get entries(): readonly WalkEntry[] {
+    return [...this.known.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  get byPath(): ReadonlyMap<string, WalkEntry> {
+    return this.known;
+  }
+
+  get stats(): WalkStats {
+    return { directoriesRead: this.reads, filesStatted: this.statted };
+  }
+
+  /** Whether `dir` is a directory the walk may enter (read once, then remembered). */
+  isDirectory(dir: string): boolean {
+    return this.listing(dir) !== null;
+  }
+
+  /**
+   * The files at `prefix` (a file, or a directory and everything below it) that `keep` accepts,
+   * entering only the directories `mayEnter` accepts. Sorted by path.
+   */
+  collect(prefix: string, mayEnter: (dir: string) => boolean, keep: (file: string) => boolean): WalkEntry[] {
+    const found: WalkEntry[] = [];
+    if (prefix !== "" && this.listing(prefix) === null) {
+      const entry = this.fileEntry(prefix);
+      if (entry && keep(prefix)) found.push(entry);
+      return found;
+    }
+    const pending = [prefix];
+    while (pending.length > 0) {
+      const dir = pending.pop()!;
+      const listing = this.listing(dir);
+      if (!listing) continue;
+      for (const name of listing.subdirectories) {
+        const rel = dir === "" ? name : `${dir}/${name}`;
+        if (mayEnter(rel)) pending.push(rel);
+      }
+      for (const name of listing.files) {
+        const rel = dir === "" ? name : `${dir}/${name}`;
+        if (!keep(rel)) continue;
+        const entry = this.fileEntry(rel);
+        if (entry) found.push(entry);
+      }
+    }
+    return found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /** The entry of one file (not a directory), or undefined when there is none. */
+  fileEntry(rel: string): WalkEntry | undefined {
+    const known = this.known.get(rel);
+    if (known) return known;
+    const abs = path.join(this.root, rel);
+    let st: fs.BigIntStats;
+    try {
+      st = fs.lstatSync(abs, { bigint: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // Gone since its directory was read, or never there: the caller reports a missing source.
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      throw new SelectionError(`${rel}: the file cannot be read (${code}). Fix: make it readable by the user running synth, or add it to .dockerignore`);
+    }
+    if (st.isDirectory()) return undefined;
+    this.statted++;
+    const kind = st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : "other";
+    const entry: WalkEntry = {
+      path: rel,
+      kind,
+      size: Number(st.size),
+      mtimeNs: st.mtimeNs,
+      ctimeNs: st.ctimeNs,
+      ino: st.ino,
+      mode: Number(st.mode),
+      linkText: kind === "symlink" ? fs.readlinkSync(abs) : undefined,
+    };
+    this.known.set(rel, entry);
+    return entry;
+  }
+
+  private listing(dir: string): Listing | null {
+    const known = this.listings.get(dir);
+    if (known !== undefined) return known;
+    let listing: Listing | null = null;
+    const abs = dir === "" ? this.root : path.join(this.root, dir);
+    try {
+      // A symlink to a directory is an entry of its own (COPY copies the link), never walked into.
+      if (dir !== "" && !fs.lstatSync(abs).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+      // Synchronous calls: the promise API's thread-pool round trips double a warm synth's cost.
+      const subdirectories: string[] = [];
+      const files: string[] = [];
+      this.reads++;
+      for (const child of fs.readdirSync(abs, { withFileTypes: true })) {
+        if (child.isDirectory()) {
+          if (!ALWAYS_PRUNED.has(child.name)) subdirectories.push(child.name);
+        } else files.push(child.name);
+      }
+      listing = { subdirectories, files };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // Not a directory (a file, a symlink, nothing): callers look for a file entry instead.
+      if (code !== "ENOTDIR" && code !== "ENOENT") {
+        throw new SelectionError(
+          `${dir || "."}: the directory cannot be read (${code ?? (error as Error).message}). Fix: make it readable by the user running synth, or add it to .dockerignore`,
+        );
+      }
+    }
+    this.listings.set(dir, listing);
+    return listing;
+  }
 }

@@ -1,0 +1,160 @@
+import type { Platform } from "./schema.ts";
+import { SECRET_LIKE_NAME } from "./schema.ts";
+import { normalizeRelative, statInside } from "./paths.ts";
+import type { ImageSpec } from "./spec.ts";
+
+/**
+ * The checks both front ends run on an image: images.yaml reports them with file:line and the
+ * field path, the constructs with the construct path. One place, so neither can drift.
+ */
+export interface Problem {
+  /** The image's field, dotted (`dockerfile`, `environment.DB_PASSWORD`). */
+  readonly field: string;
+  readonly message: string;
+  readonly fix: string;
+}
+
+/** An image as the user wrote it, paths not yet checked. */
+export interface ImageInput {
+  readonly kind: "base" | "lambda";
+  readonly name: string;
+  readonly dockerfile: string;
+  /** @default "" (the repository root) */
+  readonly context?: string;
+  readonly platforms: readonly Platform[];
+  readonly include?: readonly string[];
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  readonly baseImage?: string;
+  readonly packages?: readonly string[];
+  readonly builder: "docker" | "codebuild";
+  readonly lambda?: ImageSpec["lambda"];
+}
+
+const BUILD_ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const LAMBDA_ENV_NAME = /^[a-zA-Z][a-zA-Z0-9_]*$/;
+const RESERVED_LAMBDA_ENV = new Set(["_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ"]);
+
+/** Checks an image's paths and names against the repository at `root`; returns the normalized spec when all is well. */
+export function checkImage(root: string, input: ImageInput): { spec?: ImageSpec; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const add = (field: string, message: string, fix: string) => problems.push({ field, message, fix });
+
+  const checkPath = (field: string, value: string, want: "file" | "dir"): string | undefined => {
+    const norm = normalizeRelative(value);
+    if ("error" in norm) {
+      add(field, norm.error, "use a path relative to root that stays inside it");
+      return undefined;
+    }
+    const found = statInside(root, norm.path);
+    if ("error" in found) {
+      add(field, found.error, want === "file" ? "point it at an existing file inside root" : "point it at an existing directory inside root");
+      return undefined;
+    }
+    if (want === "file" && !found.stat.isFile()) add(field, `"${value}" is not a file`, "point it at a Dockerfile");
+    if (want === "dir" && !found.stat.isDirectory()) add(field, `"${value}" is not a directory`, field === "context" ? "point it at the directory the build runs in" : "list package directories");
+    return norm.path;
+  };
+
+  const dockerfile = checkPath("dockerfile", input.dockerfile, "file");
+  const context = input.context === undefined ? "" : checkPath("context", input.context, "dir");
+  if (dockerfile !== undefined && context !== undefined && context !== "" && !dockerfile.startsWith(`${context}/`)) {
+    add("dockerfile", `"${dockerfile}" is outside the build context "${context}"; only the context is uploaded to the build`, `move the Dockerfile into ${context}, or widen context to a directory that holds both`);
+  }
+  const packages = (input.packages ?? []).map((p, i) => checkPath(`packages.${i}`, p, "dir")).filter((p): p is string => p !== undefined);
+  (input.include ?? []).forEach((g, i) => {
+    const norm = normalizeRelative(g);
+    if ("error" in norm) add(`include.${i}`, norm.error, "use a glob relative to the build context that stays inside it");
+  });
+  const buildArgs = input.buildArgs ?? {};
+  for (const name of Object.keys(buildArgs)) {
+    if (!BUILD_ARG_NAME.test(name)) add(`buildArgs.${name}`, "build arg names are letters, digits and _", "rename the build arg");
+  }
+  secretProblems("buildArgs", Object.keys(buildArgs), "build args").forEach((p) => problems.push(p));
+  if (new Set(input.platforms).size !== input.platforms.length) add("platforms", "lists a platform twice", "list each platform once");
+  if (input.lambda) {
+    const names = Object.keys(input.lambda.environment);
+    for (const name of names) {
+      if (!LAMBDA_ENV_NAME.test(name)) add(`environment.${name}`, "Lambda environment variable names are letters, digits and _, starting with a letter", "rename the variable");
+      else if (RESERVED_LAMBDA_ENV.has(name) || name.startsWith("AWS_")) add(`environment.${name}`, `"${name}" is reserved by the Lambda runtime`, "choose another name");
+    }
+    secretProblems("environment", names, "Lambda environment variables").forEach((p) => problems.push(p));
+  }
+  if (problems.length > 0 || dockerfile === undefined || context === undefined) return { problems };
+  return {
+    problems,
+    spec: {
+      kind: input.kind,
+      name: input.name,
+      dockerfile,
+      context,
+      platforms: input.platforms,
+      include: input.include ?? [],
+      buildArgs,
+      baseImage: input.baseImage,
+      packages,
+      builder: input.builder,
+      lambda: input.lambda,
+    },
+  };
+}
+
+/** Names that look like they carry a secret: they would be stored in plain text in the configuration and state. */
+export function secretProblems(field: string, names: readonly string[], where: string): Problem[] {
+  return names
+    .filter((n) => SECRET_LIKE_NAME.test(n))
+    .map((n) => ({
+      field: `${field}.${n}`,
+      message: `looks like a secret, and ${where} are stored in plain text in the synthesized configuration and Terraform state`,
+      fix: "read the secret at run time from Secrets Manager or SSM Parameter Store and pass only its name or ARN",
+    }));
+}
+
+/** What an image built FROM `parent` needs of it: its platforms, and one index for a multi-platform CodeBuild build. */
+export function baseImageProblems(
+  image: Pick<ImageSpec, "kind" | "name" | "platforms" | "builder">,
+  parent: Pick<ImageSpec, "name" | "platforms" | "builder">,
+  parentField: string,
+): Problem[] {
+  const problems: Problem[] = [];
+  const missing = image.platforms.filter((p) => !parent.platforms.includes(p));
+  if (missing.length) {
+    problems.push(
+      image.kind === "lambda"
+        ? {
+            field: "platform",
+            message: `is ${image.platforms[0]}, but base image ${parent.name} is built only for ${parent.platforms.join(", ")}`,
+            fix: `add ${missing.join(", ")} to ${parentField}.platforms, or build this Lambda for ${parent.platforms[0]}`,
+          }
+        : {
+            field: "platforms",
+            message: `includes ${missing.join(", ")}, but its base image ${parent.name} is built only for ${parent.platforms.join(", ")}`,
+            fix: `add ${missing.join(", ")} to ${parentField}.platforms`,
+          },
+    );
+  }
+  // The Docker provider pushes one tag per platform and no index, while one CodeBuild build of
+  // several platforms takes a single BASE_IMAGE_URI: every platform would be built FROM one image.
+  if (image.kind === "base" && image.builder === "codebuild" && parent.builder === "docker" && image.platforms.length > 1) {
+    problems.push({
+      field: "builder",
+      message: `builds ${image.platforms.join(", ")} in one CodeBuild build FROM base image ${parent.name}, but ${parent.name} uses builder: docker, which pushes a separate tag per platform and no multi-platform index, so every platform would be built FROM its ${image.platforms[0]} image`,
+      fix: `set builder: codebuild on ${parentField}, or builder: docker on this base image`,
+    });
+  }
+  return problems;
+}
+
+/** AWS name limits (ECR repository 256, CodeBuild project 255, Lambda function 64). */
+export const NAME_LIMITS = { repository: 256, project: 255, function: 64 } as const;
+
+/** A name AWS would reject for its length. */
+export function nameLengthProblem(field: string, kind: keyof typeof NAME_LIMITS, name: string, what: string): Problem | undefined {
+  const max = NAME_LIMITS[kind];
+  if (name.length <= max) return undefined;
+  return {
+    field,
+    message: `the ${what} "${name}" is ${name.length} characters; AWS allows ${max}`,
+    fix: `shorten the names it is made of by ${name.length - max} characters`,
+  };
+}
+
