@@ -1,23 +1,19 @@
 import { createImagesApp } from "./src/app.ts";
 import { manifestPath } from "./src/manifest/load.ts";
-import { ManifestError, SelectionError } from "./src/manifest/errors.ts";
-import { workDirectory } from "./src/assets.ts";
-import { buildSnapshot, writeSnapshot } from "./src/cli/snapshot.ts";
+import { ManifestError, PropsError, SelectionError } from "./src/manifest/errors.ts";
 
-async function main(): Promise<void> {
-  const { app, analysis } = await createImagesApp({ manifestFile: manifestPath(), workDir: workDirectory() });
+// The images.yaml app: `cdktf synth` runs it. The stacks' image build environments record what
+// was built (images.snapshot.json, for `plan`) once the stacks are written.
+try {
+  const { app, analysis } = createImagesApp({ manifestFile: manifestPath() });
   for (const warning of analysis.warnings) console.warn(`warning: ${warning}`);
   app.synth();
-  // What `plan` compares the next state of the repository with.
-  writeSnapshot(app.outdir, buildSnapshot(analysis, Object.keys(analysis.manifest.stacks)));
-}
-
-main().catch((error: unknown) => {
+} catch (error) {
   // Bad input is the user's to fix: say what and where, without a stack trace.
-  if (error instanceof ManifestError || error instanceof SelectionError) {
+  if (error instanceof ManifestError || error instanceof SelectionError || error instanceof PropsError) {
     console.error(error.message);
   } else {
     console.error(error);
   }
   process.exit(1);
-});
+}

@@ -44,6 +44,8 @@ export class ImageAnalyzer {
   /** Root-relative path → hex SHA-256, for every file hashed so far. */
   readonly digests = new Map<string, string>();
   private readonly ignores: DockerIgnoreCache;
+  /** The same image asked twice (a front end's check, then its construct) is analyzed once. */
+  private readonly analyzed = new Map<string, AnalyzedImage>();
 
   /** @param root absolute, symlink-resolved repository root */
   constructor(
@@ -56,6 +58,19 @@ export class ImageAnalyzer {
 
   /** Selection, hash and tags of one image; `parent` is the analysis of the base image it is built FROM. */
   analyze(spec: ImageSpec, parent?: AnalyzedImage, options: AnalyzeImageOptions = {}): AnalyzedImage {
+    // What selection and hashing read; a function's memory or a compute type do not matter here.
+    const { kind, name, dockerfile, context, platforms, include, buildArgs, baseImage, packages, builder } = spec;
+    const inputs = { kind, name, dockerfile, context, platforms, include, buildArgs, baseImage, packages, builder };
+    const key = JSON.stringify([inputs, parent?.hash ?? null, parent?.providedPackages ?? [], options]);
+    let image = this.analyzed.get(key);
+    if (!image) {
+      image = this.analyzeOnce(spec, parent, options);
+      this.analyzed.set(key, image);
+    }
+    return image;
+  }
+
+  private analyzeOnce(spec: ImageSpec, parent: AnalyzedImage | undefined, options: AnalyzeImageOptions): AnalyzedImage {
     const selection = selectImage(this.index, spec, parent?.providedPackages ?? [], this.ignores);
     digestFilesSync(this.root, selection.files.map((f) => f.entry), this.cache, this.digests);
     const buildspec = spec.builder === "codebuild" ? buildspecForImage({ spec, selection }) : undefined;

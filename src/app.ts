@@ -1,33 +1,34 @@
 import { App } from "cdktf";
-import { analyzeImages, type ImageAnalysis } from "./analyze.ts";
+import { analyzeImagesSync, type ImageAnalysis } from "./analyze.ts";
 import { loadManifest } from "./manifest/load.ts";
-import { prepareBuildAssets } from "./assets.ts";
-import { ImagesStack } from "./constructs/images-stack.ts";
 import type { DigestCache } from "./hashing/digest.ts";
-import { openDigestCache } from "./hashing/cache.ts";
+import { AppImages } from "./constructs/app-images.ts";
+import { ImagesStack } from "./constructs/images-stack.ts";
 
 export interface ImagesAppOptions {
   /** The images.yaml to build from. */
   readonly manifestFile: string;
-  /** Where generated archives, staged contexts and the runner bundle are kept between synths. */
-  readonly workDir: string;
+  /** Where generated archives, staged contexts and the runner bundle are kept between synths. @default env LAMBDA_IMAGES_CACHE_DIR, else node_modules/.cache/lambda-images */
+  readonly workDir?: string;
   /** cdktf output directory. @default cdktf's own (CDKTF_OUTDIR or cdktf.out) */
   readonly outdir?: string;
   /** Digest cache. @default the persistent cache for the manifest's root (off with LAMBDA_IMAGES_NO_CACHE=1) */
   readonly cache?: DigestCache;
 }
 
-/** manifest → analysis → assets → one stack per manifest stack. Nothing is written until `app.synth()`. */
-export async function createImagesApp(options: ImagesAppOptions): Promise<{ app: App; analysis: ImageAnalysis }> {
+/**
+ * The images.yaml front end: manifest → one ImagesStack per manifest stack, made of the same
+ * constructs users compose themselves. Every image is checked first, so all selection errors
+ * are reported together and nothing is written when there is one.
+ */
+export function createImagesApp(options: ImagesAppOptions): { app: App; analysis: ImageAnalysis } {
   const manifest = loadManifest(options.manifestFile);
-  // Opened before hashing starts: its open time is the reference for the racy-timestamp rule.
-  const persistent = options.cache ? undefined : openDigestCache({ root: manifest.root });
-  const analysis = await analyzeImages(manifest, { cache: options.cache ?? persistent });
-  await persistent?.save();
-  const assets = await prepareBuildAssets(analysis, options.workDir);
   const app = new App(options.outdir ? { outdir: options.outdir } : undefined);
+  const images = AppImages.configure(app, { cacheDir: options.workDir, digestCache: options.cache });
+  // The same analyzer the constructs use: they find every image already selected and hashed.
+  const analysis = analyzeImagesSync(manifest, { analyzer: images.analyzer(manifest.root) });
   for (const stackName of Object.keys(manifest.stacks)) {
-    new ImagesStack(app, stackName, { analysis, stackName, assets });
+    new ImagesStack(app, stackName, { manifest, stackName });
   }
   return { app, analysis };
 }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { ImageAnalysis } from "../analyze.ts";
+import type { AnalyzedImage, ImageAnalysis } from "../analyze.ts";
 import { fileListLines } from "../hashing/image-hash.ts";
 import { stableStringify } from "./stable-json.ts";
 
@@ -30,6 +30,12 @@ export interface ImageSnapshot {
   readonly buildArgsSha256: string;
   /** Root-relative path → `f:<sha256>`, `x:<sha256>` (executable) or `l:<link target>`. */
   readonly files: Readonly<Record<string, string>>;
+  /** Root-relative build context, when not the root. */
+  readonly context?: string;
+  /** Bytes of the context archive the synth wrote (CodeBuild-built images). */
+  readonly contextBytes?: number;
+  /** The external image the Dockerfile starts FROM (images without a base image of ours). */
+  readonly from?: string;
 }
 
 export interface StackSnapshot {
@@ -45,34 +51,54 @@ export interface Snapshot {
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
+/** One image of one stack as a synth built it. */
+export interface SnapshotRecord {
+  readonly stack: string;
+  readonly image: AnalyzedImage;
+  readonly tag: string;
+  /** File digests of the image's repository (its analyzer's). */
+  readonly digests: ReadonlyMap<string, string>;
+  /** Bytes of its context archive, when it has one. */
+  readonly contextBytes?: number;
+  /** The external image its first stage starts FROM, when it has no base image of ours (for `graph`). */
+  readonly from?: string;
+}
+
 /** The snapshot of an analysis for the given stacks. Pure. */
 export function buildSnapshot(analysis: ImageAnalysis, stacks: readonly string[]): Snapshot {
-  const hashOf = new Map(analysis.images.map((i) => [`${i.spec.kind}:${i.spec.name}`, i.hash]));
-  const out: Record<string, StackSnapshot> = {};
-  for (const stack of stacks) {
-    const images: Record<string, ImageSnapshot> = {};
-    for (const image of analysis.images) {
-      const { spec, selection } = image;
-      const files: Record<string, string> = {};
-      for (const line of fileListLines(selection.files, analysis.digests)) {
-        const [file, type, value] = line.split("\0") as [string, string, string];
-        files[file] = `${type}:${value}`;
-      }
-      images[`${spec.kind}:${spec.name}`] = {
-        kind: spec.kind,
-        name: spec.name,
-        hash: image.hash,
-        tag: analysis.tagFor(image, stack),
-        baseImage: spec.baseImage ?? null,
-        baseImageHash: spec.baseImage ? (hashOf.get(`base:${spec.baseImage}`) ?? null) : null,
-        platforms: [...spec.platforms],
-        dockerfile: spec.dockerfile,
-        dockerfileSha256: sha256(selection.dockerfileText),
-        buildArgsSha256: sha256(JSON.stringify(Object.entries(spec.buildArgs).sort(([a], [b]) => (a < b ? -1 : 1)))),
-        files,
-      };
+  return buildSnapshotFromRecords(
+    stacks.flatMap((stack) => analysis.images.map((image) => ({ stack, image, tag: analysis.tagFor(image, stack), digests: analysis.digests }))),
+  );
+}
+
+/** The snapshot of what each stack builds. Pure. */
+export function buildSnapshotFromRecords(records: readonly SnapshotRecord[]): Snapshot {
+  const hashOf = new Map(records.map((r) => [`${r.stack}\0base:${r.image.spec.name}`, r.image.hash]));
+  const out: Record<string, { images: Record<string, ImageSnapshot> }> = {};
+  for (const { stack, image, tag, digests, contextBytes, from } of records) {
+    const { spec, selection } = image;
+    const files: Record<string, string> = {};
+    for (const line of fileListLines(selection.files, digests)) {
+      const [file, type, value] = line.split("\0") as [string, string, string];
+      files[file] = `${type}:${value}`;
     }
-    out[stack] = { images };
+    out[stack] ??= { images: {} };
+    out[stack].images[`${spec.kind}:${spec.name}`] = {
+      kind: spec.kind,
+      name: spec.name,
+      hash: image.hash,
+      tag,
+      baseImage: spec.baseImage ?? null,
+      baseImageHash: spec.baseImage ? (hashOf.get(`${stack}\0base:${spec.baseImage}`) ?? null) : null,
+      platforms: [...spec.platforms],
+      dockerfile: spec.dockerfile,
+      dockerfileSha256: sha256(selection.dockerfileText),
+      buildArgsSha256: sha256(JSON.stringify(Object.entries(spec.buildArgs).sort(([a], [b]) => (a < b ? -1 : 1)))),
+      files,
+      ...(spec.context ? { context: spec.context } : {}),
+      ...(contextBytes !== undefined ? { contextBytes } : {}),
+      ...(from ? { from } : {}),
+    };
   }
   return { format: FORMAT, version: VERSION, stacks: out };
 }

@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { AssetType, TerraformAsset } from "cdktf";
+import { AssetType, Lazy, TerraformAsset } from "cdktf";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
@@ -12,11 +12,11 @@ export interface BuildStarterProps {
   readonly functionName: string;
   /** Deterministic zip holding the bundled handler as `index.js`. */
   readonly bundle: ArchiveResult;
-  /** ARNs of the stack's CodeBuild projects. */
+  /** ARNs of the stack's CodeBuild projects (read at synth, so the list may still grow). */
   readonly projectArns: readonly string[];
-  /** ARNs of the stack's ECR repositories. */
+  /** ARNs of the stack's ECR repositories (read at synth). */
   readonly repositoryArns: readonly string[];
-  /** ARNs of the stack's CodeBuild log groups. */
+  /** ARNs of the stack's CodeBuild log groups (read at synth). */
   readonly buildLogGroupArns: readonly string[];
   /** Log retention in days. @default 14 */
   readonly logRetentionDays?: number;
@@ -46,7 +46,8 @@ export class BuildStarter extends Construct {
     this.policy = new IamRolePolicy(this, "policy", {
       role: role.id,
       name: "start-stack-builds",
-      policy: JSON.stringify({
+      // Read at synth: the stack's images register their projects and repositories after this is created.
+      policy: Lazy.stringValue({ produce: () => JSON.stringify({
         Version: "2012-10-17",
         Statement: [
           {
@@ -59,7 +60,7 @@ export class BuildStarter extends Construct {
           { Sid: "ReadBuildLogs", Effect: "Allow", Action: "logs:GetLogEvents", Resource: props.buildLogGroupArns.map((a) => `${a}:*`) },
           { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${logGroup.arn}:*` },
         ],
-      }),
+      }) }),
     });
     const code = new TerraformAsset(this, "code", { path: props.bundle.file, type: AssetType.FILE });
     this.function = new LambdaFunction(this, "function", {

@@ -1,43 +1,46 @@
-import { AssetType, CloudBackend, NamedCloudWorkspace, S3Backend, TerraformAsset, TerraformOutput, TerraformStack } from "cdktf";
-import type { Construct } from "constructs";
+import * as path from "node:path";
+import { CloudBackend, NamedCloudWorkspace, S3Backend, TerraformElement, TerraformOutput, TerraformStack } from "cdktf";
+import type { Construct, Node } from "constructs";
+// cdktf's own logical-id scheme (allocateLogicalId is the documented place to change it).
+import { makeUniqueId } from "cdktf/lib/private/unique.js";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
-import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity/index.js";
-import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/index.js";
-import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
-import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
-import { DockerProvider } from "@cdktf/provider-docker/lib/provider/index.js";
-import type { AnalyzedImage, ImageAnalysis } from "../analyze.ts";
-import { imageKey, type BuildAssets } from "../assets.ts";
-import { codebuildProjectName, imageRepositoryName, lambdaFunctionName } from "../manifest/load.ts";
-import { boundedName } from "../naming.ts";
-import { pullsFromPublicEcr } from "../selection/dockerfile.ts";
-import { BaseImages } from "./base-images.ts";
-import { CodeBuildDockerImage } from "./codebuild-docker-image.ts";
-import { ContextBucket, CONTEXT_PREFIX } from "./context-bucket.ts";
-import { LambdaImageFunction } from "./lambda-image-function.ts";
-import { BuildStarter } from "./build-starter.ts";
-import type { BuildLauncher } from "./build-trigger.ts";
+import { codebuildProjectName, imageRepositoryName, lambdaFunctionName, type Manifest } from "../manifest/load.ts";
 import type { BackendSpec } from "../manifest/schema.ts";
-import { assumeRolePolicyFor } from "./iam.ts";
+import { boundedName } from "../naming.ts";
+import { BaseImageSet } from "./base-image-set.ts";
+import { ImageBuildEnvironment } from "./image-build-environment.ts";
+import { LambdaImage } from "./lambda-image.ts";
+import { LambdaImageFunction } from "./lambda-image-function.ts";
+import { terraformLiteral } from "./terraform-literal.ts";
 
 export interface ImagesStackProps {
-  /** The analyzed manifest: images, hashes and tags. */
-  readonly analysis: ImageAnalysis;
+  /** The validated manifest. */
+  readonly manifest: Manifest;
   /** The manifest's stack name (dev, prod, ...). */
   readonly stackName: string;
-  /** Archives, staged contexts and the runner bundle prepared at synth. */
-  readonly assets: BuildAssets;
 }
 
 /**
- * One manifest stack: providers, the context bucket, the CodeBuild role, base images, one
- * CodeBuild-built image and Lambda function per manifest Lambda, and outputs of every image.
+ * One manifest stack, made of the same constructs a user composes in their own stacks: the
+ * providers, the stack's image build environment, the base images, and per manifest Lambda a
+ * LambdaImage and a LambdaImageFunction; outputs of every image's URI and hash.
  */
 export class ImagesStack extends TerraformStack {
+  /**
+   * The shared pieces live in the stack's ImageBuildEnvironment; their Terraform addresses stay
+   * the ones this app gave them before that construct existed (`aws_s3_bucket.contexts_bucket_…`,
+   * `aws_iam_role.codebuild-role`), so deployed stacks keep their state.
+   */
+  protected allocateLogicalId(element: TerraformElement | Node): string {
+    const node = TerraformElement.isTerraformElement(element) ? element.node : (element as Node);
+    const components = node.scopes.slice(node.scopes.indexOf(this) + 1).map((c) => c.node.id);
+    if (components[0] !== ImageBuildEnvironment.DEFAULT_ID || components.length < 2) return super.allocateLogicalId(element);
+    return makeUniqueId(components.slice(1));
+  }
+
   constructor(scope: Construct, id: string, props: ImagesStackProps) {
     super(scope, id);
-    const { analysis, stackName, assets } = props;
-    const manifest = analysis.manifest;
+    const { manifest, stackName } = props;
     const stackSpec = manifest.stacks[stackName]!;
     const { region } = stackSpec;
     configureBackend(this, stackSpec.backend);
@@ -48,122 +51,76 @@ export class ImagesStack extends TerraformStack {
       region,
       defaultTags: [{ tags: { Project: manifest.project, Stack: stackName, ManagedBy: "cdktf" } }],
     });
-    const account = new DataAwsCallerIdentity(this, "account");
-    const partition = new DataAwsPartition(this, "partition");
-    if (manifest.baseImages.some((b) => b.builder === "docker")) {
-      // Credentials come from the user's Docker config (the ecr-login helper), never from state.
-      new DockerProvider(this, "docker", {
-        registryAuth: [
+    const environment = new ImageBuildEnvironment(this, ImageBuildEnvironment.DEFAULT_ID, {
+      root: manifest.root,
+      namePrefix: `${manifest.project}-${stackName}`,
+      region,
+      buildTrigger: stackSpec.buildTrigger,
+      maxImages: manifest.ecr.maxImages,
+      maxAgeDays: manifest.ecr.maxAgeDays,
+      staticBaseImageTags: stackSpec.useStaticBaseImage,
+      contextBucketPrefix: `${boundedName(`${manifest.project}-contexts-${stackName}`, 36)}-`,
+      codebuildRoleName: boundedName(`${manifest.project}-${stackName}-image-builds`, 64),
+      buildStarterName: boundedName(`${manifest.project}-build-starter-${stackName}`, 64),
+    });
+
+    const manifestInput = manifest.file ? path.relative(manifest.root, manifest.file).split(path.sep).join("/") : undefined;
+    const tag = stackSpec.useStaticBaseImage ? "stable" : manifest.tags === "git" ? { extraInputs: manifestInput ? [manifestInput] : [] } : "content";
+    const bases = new BaseImageSet(this, "base", {
+      images: Object.fromEntries(
+        manifest.baseImages.map((spec) => [
+          spec.name,
           {
-            address: `${account.accountId}.dkr.ecr.${region}.amazonaws.com`,
-            configFile: "${pathexpand(\"~/.docker/config.json\")}",
+            dockerfile: spec.dockerfile,
+            context: spec.context || undefined,
+            packages: spec.packages,
+            platforms: spec.platforms,
+            builder: spec.builder,
+            baseImage: spec.baseImage,
+            include: spec.include,
+            buildArgs: spec.buildArgs,
+            tag,
+            repositoryName: imageRepositoryName(manifest.project, spec, stackName),
+            projectName: codebuildProjectName(manifest.project, spec, stackName),
+            computeType: spec.computeType,
+            environment,
           },
-        ],
-      });
-    }
-
-    const bucket = new ContextBucket(this, "contexts", {
-      namePrefix: `${boundedName(`${manifest.project}-contexts-${stackName}`, 36)}-`,
-      expireAfterDays: manifest.ecr.maxAgeDays,
-    });
-    const role = new IamRole(this, "codebuild-role", {
-      name: boundedName(`${manifest.project}-${stackName}-image-builds`, 64),
-      assumeRolePolicy: assumeRolePolicyFor("codebuild.amazonaws.com"),
-    });
-
-    // Names are known at synth, so the policy is written before the resources it governs and
-    // every build can wait for it.
-    const arns = new ArnBuilder(partition.partition, region, account.accountId);
-    const codebuilt = analysis.images.filter((i) => i.spec.kind === "lambda" || i.spec.builder === "codebuild");
-    const repositoryName = (i: AnalyzedImage) => imageRepositoryName(manifest.project, i.spec, stackName);
-    const projectName = (i: AnalyzedImage) => codebuildProjectName(manifest.project, i.spec, stackName);
-    const policy = new IamRolePolicy(this, "codebuild-policy", {
-      role: role.id,
-      name: "build-stack-images",
-      policy: JSON.stringify(
-        codebuildPolicy({
-          pushRepositories: codebuilt.map((i) => arns.repository(repositoryName(i))),
-          pullRepositories: analysis.images.filter((i) => i.spec.kind === "base").map((i) => arns.repository(repositoryName(i))),
-          bucketArn: bucket.arn,
-          logGroupArns: codebuilt.map((i) => arns.logGroup(`/aws/codebuild/${projectName(i)}`)),
-          publicEcr: codebuilt.some((i) => pullsFromPublicEcr(i.selection.dockerfileText, i.spec.baseImage !== undefined)),
-        }),
+        ]),
       ),
     });
 
-    const launcher: BuildLauncher =
-      stackSpec.buildTrigger === "lambda"
-        ? this.buildStarter(manifest.project, stackName, assets, codebuilt.map(projectName), codebuilt.map(repositoryName), arns)
-        : { kind: "local-exec", runnerDir: new TerraformAsset(this, "runner", { path: assets.runnerDir, type: AssetType.DIRECTORY }).path };
-
-    const bases = new BaseImages(this, "base", {
-      analysis,
-      stackName,
-      assets,
-      bucket,
-      codebuildRoleArn: role.arn,
-      launcher,
-      region,
-      dependsOn: [policy],
-    });
-
-    for (const image of analysis.images.filter((i) => i.spec.kind === "lambda")) {
-      const spec = image.spec;
-      const platform = spec.platforms[0]!;
-      const built = new CodeBuildDockerImage(this, `lambda-${spec.name}`, {
-        imageName: spec.name,
-        repository: { name: repositoryName(image), maxImages: manifest.ecr.maxImages, maxAgeDays: manifest.ecr.maxAgeDays },
-        projectName: projectName(image),
-        hash: image.hash,
-        tag: analysis.tagFor(image, stackName),
-        platforms: spec.platforms,
-        buildspec: image.buildspec!,
-        archiveFile: assets.archives.get(imageKey(image))!.file,
-        bucket,
-        roleArn: role.arn,
+    for (const spec of manifest.lambdas) {
+      const image = new LambdaImage(this, `lambda-${spec.name}`, {
+        name: spec.name,
+        dockerfile: spec.dockerfile,
+        context: spec.context || undefined,
         baseImage: spec.baseImage ? bases.get(spec.baseImage) : undefined,
-        launcher,
-        region,
-        dependsOn: [policy],
+        platform: spec.platforms[0],
+        buildArgs: spec.buildArgs,
+        include: spec.include,
+        repositoryName: imageRepositoryName(manifest.project, spec, stackName),
+        projectName: codebuildProjectName(manifest.project, spec, stackName),
+        computeType: spec.computeType,
+        environment,
       });
       new LambdaImageFunction(this, `function-${spec.name}`, {
+        image,
         functionName: lambdaFunctionName(manifest.project, spec.name, stackName),
-        imageUri: built.uri(platform),
-        platform,
         memorySize: spec.lambda!.memorySize,
         timeout: spec.lambda!.timeout,
-        environment: spec.lambda!.environment,
-        built: built.built,
+        // Literal strings from YAML: Terraform must take `${…}` in them as text.
+        environment: Object.fromEntries(Object.entries(spec.lambda!.environment).map(([k, v]) => [k, terraformLiteral(v)])),
       });
-      new TerraformOutput(this, `lambda-${spec.name}-uri`, { value: built.uri(platform), description: `Image of Lambda ${spec.name}` });
+      new TerraformOutput(this, `lambda-${spec.name}-uri`, { value: image.imageUri, description: `Image of Lambda ${spec.name}` });
       new TerraformOutput(this, `lambda-${spec.name}-hash`, { value: image.hash, description: `Content hash of Lambda image ${spec.name}` });
     }
-    for (const image of analysis.images.filter((i) => i.spec.kind === "base")) {
-      const built = bases.get(image.spec.name);
-      new TerraformOutput(this, `base-${image.spec.name}-uri`, {
-        value: image.spec.platforms.map((p) => built.uri(p)).join(","),
-        description: `Image of base ${image.spec.name} (one per platform)`,
+    for (const base of bases.all) {
+      new TerraformOutput(this, `base-${base.name}-uri`, {
+        value: base.platforms.map((p) => base.uri(p)).join(","),
+        description: `Image of base ${base.name} (one per platform)`,
       });
-      new TerraformOutput(this, `base-${image.spec.name}-hash`, { value: image.hash, description: `Content hash of base image ${image.spec.name}` });
+      new TerraformOutput(this, `base-${base.name}-hash`, { value: base.hash, description: `Content hash of base image ${base.name}` });
     }
-  }
-
-  private buildStarter(
-    project: string,
-    stackName: string,
-    assets: BuildAssets,
-    projects: readonly string[],
-    repositories: readonly string[],
-    arns: ArnBuilder,
-  ): BuildLauncher {
-    const starter = new BuildStarter(this, "build-starter", {
-      functionName: boundedName(`${project}-build-starter-${stackName}`, 64),
-      bundle: assets.starterZip,
-      projectArns: projects.map((p) => arns.codebuildProject(p)),
-      repositoryArns: repositories.map((r) => arns.repository(r)),
-      buildLogGroupArns: projects.map((p) => arns.logGroup(`/aws/codebuild/${p}`)),
-    });
-    return { kind: "lambda", functionName: starter.function.functionName, ready: [starter.function, starter.policy] };
   }
 }
 
@@ -187,51 +144,3 @@ function configureBackend(stack: TerraformStack, backend: BackendSpec | undefine
   }
 }
 
-/** ARNs of resources by name, so a policy can name them before they exist. */
-class ArnBuilder {
-  constructor(
-    private readonly partition: string,
-    private readonly region: string,
-    private readonly account: string,
-  ) {}
-  repository(name: string): string {
-    return `arn:${this.partition}:ecr:${this.region}:${this.account}:repository/${name}`;
-  }
-  codebuildProject(name: string): string {
-    return `arn:${this.partition}:codebuild:${this.region}:${this.account}:project/${name}`;
-  }
-  logGroup(name: string): string {
-    return `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:${name}`;
-  }
-}
-
-export interface CodebuildPolicyInput {
-  readonly pushRepositories: readonly string[];
-  readonly pullRepositories: readonly string[];
-  readonly bucketArn: string;
-  readonly logGroupArns: readonly string[];
-  readonly publicEcr: boolean;
-}
-
-/**
- * The CodeBuild role may touch only this stack's repositories, context prefix and log groups.
- * Registry tokens cannot be scoped to a resource, so those actions alone use "*".
- */
-export function codebuildPolicy(input: CodebuildPolicyInput): object {
-  const pull = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
-  const push = ["ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:DescribeImages"];
-  const statements: object[] = [
-    { Sid: "RegistryLogin", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
-    { Sid: "PushOwnImages", Effect: "Allow", Action: [...pull, ...push], Resource: [...input.pushRepositories] },
-    { Sid: "ReadContexts", Effect: "Allow", Action: ["s3:GetObject", "s3:GetObjectVersion"], Resource: `${input.bucketArn}/${CONTEXT_PREFIX}*` },
-    { Sid: "LocateContextBucket", Effect: "Allow", Action: ["s3:GetBucketAcl", "s3:GetBucketLocation"], Resource: input.bucketArn },
-    { Sid: "WriteBuildLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: input.logGroupArns.map((a) => `${a}:*`) },
-  ];
-  if (input.pullRepositories.length) {
-    statements.splice(2, 0, { Sid: "PullBaseImages", Effect: "Allow", Action: pull, Resource: [...input.pullRepositories] });
-  }
-  if (input.publicEcr) {
-    statements.push({ Sid: "PublicRegistryLogin", Effect: "Allow", Action: ["ecr-public:GetAuthorizationToken", "sts:GetServiceBearerToken"], Resource: "*" });
-  }
-  return { Version: "2012-10-17", Statement: statements };
-}

@@ -1,28 +1,41 @@
 import { Construct } from "constructs";
-import type { ITerraformDependable } from "cdktf";
+import { Token, type ITerraformDependable } from "cdktf";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import type { Platform } from "../manifest/schema.ts";
+import { environmentProblems, nameLengthProblem, type Problem } from "../manifest/checks.ts";
+import { PropsError } from "../manifest/errors.ts";
 import { architectureOf, boundedName } from "../naming.ts";
 import { assumeRolePolicyFor } from "./iam.ts";
-import { terraformLiteral } from "./terraform-literal.ts";
+import { ImageBuildEnvironment } from "./image-build-environment.ts";
+import type { LambdaImage } from "./lambda-image.ts";
 
-export interface LambdaImageFunctionProps {
-  readonly functionName: string;
-  /** `repository:sha-…`: a new tag per content change, so Lambda re-resolves the digest. */
+/** The image a function runs: a {@link LambdaImage}, or any image URI you build yourself. */
+export interface FunctionImage {
+  /** `repository:tag`. */
   readonly imageUri: string;
   readonly platform: Platform;
-  /** Memory in MB. */
-  readonly memorySize: number;
-  /** Timeout in seconds. */
-  readonly timeout: number;
-  readonly environment: Readonly<Record<string, string>>;
+  /** What the function waits for before it is created or updated. */
+  readonly built: readonly ITerraformDependable[];
+}
+
+export interface LambdaImageFunctionProps {
+  /** The image to run. */
+  readonly image: LambdaImage | FunctionImage;
+  /** Function name. @default `<namePrefix>-<construct id in kebab-case>` */
+  readonly functionName?: string;
+  /** Memory in MB (128–10240). @default 1024 */
+  readonly memorySize?: number;
+  /** Timeout in seconds (1–900). @default 300 */
+  readonly timeout?: number;
+  /** Environment variables. Values may be tokens (`table.name`); nothing is escaped, so write `$${…}` yourself where Terraform must not interpolate. @default none */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** The execution role. @default a role that may only write to the function's log group */
+  readonly role?: IamRole;
   /** Log retention in days. @default 30 */
   readonly logRetentionDays?: number;
-  /** The image build the function waits for. */
-  readonly built: readonly ITerraformDependable[];
 }
 
 /** A container-image Lambda function with its own log group and a role that may only write to it. */
@@ -33,14 +46,22 @@ export class LambdaImageFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: LambdaImageFunctionProps) {
     super(scope, id);
+    const functionName = props.functionName ?? boundedName(`${ImageBuildEnvironment.of(this).namePrefix}-${kebab(id)}`, 64);
+    const memorySize = props.memorySize ?? 1024;
+    const timeout = props.timeout ?? 300;
+    const environment = props.environment ?? {};
+    checkFunction(this.node.path, { functionName, memorySize, timeout, environment });
+
     this.logGroup = new CloudwatchLogGroup(this, "logs", {
-      name: `/aws/lambda/${props.functionName}`,
+      name: `/aws/lambda/${functionName}`,
       retentionInDays: props.logRetentionDays ?? 30,
     });
-    this.role = new IamRole(this, "role", {
-      name: boundedName(`${props.functionName}-exec`, 64),
-      assumeRolePolicy: assumeRolePolicyFor("lambda.amazonaws.com"),
-    });
+    this.role =
+      props.role ??
+      new IamRole(this, "role", {
+        name: boundedName(`${functionName}-exec`, 64),
+        assumeRolePolicy: assumeRolePolicyFor("lambda.amazonaws.com"),
+      });
     const logging = new IamRolePolicy(this, "logging", {
       role: this.role.id,
       name: "write-own-logs",
@@ -51,19 +72,38 @@ export class LambdaImageFunction extends Construct {
         ],
       }),
     });
-    const variables = Object.fromEntries(Object.entries(props.environment).map(([k, v]) => [k, terraformLiteral(v)]));
-    const environment = Object.keys(variables).length ? { variables } : undefined;
     this.function = new LambdaFunction(this, "function", {
-      functionName: props.functionName,
+      functionName,
       role: this.role.arn,
       packageType: "Image",
-      imageUri: props.imageUri,
-      architectures: [architectureOf(props.platform)],
-      memorySize: props.memorySize,
-      timeout: props.timeout,
-      environment,
+      imageUri: props.image.imageUri,
+      architectures: [architectureOf(props.image.platform)],
+      memorySize,
+      timeout,
+      environment: Object.keys(environment).length ? { variables: { ...environment } } : undefined,
       loggingConfig: { logFormat: "Text", logGroup: this.logGroup.name },
-      dependsOn: [...props.built, this.logGroup, logging],
+      dependsOn: [...props.image.built, this.logGroup, logging],
     });
   }
+}
+
+function kebab(id: string): string {
+  return id.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase().replace(/[^a-z0-9-]+/g, "-");
+}
+
+/** The checks images.yaml's lambdas get, on construct props (literal values only: tokens are Terraform's to check). */
+function checkFunction(where: string, fn: { functionName: string; memorySize: number; timeout: number; environment: Readonly<Record<string, string>> }): void {
+  const problems: Problem[] = [];
+  if (!Token.isUnresolved(fn.functionName)) {
+    const long = nameLengthProblem("functionName", "function", fn.functionName, "Lambda function name");
+    if (long) problems.push(long);
+  }
+  if (!Token.isUnresolved(fn.memorySize) && (!Number.isInteger(fn.memorySize) || fn.memorySize < 128 || fn.memorySize > 10240)) {
+    problems.push({ field: "memorySize", message: `is ${fn.memorySize}; Lambda allows 128 to 10240 MB`, fix: "use a whole number of MB in that range" });
+  }
+  if (!Token.isUnresolved(fn.timeout) && (!Number.isInteger(fn.timeout) || fn.timeout < 1 || fn.timeout > 900)) {
+    problems.push({ field: "timeout", message: `is ${fn.timeout}; Lambda allows 1 to 900 seconds`, fix: "use a whole number of seconds in that range" });
+  }
+  problems.push(...environmentProblems(fn.environment));
+  if (problems.length) throw new PropsError(where, problems);
 }

@@ -68,8 +68,8 @@ export interface PersistentDigestCache extends DigestCache {
   readonly enabled: boolean;
   /** The cache file, when enabled. */
   readonly file?: string;
-  /** Writes the entries used or recorded in this session (atomically). Never throws. */
-  save(): Promise<void>;
+  /** Writes the entries used or recorded in this session (atomically, synchronously). Never throws. */
+  save(): void;
   stats(): DigestCacheStats;
 }
 
@@ -140,18 +140,18 @@ export function openDigestCache(options: DigestCacheOptions): PersistentDigestCa
     record(entry, digest) {
       used.set(entry.path, { entry, digest });
     },
-    async save() {
+    save() {
       try {
         const trustBefore = sessionStartNs - TIMESTAMP_MARGIN_NS;
         const keep = [...used].filter(([, v]) => typeof v === "number" || youngest(v.entry) < trustBefore);
         const bytes = encode(options.root, keep, loaded, sessionStartNs, now());
-        await fs.promises.mkdir(path.dirname(file), { recursive: true });
+        fs.mkdirSync(path.dirname(file), { recursive: true });
         const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
         try {
-          await fs.promises.writeFile(tmp, bytes);
-          await fs.promises.rename(tmp, file);
+          fs.writeFileSync(tmp, bytes);
+          fs.renameSync(tmp, file);
         } catch (error) {
-          await fs.promises.rm(tmp, { force: true });
+          fs.rmSync(tmp, { force: true });
           throw error;
         }
         saved = keep.length;
@@ -172,7 +172,7 @@ function disabledCache(): PersistentDigestCache {
       return undefined;
     },
     record: () => {},
-    save: async () => {},
+    save: () => {},
     stats: () => ({ loaded: 0, hits: 0, misses, recorded: 0, saved: 0, ignored: "disabled" }),
   };
 }

@@ -27,6 +27,7 @@ export interface ImageInput {
   readonly baseImage?: string;
   readonly packages?: readonly string[];
   readonly builder: "docker" | "codebuild";
+  readonly computeType?: string;
   readonly lambda?: ImageSpec["lambda"];
 }
 
@@ -71,14 +72,7 @@ export function checkImage(root: string, input: ImageInput): { spec?: ImageSpec;
   }
   secretProblems("buildArgs", Object.keys(buildArgs), "build args").forEach((p) => problems.push(p));
   if (new Set(input.platforms).size !== input.platforms.length) add("platforms", "lists a platform twice", "list each platform once");
-  if (input.lambda) {
-    const names = Object.keys(input.lambda.environment);
-    for (const name of names) {
-      if (!LAMBDA_ENV_NAME.test(name)) add(`environment.${name}`, "Lambda environment variable names are letters, digits and _, starting with a letter", "rename the variable");
-      else if (RESERVED_LAMBDA_ENV.has(name) || name.startsWith("AWS_")) add(`environment.${name}`, `"${name}" is reserved by the Lambda runtime`, "choose another name");
-    }
-    secretProblems("environment", names, "Lambda environment variables").forEach((p) => problems.push(p));
-  }
+  if (input.lambda) problems.push(...environmentProblems(input.lambda.environment));
   if (problems.length > 0 || dockerfile === undefined || context === undefined) return { problems };
   return {
     problems,
@@ -93,9 +87,25 @@ export function checkImage(root: string, input: ImageInput): { spec?: ImageSpec;
       baseImage: input.baseImage,
       packages,
       builder: input.builder,
+      ...(input.computeType ? { computeType: input.computeType } : {}),
       lambda: input.lambda,
     },
   };
+}
+
+/** A Lambda function's environment: valid names, none the runtime reserves, none that look like a secret. */
+export function environmentProblems(environment: Readonly<Record<string, string>>): Problem[] {
+  const problems: Problem[] = [];
+  const names = Object.keys(environment);
+  for (const name of names) {
+    if (!LAMBDA_ENV_NAME.test(name)) {
+      problems.push({ field: `environment.${name}`, message: "Lambda environment variable names are letters, digits and _, starting with a letter", fix: "rename the variable" });
+    } else if (RESERVED_LAMBDA_ENV.has(name) || name.startsWith("AWS_")) {
+      problems.push({ field: `environment.${name}`, message: `"${name}" is reserved by the Lambda runtime`, fix: "choose another name" });
+    }
+  }
+  problems.push(...secretProblems("environment", names, "Lambda environment variables"));
+  return problems;
 }
 
 /** Names that look like they carry a secret: they would be stored in plain text in the configuration and state. */

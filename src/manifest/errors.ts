@@ -32,3 +32,14 @@ export class SelectionError extends Error {
     this.name = "SelectionError";
   }
 }
+
+/** A construct's props are unusable: reported with the construct path, like images.yaml's file:line. */
+export class PropsError extends Error {
+  constructor(
+    readonly constructPath: string,
+    readonly problems: readonly { readonly field: string; readonly message: string; readonly fix: string }[],
+  ) {
+    super(problems.map((p) => `${constructPath}: ${p.field ? `${p.field}: ` : ""}${p.message}. Fix: ${p.fix}`).join("\n"));
+    this.name = "PropsError";
+  }
+}

@@ -266,6 +266,7 @@ function checkSemantics(
       buildArgs: spec.buildArgs,
       baseImage: spec.baseImage,
       builder: "codebuild",
+      computeType: spec.computeType,
       lambda: { memorySize: spec.memorySize, timeout: spec.timeout, environment: spec.environment },
     });
     addAll(at, checked.problems);

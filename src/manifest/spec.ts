@@ -20,6 +20,8 @@ export interface ImageSpec {
   /** Root-relative directories installed in this image (base images only). */
   readonly packages: readonly string[];
   readonly builder: "docker" | "codebuild";
+  /** CodeBuild compute type, for images built in CodeBuild. @default BUILD_GENERAL1_SMALL */
+  readonly computeType?: string;
   readonly lambda?: {
     readonly memorySize: number;
     readonly timeout: number;

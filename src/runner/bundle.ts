@@ -2,7 +2,8 @@
 // `node` and no node_modules: the CLI for local-exec and the Lambda "build starter".
 // Called at synth time, so it must be fast and its output byte-for-byte reproducible: the files'
 // hashes end up in Terraform triggers, and a spurious diff would rebuild every image.
-import { build, type BuildOptions } from "esbuild";
+import { build, buildSync, type BuildOptions } from "esbuild";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -49,4 +50,33 @@ async function writeIfChanged(file: string, contents: Uint8Array, mode: number):
     await writeFile(file, contents);
   }
   await chmod(file, mode);
+}
+
+/**
+ * {@link bundleRunner}, synchronously: a construct app synthesizes synchronously, and bundles
+ * only in a development checkout (an installed package ships the bundle prebuilt).
+ */
+export function bundleRunnerSync(outDir: string): { cliFile: string; lambdaFile: string } {
+  const cliFile = resolve(outDir, "runner.cjs");
+  const lambdaFile = resolve(outDir, "build-starter", "index.js");
+  const cli = buildSync({ ...COMMON, entryPoints: [join(HERE, "cli.ts")], outfile: cliFile });
+  const lambda = buildSync({ ...COMMON, entryPoints: [join(HERE, "lambda-handler.ts")], outfile: lambdaFile });
+  writeIfChangedSync(cliFile, cli.outputFiles![0]!.contents, 0o755);
+  writeIfChangedSync(lambdaFile, lambda.outputFiles![0]!.contents, 0o644);
+  writeIfChangedSync(join(resolve(outDir), "package.json"), Buffer.from('{ "type": "commonjs" }\n'), 0o644);
+  return { cliFile, lambdaFile };
+}
+
+function writeIfChangedSync(file: string, contents: Uint8Array, mode: number): void {
+  let existing: Buffer | undefined;
+  try {
+    existing = readFileSync(file);
+  } catch {
+    existing = undefined;
+  }
+  if (!existing || !existing.equals(contents)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, contents);
+  }
+  chmodSync(file, mode);
 }

@@ -1,0 +1,204 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { IConstruct } from "constructs";
+import { ImageAnalyzer, type AnalyzedImage } from "../analyze.ts";
+import type { DigestCache } from "../hashing/digest.ts";
+import { openDigestCache, type PersistentDigestCache } from "../hashing/cache.ts";
+import { stageContextDirectory, writeContextArchiveSync, writeDeterministicZipSync, type ArchiveResult } from "../archive/context-archive.ts";
+import { bundleRunnerSync } from "../runner/bundle.ts";
+import { buildSnapshotFromRecords, writeSnapshot, type SnapshotRecord } from "../cli/snapshot.ts";
+
+export interface AppImagesOptions {
+  /** Where archives, staged contexts, digests and the runner bundle are kept between synths. @default env LAMBDA_IMAGES_CACHE_DIR, else `node_modules/.cache/lambda-images` under the working directory */
+  readonly cacheDir?: string;
+  /** The digest cache to use for every repository root. @default a persistent cache per root (off with LAMBDA_IMAGES_NO_CACHE=1) */
+  readonly digestCache?: DigestCache;
+  /** Write `images.snapshot.json` (what `lambda-images plan` compares with) beside the synthesized stacks. @default true */
+  readonly writeSnapshot?: boolean;
+}
+
+/** The runner bundle a stack ships: `runner.cjs` (local-exec) and `build-starter/index.js` (Lambda). */
+export interface RunnerBundle {
+  readonly dir: string;
+  /** SHA-256 of the bundle's files, for the asset's path. */
+  readonly hash: string;
+  readonly cliFile: string;
+  readonly lambdaFile: string;
+}
+
+/** Where this package's files are: the repository in development, the installed package otherwise. */
+const PACKAGE_ROOT = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+/**
+ * What every image of one cdktf App shares, created on first use: one analyzer (walk, ignore
+ * matchers, digests) per repository root, the generated files, and the record of what was built
+ * for `plan`. Keyed by the construct tree's root, so two Apps in one process never mix.
+ */
+export class AppImages {
+  private static readonly byRoot = new WeakMap<IConstruct, AppImages>();
+
+  /** The App-wide state of the tree `scope` belongs to. */
+  static of(scope: IConstruct): AppImages {
+    const root = scope.node.root;
+    let found = AppImages.byRoot.get(root);
+    if (!found) {
+      found = new AppImages({});
+      AppImages.byRoot.set(root, found);
+    }
+    return found;
+  }
+
+  /** Sets the options of an App's image state; only before its first image. */
+  static configure(app: IConstruct, options: AppImagesOptions): AppImages {
+    if (AppImages.byRoot.has(app.node.root)) throw new Error("AppImages.configure must be called before the App's first image is defined");
+    const state = new AppImages(options);
+    AppImages.byRoot.set(app.node.root, state);
+    return state;
+  }
+
+  readonly cacheDir: string;
+  private readonly analyzers = new Map<string, ImageAnalyzer>();
+  private readonly persistentCaches: PersistentDigestCache[] = [];
+  private readonly records: SnapshotRecord[] = [];
+  private readonly pendingStacks = new Set<string>();
+  private readonly synthesized = new Set<string>();
+  private bundle?: RunnerBundle;
+  private starter?: ArchiveResult;
+
+  private constructor(private readonly options: AppImagesOptions) {
+    const env = process.env;
+    this.cacheDir = path.resolve(options.cacheDir ?? (env.LAMBDA_IMAGES_CACHE_DIR ? env.LAMBDA_IMAGES_CACHE_DIR : path.join("node_modules", ".cache", "lambda-images")));
+  }
+
+  /** The analyzer of a repository root (absolute, symlink-resolved): one per root per App. */
+  analyzer(root: string): ImageAnalyzer {
+    let analyzer = this.analyzers.get(root);
+    if (!analyzer) {
+      let cache = this.options.digestCache;
+      if (!cache) {
+        const persistent = openDigestCache({ root, dir: this.cacheDir });
+        this.persistentCaches.push(persistent);
+        cache = persistent;
+      }
+      analyzer = new ImageAnalyzer(root, cache);
+      this.analyzers.set(root, analyzer);
+    }
+    return analyzer;
+  }
+
+  /** How many repository walks this App has (one per root, however many images and stacks). */
+  get walks(): number {
+    return this.analyzers.size;
+  }
+
+  /** Every analyzer, for statistics. */
+  get allAnalyzers(): readonly ImageAnalyzer[] {
+    return [...this.analyzers.values()];
+  }
+
+  /** The context archive of an image built in CodeBuild, content-addressed: an unchanged image reuses the last synth's file. */
+  contextArchive(image: AnalyzedImage, root: string): ArchiveResult {
+    const file = path.join(this.cacheDir, "contexts", `${image.spec.kind}-${image.spec.name}-${image.hash.slice(0, 16)}.zip`);
+    const sidecar = `${file}.json`;
+    try {
+      const reused = JSON.parse(fs.readFileSync(sidecar, "utf8")) as ArchiveResult;
+      if (reused.bytes === fs.statSync(file).size) return { ...reused, file };
+    } catch {
+      // Not there yet, or torn: write it.
+    }
+    const written = writeContextArchiveSync(root, image.selection.files, file, image.spec.context);
+    fs.writeFileSync(sidecar, JSON.stringify(written));
+    return written;
+  }
+
+  /** The staged build context of a Docker-built base image: exactly its selected files. */
+  stagedContext(image: AnalyzedImage, root: string): string {
+    const dir = path.join(this.cacheDir, "staged", `${image.spec.name}-${image.hash.slice(0, 16)}`);
+    // The marker sits beside the directory: everything inside it becomes the build context.
+    if (!fs.existsSync(`${dir}.complete`)) {
+      stageContextDirectory(root, image.selection.files, dir, image.spec.context);
+      fs.writeFileSync(`${dir}.complete`, "");
+    }
+    return dir;
+  }
+
+  /** The runner bundle: prebuilt in an installed package; bundled (when its sources changed) in a development checkout. */
+  runnerBundle(): RunnerBundle {
+    if (!this.bundle) this.bundle = locateRunnerBundle(path.join(this.cacheDir, "runner"));
+    return this.bundle;
+  }
+
+  /** The build starter Lambda's deployment zip. */
+  starterZip(): ArchiveResult {
+    if (!this.starter) {
+      this.starter = writeDeterministicZipSync(
+        [{ path: "index.js", file: this.runnerBundle().lambdaFile, executable: false }],
+        path.join(this.cacheDir, "build-starter.zip"),
+      );
+    }
+    return this.starter;
+  }
+
+  /** Records an image of a stack for `plan` and `graph`. */
+  record(stack: string, record: Omit<SnapshotRecord, "stack">): void {
+    this.pendingStacks.add(stack);
+    this.records.push({ ...record, stack });
+  }
+
+  /**
+   * Called as each stack with images is synthesized; after the last one, saves the digest caches
+   * and writes the snapshot `plan` compares the next synth with.
+   */
+  stackSynthesized(stack: string, outdir: string): void {
+    this.synthesized.add(stack);
+    if ([...this.pendingStacks].some((s) => !this.synthesized.has(s))) return;
+    for (const cache of this.persistentCaches) cache.save();
+    if (this.options.writeSnapshot !== false) writeSnapshot(outdir, buildSnapshotFromRecords(this.records));
+    this.synthesized.clear();
+  }
+}
+
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, "package.json"))) return dir;
+    if (path.dirname(dir) === dir) return from;
+  }
+}
+
+/**
+ * In a development checkout the runner's sources are here: bundle them into `outDir` unless a
+ * bundle of the same sources and dependency versions is there already (esbuild takes about a
+ * second, a large share of a synth with nothing to rebuild). An installed package has only the
+ * prebuilt bundle in `dist/runner`.
+ */
+function locateRunnerBundle(outDir: string): RunnerBundle {
+  const runnerSources = path.join(PACKAGE_ROOT, "src", "runner");
+  if (!fs.existsSync(runnerSources)) {
+    const dir = path.join(PACKAGE_ROOT, "dist", "runner");
+    return withHash(dir, { cliFile: path.join(dir, "runner.cjs"), lambdaFile: path.join(dir, "build-starter", "index.js") });
+  }
+  const inputs = createHash("sha256");
+  for (const name of fs.readdirSync(runnerSources).sort()) {
+    inputs.update(`${name}\0`).update(fs.readFileSync(path.join(runnerSources, name))).update("\0");
+  }
+  const lock = path.join(PACKAGE_ROOT, "package-lock.json");
+  if (fs.existsSync(lock)) inputs.update(fs.readFileSync(lock));
+  const stamp = `${outDir}.inputs`;
+  const expected = inputs.digest("hex");
+  const files = { cliFile: path.join(outDir, "runner.cjs"), lambdaFile: path.join(outDir, "build-starter", "index.js") };
+  const fresh = fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === expected && fs.existsSync(files.cliFile) && fs.existsSync(files.lambdaFile);
+  if (!fresh) {
+    bundleRunnerSync(outDir);
+    // The stamp lives beside the bundle, not in it: the runner directory is a Terraform asset.
+    fs.writeFileSync(stamp, expected);
+  }
+  return withHash(outDir, files);
+}
+
+function withHash(dir: string, files: { cliFile: string; lambdaFile: string }): RunnerBundle {
+  const hash = createHash("sha256");
+  for (const file of [files.cliFile, files.lambdaFile]) hash.update(fs.readFileSync(file));
+  return { dir, hash: hash.digest("hex"), ...files };
+}

@@ -1,0 +1,71 @@
+import type { Construct } from "constructs";
+import { Fn, type ITerraformDependable } from "cdktf";
+import { Image } from "@cdktf/provider-docker/lib/image/index.js";
+import { RegistryImage } from "@cdktf/provider-docker/lib/registry-image/index.js";
+import type { Platform } from "../manifest/schema.ts";
+import { platformSuffix } from "../naming.ts";
+import type { BuiltImage } from "./built-image.ts";
+import { ImageRepository, type ImageRepositoryProps } from "./image-repository.ts";
+import { terraformLiteral } from "./terraform-literal.ts";
+import { StagedAsset } from "./staged-asset.ts";
+
+export interface DockerBuildProps {
+  /** The image's ECR repository: name, tag mutability and lifecycle. */
+  readonly repository: ImageRepositoryProps;
+  /** Content hash of the image's inputs (including its parent's). */
+  readonly hash: string;
+  /** Tag to push (`sha-…`, `git-…` or `stable`). */
+  readonly tag: string;
+  readonly platforms: readonly Platform[];
+  /** The Dockerfile's path inside the staged context. */
+  readonly dockerfile: string;
+  /** Local directory holding exactly the image's selected files, at their context-relative paths. */
+  readonly contextDir: string;
+  readonly buildArgs: Readonly<Record<string, string>>;
+  /** The base image this one is built FROM. @default none */
+  readonly parent?: BuiltImage;
+}
+
+/** What an image built by the Docker provider consists of. */
+export interface DockerBuild {
+  readonly repository: ImageRepository;
+  /** `repository:tag` per platform. */
+  readonly uris: ReadonlyMap<Platform, string>;
+  readonly built: readonly ITerraformDependable[];
+}
+
+/**
+ * Wires a base image built by the local Docker daemon through the Docker provider and pushed to
+ * its ECR repository into `scope`. With several platforms, each is pushed under `<tag>-<arch>`:
+ * the provider builds one platform per image and cannot assemble an index.
+ */
+export function addDockerBuild(scope: Construct, props: DockerBuildProps): DockerBuild {
+  const repository = new ImageRepository(scope, "repository", props.repository);
+  const context = new StagedAsset(scope, "context", { source: props.contextDir, contentHash: props.hash });
+  const triggers = { content_hash: props.hash };
+  const uris = new Map<Platform, string>();
+  const pushed: RegistryImage[] = [];
+  for (const platform of props.platforms) {
+    const suffix = props.platforms.length > 1 ? `-${platformSuffix(platform)}` : "";
+    const name = `${repository.url}:${props.tag}${suffix}`;
+    const buildArgs = Object.fromEntries(Object.entries(props.buildArgs).map(([k, v]) => [k, terraformLiteral(v)]));
+    if (props.parent) buildArgs.BASE_IMAGE_URI = props.parent.uri(platform);
+    const image = new Image(scope, `image${suffix}`, {
+      name,
+      triggers,
+      keepLocally: true,
+      buildAttribute: {
+        context: Fn.abspath(context.path),
+        dockerfile: props.dockerfile,
+        platform,
+        buildArgs,
+        // Lambda rejects image indexes; the classic builder never makes attestations.
+        pullParent: props.parent === undefined,
+      },
+      dependsOn: [...(props.parent?.built ?? [])],
+    });
+    pushed.push(new RegistryImage(scope, `push${suffix}`, { name: image.name, keepRemotely: true, triggers }));
+    uris.set(platform, name);
+  }
+  return { repository, uris, built: pushed };
+}

@@ -1,0 +1,250 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Construct, type IConstruct } from "constructs";
+import { Lazy, TerraformStack } from "cdktf";
+import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity/index.js";
+import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/index.js";
+import { DataAwsRegion } from "@cdktf/provider-aws/lib/data-aws-region/index.js";
+import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
+import { DockerProvider } from "@cdktf/provider-docker/lib/provider/index.js";
+import { boundedName } from "../naming.ts";
+import { PropsError } from "../manifest/errors.ts";
+import { AppImages } from "./app-images.ts";
+import { BuildStarter } from "./build-starter.ts";
+import type { BuildLauncher } from "./build-trigger.ts";
+import { ContextBucket, CONTEXT_PREFIX } from "./context-bucket.ts";
+import { assumeRolePolicyFor } from "./iam.ts";
+import { StagedAsset } from "./staged-asset.ts";
+
+/** A bucket for context archives: one you manage yourself. */
+export interface IContextBucket {
+  /** Bucket name. */
+  readonly name: string;
+  /** Bucket ARN. */
+  readonly arn: string;
+}
+
+export interface ImageBuildEnvironmentProps {
+  /** The repository root that image paths (dockerfile, context, packages) are relative to. @default the directory holding cdktf.json (searched upwards from the working directory), else the working directory */
+  readonly root?: string;
+  /** Prefix of every AWS name this stack's images get (repositories, CodeBuild projects, functions). @default the stack's id, lower-cased */
+  readonly namePrefix?: string;
+  /** The region builds run in (for ARNs and the runner). @default the AWS provider's region */
+  readonly region?: string;
+  /** How builds start: `local-exec` runs the bundled runner with node where Terraform runs; `lambda` invokes a build starter Lambda through the AWS provider (Terraform Cloud). @default "local-exec" */
+  readonly buildTrigger?: "local-exec" | "lambda";
+  /** Keep this many most recent content-tagged images per repository. @default 10 */
+  readonly maxImages?: number;
+  /** Expire untagged images (and replaced context archives) after this many days. @default 30 */
+  readonly maxAgeDays?: number;
+  /** Tag base images `stable` instead of by content (the seed's use-static-base-image). @default false */
+  readonly staticBaseImageTags?: boolean;
+  /** A bucket you manage for the context archives. @default a private, encrypted, TLS-only bucket created for the stack */
+  readonly contextBucket?: IContextBucket;
+  /** A role you manage for CodeBuild; the stack's least-privilege build policy is attached to it. @default a role created for the stack */
+  readonly codebuildRole?: IamRole;
+  /** Name prefix of the created context bucket. @default `<namePrefix>-contexts-` */
+  readonly contextBucketPrefix?: string;
+  /** Name of the created CodeBuild role. @default `<namePrefix>-image-builds` */
+  readonly codebuildRoleName?: string;
+  /** Name of the build starter Lambda (buildTrigger: lambda). @default `<namePrefix>-build-starter` */
+  readonly buildStarterName?: string;
+}
+
+/** The stack's CodeBuild-built images and pulled base images, so the role's policy names exactly them. */
+interface BuildRegistry {
+  readonly pushRepositoryArns: string[];
+  readonly pullRepositoryArns: string[];
+  readonly projectArns: string[];
+  readonly logGroupArns: string[];
+  publicEcr: boolean;
+}
+
+/**
+ * What the images of one stack share: the repository root, the context bucket, the CodeBuild
+ * role and its least-privilege policy, and how builds start (the runner shipped with the stack,
+ * or the build starter Lambda). Created on first use by the first image of a stack; create it
+ * yourself, before the images, to set its props.
+ */
+export class ImageBuildEnvironment extends Construct {
+  /** The id the environment gets when an image creates it. */
+  static readonly DEFAULT_ID = "image-builds";
+
+  /** The stack's environment, created with default props if the stack has none yet. */
+  static of(scope: IConstruct): ImageBuildEnvironment {
+    const stack = TerraformStack.of(scope);
+    const existing = stack.node.children.find((c): c is ImageBuildEnvironment => c instanceof ImageBuildEnvironment);
+    return existing ?? new ImageBuildEnvironment(stack, ImageBuildEnvironment.DEFAULT_ID);
+  }
+
+  /** Absolute, symlink-resolved repository root. */
+  readonly root: string;
+  readonly namePrefix: string;
+  readonly region: string;
+  readonly maxImages: number;
+  readonly maxAgeDays: number;
+  readonly staticBaseImageTags: boolean;
+  readonly bucket: IContextBucket;
+  readonly codebuildRole: IamRole;
+  readonly codebuildPolicy: IamRolePolicy;
+  readonly launcher: BuildLauncher;
+  /** The stack's name, as `plan` reports it. */
+  readonly stackName: string;
+  private readonly registry: BuildRegistry = { pushRepositoryArns: [], pullRepositoryArns: [], projectArns: [], logGroupArns: [], publicEcr: false };
+  private readonly account: string;
+  private readonly partition: string;
+
+  constructor(scope: Construct, id: string, props: ImageBuildEnvironmentProps = {}) {
+    super(scope, id);
+    const stack = TerraformStack.of(this);
+    if (stack.node.children.some((c) => c !== this && c instanceof ImageBuildEnvironment)) {
+      throw new PropsError(this.node.path, [{ field: "", message: "the stack already has an ImageBuildEnvironment", fix: "create one per stack, before its images" }]);
+    }
+    this.stackName = stack.node.id;
+    this.root = resolveRoot(this.node.path, props.root);
+    this.namePrefix = props.namePrefix ?? stack.node.id.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase().replace(/[^a-z0-9-]+/g, "-");
+    this.maxImages = props.maxImages ?? 10;
+    this.maxAgeDays = props.maxAgeDays ?? 30;
+    this.staticBaseImageTags = props.staticBaseImageTags ?? false;
+    this.account = new DataAwsCallerIdentity(this, "account").accountId;
+    this.partition = new DataAwsPartition(this, "partition").partition;
+    this.region = props.region ?? new DataAwsRegion(this, "region").region;
+
+    this.bucket =
+      props.contextBucket ??
+      new ContextBucket(this, "contexts", {
+        namePrefix: props.contextBucketPrefix ?? `${boundedName(`${this.namePrefix}-contexts`, 36)}-`,
+        expireAfterDays: this.maxAgeDays,
+      });
+    this.codebuildRole =
+      props.codebuildRole ??
+      new IamRole(this, "codebuild-role", {
+        name: props.codebuildRoleName ?? boundedName(`${this.namePrefix}-image-builds`, 64),
+        assumeRolePolicy: assumeRolePolicyFor("codebuild.amazonaws.com"),
+      });
+    // Names are known at synth, so the policy is written before the resources it governs and
+    // every build can wait for it; the lists fill as the stack's images are defined.
+    this.codebuildPolicy = new IamRolePolicy(this, "codebuild-policy", {
+      role: this.codebuildRole.id,
+      name: "build-stack-images",
+      policy: Lazy.stringValue({
+        produce: () =>
+          JSON.stringify(
+            codebuildPolicy({
+              pushRepositories: this.registry.pushRepositoryArns,
+              pullRepositories: this.registry.pullRepositoryArns,
+              bucketArn: this.bucket.arn,
+              logGroupArns: this.registry.logGroupArns,
+              publicEcr: this.registry.publicEcr,
+            }),
+          ),
+      }),
+    });
+
+    const app = AppImages.of(this);
+    if ((props.buildTrigger ?? "local-exec") === "lambda") {
+      const starter = new BuildStarter(this, "build-starter", {
+        functionName: props.buildStarterName ?? boundedName(`${this.namePrefix}-build-starter`, 64),
+        bundle: app.starterZip(),
+        projectArns: this.registry.projectArns,
+        repositoryArns: this.registry.pushRepositoryArns,
+        buildLogGroupArns: this.registry.logGroupArns,
+      });
+      this.launcher = { kind: "lambda", functionName: starter.function.functionName, ready: [starter.function, starter.policy] };
+    } else {
+      const bundle = app.runnerBundle();
+      this.launcher = { kind: "local-exec", runnerDir: new StagedAsset(this, "runner", { source: bundle.dir, contentHash: bundle.hash }).path };
+    }
+
+    // After the stack is written: save digests, and record what was built for `plan`.
+    Object.defineProperty(this, Symbol.for("cdktf/customSynthesis"), {
+      value: { onSynthesize: (session: { outdir: string }) => app.stackSynthesized(this.stackName, session.outdir) },
+      enumerable: false,
+    });
+  }
+
+  /** Registers an image built in CodeBuild: its repository is pushed to, its project's logs written. */
+  addCodeBuildImage(repositoryName: string, projectName: string, pullsFromPublicEcr: boolean): void {
+    this.registry.pushRepositoryArns.push(this.repositoryArn(repositoryName));
+    this.registry.projectArns.push(this.projectArn(projectName));
+    this.registry.logGroupArns.push(this.logGroupArn(`/aws/codebuild/${projectName}`));
+    if (pullsFromPublicEcr) this.registry.publicEcr = true;
+  }
+
+  /** Registers a base image repository the stack's builds pull from. */
+  addBaseRepository(repositoryName: string): void {
+    const arn = this.repositoryArn(repositoryName);
+    if (!this.registry.pullRepositoryArns.includes(arn)) this.registry.pullRepositoryArns.push(arn);
+  }
+
+  /** The Docker provider Docker-built base images push with, created on first use. */
+  dockerProvider(): void {
+    const stack = TerraformStack.of(this);
+    if (stack.node.findAll().some((c) => c instanceof DockerProvider)) return;
+    // Credentials come from the user's Docker config (the ecr-login helper), never from state.
+    new DockerProvider(this, "docker", {
+      registryAuth: [{ address: `${this.account}.dkr.ecr.${this.region}.amazonaws.com`, configFile: '${pathexpand("~/.docker/config.json")}' }],
+    });
+  }
+
+  repositoryArn(name: string): string {
+    return `arn:${this.partition}:ecr:${this.region}:${this.account}:repository/${name}`;
+  }
+  projectArn(name: string): string {
+    return `arn:${this.partition}:codebuild:${this.region}:${this.account}:project/${name}`;
+  }
+  logGroupArn(name: string): string {
+    return `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:${name}`;
+  }
+}
+
+function resolveRoot(where: string, root: string | undefined): string {
+  const base = root ?? findCdktfJsonDir() ?? process.cwd();
+  const abs = path.resolve(base);
+  try {
+    const real = fs.realpathSync(abs);
+    if (fs.statSync(real).isDirectory()) return real;
+  } catch {
+    // Reported below.
+  }
+  throw new PropsError(where, [{ field: "root", message: `the directory ${abs} does not exist`, fix: "set root to the repository's directory (absolute, or relative to the working directory)" }]);
+}
+
+function findCdktfJsonDir(): string | undefined {
+  for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, "cdktf.json"))) return dir;
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+export interface CodebuildPolicyInput {
+  readonly pushRepositories: readonly string[];
+  readonly pullRepositories: readonly string[];
+  readonly bucketArn: string;
+  readonly logGroupArns: readonly string[];
+  readonly publicEcr: boolean;
+}
+
+/**
+ * The CodeBuild role may touch only this stack's repositories, context prefix and log groups.
+ * Registry tokens cannot be scoped to a resource, so those actions alone use "*".
+ */
+export function codebuildPolicy(input: CodebuildPolicyInput): object {
+  const pull = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
+  const push = ["ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:DescribeImages"];
+  const statements: object[] = [
+    { Sid: "RegistryLogin", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
+    { Sid: "PushOwnImages", Effect: "Allow", Action: [...pull, ...push], Resource: [...input.pushRepositories] },
+    { Sid: "ReadContexts", Effect: "Allow", Action: ["s3:GetObject", "s3:GetObjectVersion"], Resource: `${input.bucketArn}/${CONTEXT_PREFIX}*` },
+    { Sid: "LocateContextBucket", Effect: "Allow", Action: ["s3:GetBucketAcl", "s3:GetBucketLocation"], Resource: input.bucketArn },
+    { Sid: "WriteBuildLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: input.logGroupArns.map((a) => `${a}:*`) },
+  ];
+  if (input.pullRepositories.length) {
+    statements.splice(2, 0, { Sid: "PullBaseImages", Effect: "Allow", Action: pull, Resource: [...input.pullRepositories] });
+  }
+  if (input.publicEcr) {
+    statements.push({ Sid: "PublicRegistryLogin", Effect: "Allow", Action: ["ecr-public:GetAuthorizationToken", "sts:GetServiceBearerToken"], Resource: "*" });
+  }
+  return { Version: "2012-10-17", Statement: statements };
+}

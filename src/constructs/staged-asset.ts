@@ -1,0 +1,91 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Construct } from "constructs";
+import { TerraformStack } from "cdktf";
+
+export interface StagedAssetProps {
+  /** The file or directory to ship with the stack. */
+  readonly source: string;
+  /** A hash of its content (hex): the asset's path changes exactly when the content does. */
+  readonly contentHash: string;
+}
+
+/** cdktf calls this on constructs that write files during synth (the symbol cdktf's own assets use). */
+const CUSTOM_SYNTHESIS = Symbol.for("cdktf/customSynthesis");
+
+/**
+ * A file or directory shipped in the stack's directory under `assets/<id>/<hash>/`, like cdktf's
+ * TerraformAsset, but addressed by a hash we already have (TerraformAsset re-reads and hashes
+ * every file at each synth) and hard-linked from our cache instead of copied where the file
+ * system allows: an unchanged image costs no copy. The stack directory stays self-contained
+ * (a hard link is an ordinary file), so what Terraform Cloud uploads is complete.
+ */
+export class StagedAsset extends Construct {
+  private readonly source: string;
+  private readonly hash: string;
+  private readonly isDirectory: boolean;
+
+  constructor(scope: Construct, id: string, props: StagedAssetProps) {
+    super(scope, id);
+    this.source = path.resolve(props.source);
+    this.hash = props.contentHash.slice(0, 32).toUpperCase();
+    this.isDirectory = fs.statSync(this.source).isDirectory();
+    Object.defineProperty(this, CUSTOM_SYNTHESIS, {
+      value: { onSynthesize: (session: { outdir: string; manifest: { outdir: string; forStack(stack: TerraformStack): { synthesizedStackPath: string } } }) => this.stage(session) },
+      enumerable: false,
+    });
+  }
+
+  /** The asset's path relative to the stack directory, as Terraform should reference it. */
+  get path(): string {
+    const folder = path.posix.join("assets", TerraformStack.of(this).getLogicalId(this.node), this.hash);
+    return this.isDirectory ? folder : path.posix.join(folder, path.basename(this.source));
+  }
+
+  private stage(session: { manifest: { outdir: string; forStack(stack: TerraformStack): { synthesizedStackPath: string } } }): void {
+    const stack = TerraformStack.of(this);
+    const stackDir = path.join(session.manifest.outdir, session.manifest.forStack(stack).synthesizedStackPath, "..");
+    const named = path.join(stackDir, "assets", stack.getLogicalId(this.node));
+    const target = path.join(stackDir, this.path);
+    // Other versions of this asset are stale: the stack references only this one.
+    if (fs.existsSync(named)) {
+      for (const name of fs.readdirSync(named)) if (name !== this.hash) fs.rmSync(path.join(named, name), { recursive: true, force: true });
+    }
+    if (this.isDirectory) linkTree(this.source, target);
+    else linkFile(this.source, target);
+  }
+}
+
+/** Hard-links (or, across file systems, copies) a file unless the target already is that file. */
+function linkFile(source: string, target: string): void {
+  const from = fs.statSync(source);
+  try {
+    const to = fs.statSync(target);
+    if (to.ino === from.ino && to.dev === from.dev) return;
+    fs.rmSync(target, { force: true });
+  } catch {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+  }
+  try {
+    fs.linkSync(source, target);
+  } catch {
+    fs.copyFileSync(source, target);
+    fs.chmodSync(target, from.mode & 0o777);
+  }
+}
+
+function linkTree(source: string, target: string): void {
+  fs.mkdirSync(target, { recursive: true });
+  const wanted = new Set<string>();
+  for (const child of fs.readdirSync(source, { withFileTypes: true })) {
+    wanted.add(child.name);
+    const from = path.join(source, child.name);
+    const to = path.join(target, child.name);
+    if (child.isDirectory()) linkTree(from, to);
+    else if (child.isSymbolicLink()) {
+      fs.rmSync(to, { force: true });
+      fs.symlinkSync(fs.readlinkSync(from), to);
+    } else linkFile(from, to);
+  }
+  for (const name of fs.readdirSync(target)) if (!wanted.has(name)) fs.rmSync(path.join(target, name), { recursive: true, force: true });
+}
