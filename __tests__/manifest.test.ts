@@ -99,7 +99,7 @@ describe("manifest errors", () => {
       field: "lambdas.upload-images",
       line: lineOf(text, "memroySize"),
       message: /unknown key "memroySize"/,
-      fix: /allowed keys: dockerfile, baseImage, platform, include, buildArgs, memorySize, timeout, environment$/,
+      fix: /allowed keys: dockerfile, baseImage, platform, include, buildArgs, memorySize, timeout, ephemeralStorage, environment$/,
     });
   });
 
