@@ -227,7 +227,7 @@ function describeUnion(issue: z.core.$ZodIssueInvalidUnion, lineOf: (p: readonly
     .filter((k): k is PropertyKey => k !== undefined)
     .map(String);
   const field = fieldName(issue.path);
-  const unknown = [...new Set(issue.errors.flat().flatMap((i) => (i.code === "unrecognized_keys" && i.path.length === 0 ? i.keys : [])))];
+  const unknown = [...new Set(issue.errors.flat().flatMap((i) => (i.code === "unrecognized_keys" && i.path.length === 0 ? i.keys : [])))].sort();
   if (forms.length === 0 && unknown.length > 1 && unknown.every((k) => written.includes(k))) {
     return { field, line: lineOf(issue.path), message: `has ${unknown.join(" and ")}, but takes exactly one of them`, fix: `keep one of ${unknown.join(", ")}` };
   }

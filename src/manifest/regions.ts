@@ -77,7 +77,8 @@ export function closestRegion(name: string): string | undefined {
     const distance = editDistance(name, region);
     if (!best || distance < best.distance) best = { region, distance };
   }
-  return best && best.distance <= Math.max(3, Math.floor(name.length / 3)) ? best.region : undefined;
+  // Three edits cover a wrong digit, a swapped pair and a missing hyphen, without matching far-off names.
+  return best && best.distance <= 3 ? best.region : undefined;
 }
 
 /** Levenshtein distance, two rows at a time. */
