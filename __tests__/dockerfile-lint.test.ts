@@ -1,4 +1,8 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { loadManifest } from "../src/manifest/load.ts";
+import { EXAMPLE_DIR } from "./helpers/example-copy.ts";
 import { lintDockerfile } from "../src/selection/dockerfile-lint.ts";
 import {
   checkBaseImageUse,
@@ -132,8 +136,14 @@ describe("base image packages its Dockerfile never copies", () => {
     const sources = dockerfileSources("FROM python:3.12\nCOPY receipt_chroma/ /tmp/receipt_chroma/\n", {}, "dockerfiles/Dockerfile.receipt_label").sources;
     expect(uncopiedPackages(sources, ["receipt_chroma", "receipt_label"])).toEqual(["receipt_label"]);
     expect(checkBasePackagesCopied(sources, ["receipt_chroma", "receipt_label"], "dockerfiles/Dockerfile.receipt_label", "receipt-label")).toEqual([
-      "dockerfiles/Dockerfile.receipt_label:1: base image receipt-label lists package receipt_label, but its Dockerfile never COPYs or ADDs it: the images built on receipt-label leave receipt_label out of their context, so nobody installs it. Fix: COPY receipt_label/ into the image and install it, or remove receipt_label from baseImages.receipt-label.packages",
+      "dockerfiles/Dockerfile.receipt_label:1: base image receipt-label lists package receipt_label, but its Dockerfile never COPYs or ADDs it (nor does a base image it is built FROM list it): the images built on receipt-label leave receipt_label out of their context, so nobody installs it. Fix: COPY receipt_label/ into the image and install it, or remove receipt_label from baseImages.receipt-label.packages",
     ]);
+  });
+
+  it("a package that a base image it is built FROM lists is installed there, as in the example's receipt-label", () => {
+    const sources = [{ pattern: "receipt_chroma" }, { pattern: "receipt_label" }];
+    expect(uncopiedPackages(sources, ["receipt_dynamo", "receipt_chroma", "receipt_label"], ["receipt_dynamo"])).toEqual([]);
+    expect(uncopiedPackages(sources, ["receipt_dynamo", "receipt_chroma", "receipt_label"])).toEqual(["receipt_dynamo"]);
   });
 
   it("a whole-context COPY, a wildcard or a file inside the package counts as copying it", () => {
@@ -164,5 +174,21 @@ describe("COPY sources above the context root", () => {
     expect(parsed.warnings).toEqual([
       'infra/probe/Dockerfile:2: COPY source "../../../receipt_dynamo" climbs above the build context; BuildKit clamps it to the context root and reads "receipt_dynamo". Fix: write it as receipt_dynamo',
     ]);
+  });
+});
+
+describe("the example passes every Dockerfile check, as select.ts would run them", () => {
+  it("no errors and no warnings for any example image", () => {
+    const manifest = loadManifest(path.join(EXAMPLE_DIR, "images.yaml"));
+    const bases = new Map(manifest.baseImages.map((b) => [b.name, b]));
+    for (const image of [...manifest.baseImages, ...manifest.lambdas]) {
+      const text = fs.readFileSync(path.join(manifest.root, image.dockerfile), "utf8");
+      const parsed = dockerfileSources(text, image.buildArgs, image.dockerfile);
+      const inherited: string[] = [];
+      for (let parent = image.baseImage; parent !== undefined; parent = bases.get(parent)?.baseImage) inherited.push(...(bases.get(parent)?.packages ?? []));
+      expect(parsed.warnings, image.name).toEqual([]);
+      expect(checkBaseImageUse(text, image.dockerfile, { hasBaseImage: image.baseImage !== undefined, buildArgs: image.buildArgs, baseImage: image.baseImage }), image.name).toEqual([]);
+      if (image.kind === "base") expect(checkBasePackagesCopied(parsed.sources, image.packages, image.dockerfile, image.name, inherited), image.name).toEqual([]);
+    }
   });
 });

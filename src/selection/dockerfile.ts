@@ -310,11 +310,12 @@ function variableRefs(image: string): { name: string; hasDefault: boolean }[] {
 /**
  * A base image's `packages` that its Dockerfile never COPYs or ADDs: every image built on it
  * leaves them out of its context, and nobody installs them. `sources` are the context-relative
- * patterns dockerfileSources returns; `packages` root-relative directories.
+ * patterns dockerfileSources returns; `packages` root-relative directories. Packages that a
+ * base image it is built FROM already lists (`inherited`) are installed there, not here.
  */
-export function uncopiedPackages(sources: readonly Pick<ContextSource, "pattern">[], packages: readonly string[]): string[] {
+export function uncopiedPackages(sources: readonly Pick<ContextSource, "pattern">[], packages: readonly string[], inherited: readonly string[] = []): string[] {
   const patterns = sources.map((s) => new PathPattern(s.pattern));
-  return packages.filter((pkg) => !patterns.some((p) => p.mayEnter(pkg)));
+  return packages.filter((pkg) => !inherited.includes(pkg) && !patterns.some((p) => p.mayEnter(pkg)));
 }
 
 /** uncopiedPackages as error lines, for a base image's Dockerfile. */
@@ -323,9 +324,10 @@ export function checkBasePackagesCopied(
   packages: readonly string[],
   file: string,
   baseImage: string,
+  inherited: readonly string[] = [],
 ): string[] {
-  return uncopiedPackages(sources, packages).map(
+  return uncopiedPackages(sources, packages, inherited).map(
     (pkg) =>
-      `${file}:1: base image ${baseImage} lists package ${pkg}, but its Dockerfile never COPYs or ADDs it: the images built on ${baseImage} leave ${pkg} out of their context, so nobody installs it. Fix: COPY ${pkg}/ into the image and install it, or remove ${pkg} from baseImages.${baseImage}.packages`,
+      `${file}:1: base image ${baseImage} lists package ${pkg}, but its Dockerfile never COPYs or ADDs it (nor does a base image it is built FROM list it): the images built on ${baseImage} leave ${pkg} out of their context, so nobody installs it. Fix: COPY ${pkg}/ into the image and install it, or remove ${pkg} from baseImages.${baseImage}.packages`,
   );
 }
