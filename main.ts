@@ -1,17 +1,18 @@
 import { createImagesApp } from "./src/app.ts";
 import { manifestPath } from "./src/manifest/load.ts";
 import { ManifestError, PropsError, SelectionError } from "./src/manifest/errors.ts";
+import { reportErrors, reportWarning } from "./src/report.ts";
 
 // The images.yaml app: `cdktf synth` runs it. The stacks' image build environments record what
 // was built (images.snapshot.json, for `plan`) once the stacks are written.
 try {
   const { app, analysis } = createImagesApp({ manifestFile: manifestPath() });
-  for (const warning of analysis.warnings) console.warn(`warning: ${warning}`);
+  for (const warning of analysis.warnings) reportWarning(warning);
   app.synth();
 } catch (error) {
   // Bad input is the user's to fix: say what and where, without a stack trace.
   if (error instanceof ManifestError || error instanceof SelectionError || error instanceof PropsError) {
-    console.error(error.message);
+    reportErrors(error.message.split("\n"));
   } else {
     console.error(error);
   }

@@ -99,7 +99,7 @@ describe("manifest errors", () => {
       field: "lambdas.upload-images",
       line: lineOf(text, "memroySize"),
       message: /unknown key "memroySize"/,
-      fix: /allowed keys: dockerfile, context, baseImage, platform, include, buildArgs, computeType, memorySize, timeout, environment$/,
+      fix: /allowed keys: dockerfile, context, baseImage, platform, include, buildArgs, computeType, memorySize, timeout, ephemeralStorage, environment$/,
     });
   });
 

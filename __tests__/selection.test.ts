@@ -141,9 +141,16 @@ describe("Dockerfile sources", () => {
     expect(await selectionError()).toMatch(/^infra\/probe\/Dockerfile:2: COPY source "infra\/probe\/handler\.py" matches no file in the build context .* Fix: correct the path/);
   });
 
-  it("a source that leaves the context is an error", async () => {
-    addLambda("probe", "infra/probe/Dockerfile", ["FROM public.ecr.aws/lambda/python:3.12", "COPY ../outside.py /x/", ""].join("\n"));
-    expect(await selectionError()).toMatch(/^infra\/probe\/Dockerfile:2: COPY source "\.\.\/outside\.py" leaves the repository root\. Fix: copy from paths inside the build context/);
+  // BuildKit resolves a COPY source joined to "/" (tonistiigi/fsutil copy/copy.go rootPath:
+  // filepath.Join("/", p)), so a `..` above the context root stays at the root and the build
+  // reads the clamped path: we select what it reads, and warn.
+  it("a source that climbs above the context selects the path clamped to the root, with a warning", async () => {
+    addLambda("probe", "infra/probe/Dockerfile", ["FROM public.ecr.aws/lambda/python:3.12", "COPY ../../../infra/sync_dynamo/handler.py /x/", ""].join("\n"));
+    const analysis = await analyze();
+    expect(analysis.image("probe", "lambda").selection.files.map((f) => f.entry.path)).toEqual(["infra/probe/Dockerfile", "infra/sync_dynamo/handler.py"]);
+    expect(analysis.warnings).toContainEqual(
+      'infra/probe/Dockerfile:2: COPY source "../../../infra/sync_dynamo/handler.py" climbs above the build context; BuildKit clamps it to the context root and reads "infra/sync_dynamo/handler.py". Fix: write it as infra/sync_dynamo/handler.py',
+    );
   });
 
   it("a COPY of a path a base image provides is a synth-time error", async () => {

@@ -108,6 +108,8 @@ export class ImagesStack extends TerraformStack {
         functionName: lambdaFunctionName(manifest.project, spec.name, stackName),
         memorySize: spec.lambda!.memorySize,
         timeout: spec.lambda!.timeout,
+        // Lambda's own default is left unwritten, as before the setting existed.
+        ephemeralStorage: spec.lambda!.ephemeralStorage === 512 ? undefined : spec.lambda!.ephemeralStorage,
         // Literal strings from YAML: Terraform must take `${…}` in them as text.
         environment: Object.fromEntries(Object.entries(spec.lambda!.environment).map(([k, v]) => [k, terraformLiteral(v)])),
       });

@@ -7,6 +7,7 @@ import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js
 import type { Platform } from "../manifest/schema.ts";
 import { environmentProblems, nameLengthProblem, type Problem } from "../manifest/checks.ts";
 import { PropsError } from "../manifest/errors.ts";
+import { lambdaLimitProblems } from "../manifest/limits.ts";
 import { architectureOf, boundedName } from "../naming.ts";
 import { assumeRolePolicyFor } from "./iam.ts";
 import { ImageBuildEnvironment } from "./image-build-environment.ts";
@@ -30,6 +31,8 @@ export interface LambdaImageFunctionProps {
   readonly memorySize?: number;
   /** Timeout in seconds (1–900). @default 300 */
   readonly timeout?: number;
+  /** Size of the function's /tmp in MB (512–10240). @default 512 (Lambda's default; not written to the configuration) */
+  readonly ephemeralStorage?: number;
   /** Environment variables. Values may be tokens (`table.name`); nothing is escaped, so write `$${…}` yourself where Terraform must not interpolate. @default none */
   readonly environment?: Readonly<Record<string, string>>;
   /** The execution role. @default a role that may only write to the function's log group */
@@ -50,7 +53,7 @@ export class LambdaImageFunction extends Construct {
     const memorySize = props.memorySize ?? 1024;
     const timeout = props.timeout ?? 300;
     const environment = props.environment ?? {};
-    checkFunction(this.node.path, { functionName, memorySize, timeout, environment });
+    checkFunction(this.node.path, { functionName, memorySize, timeout, ephemeralStorage: props.ephemeralStorage, environment });
 
     this.logGroup = new CloudwatchLogGroup(this, "logs", {
       name: `/aws/lambda/${functionName}`,
@@ -80,6 +83,7 @@ export class LambdaImageFunction extends Construct {
       architectures: [architectureOf(props.image.platform)],
       memorySize,
       timeout,
+      ephemeralStorage: props.ephemeralStorage === undefined ? undefined : { size: props.ephemeralStorage },
       environment: Object.keys(environment).length ? { variables: { ...environment } } : undefined,
       loggingConfig: { logFormat: "Text", logGroup: this.logGroup.name },
       dependsOn: [...props.image.built, this.logGroup, logging],
@@ -92,18 +96,15 @@ function kebab(id: string): string {
 }
 
 /** The checks images.yaml's lambdas get, on construct props (literal values only: tokens are Terraform's to check). */
-function checkFunction(where: string, fn: { functionName: string; memorySize: number; timeout: number; environment: Readonly<Record<string, string>> }): void {
+function checkFunction(
+  where: string,
+  fn: { functionName: string; memorySize: number; timeout: number; ephemeralStorage?: number; environment: Readonly<Record<string, string>> },
+): void {
   const problems: Problem[] = [];
   if (!Token.isUnresolved(fn.functionName)) {
     const long = nameLengthProblem("functionName", "function", fn.functionName, "Lambda function name");
     if (long) problems.push(long);
   }
-  if (!Token.isUnresolved(fn.memorySize) && (!Number.isInteger(fn.memorySize) || fn.memorySize < 128 || fn.memorySize > 10240)) {
-    problems.push({ field: "memorySize", message: `is ${fn.memorySize}; Lambda allows 128 to 10240 MB`, fix: "use a whole number of MB in that range" });
-  }
-  if (!Token.isUnresolved(fn.timeout) && (!Number.isInteger(fn.timeout) || fn.timeout < 1 || fn.timeout > 900)) {
-    problems.push({ field: "timeout", message: `is ${fn.timeout}; Lambda allows 1 to 900 seconds`, fix: "use a whole number of seconds in that range" });
-  }
-  problems.push(...environmentProblems(fn.environment));
+  problems.push(...lambdaLimitProblems(fn), ...environmentProblems(fn.environment));
   if (problems.length) throw new PropsError(where, problems);
 }

@@ -1,5 +1,5 @@
 import type { Platform } from "./schema.ts";
-import { SECRET_LIKE_NAME } from "./schema.ts";
+import { looksLikeSecret } from "./secrets.ts";
 import { normalizeRelative, statInside } from "./paths.ts";
 import type { ImageSpec } from "./spec.ts";
 
@@ -111,7 +111,7 @@ export function environmentProblems(environment: Readonly<Record<string, string>
 /** Names that look like they carry a secret: they would be stored in plain text in the configuration and state. */
 export function secretProblems(field: string, names: readonly string[], where: string): Problem[] {
   return names
-    .filter((n) => SECRET_LIKE_NAME.test(n))
+    .filter(looksLikeSecret)
     .map((n) => ({
       field: `${field}.${n}`,
       message: `looks like a secret, and ${where} are stored in plain text in the synthesized configuration and Terraform state`,

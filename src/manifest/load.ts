@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type YAMLError } from "yaml";
 import type { z } from "zod";
 import { ManifestError, type ManifestProblem } from "./errors.ts";
 import type { ImageSpec } from "./spec.ts";
@@ -65,23 +65,20 @@ export function codebuildProjectName(project: string, image: Pick<ImageSpec, "ki
 export function loadManifest(file: string): Manifest {
   const abs = path.resolve(file);
   const shown = path.relative(process.cwd(), abs) || abs;
-  if (!fs.existsSync(abs)) {
-    throw new ManifestError(shown, [
-      { field: "", message: "the manifest file does not exist", fix: "create it, or point IMAGES_MANIFEST or cdktf.json context.manifest at it" },
-    ]);
-  }
+  const text = readManifestText(abs, shown);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(fs.readFileSync(abs, "utf8"), { lineCounter, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ManifestError(
-      shown,
-      doc.errors.map((e) => ({
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
+  // Only the first YAML error: the parser's later ones mostly follow from it.
+  if (doc.errors.length > 0) throw new ManifestError(shown, [yamlProblem(doc.errors[0]!)]);
+  if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ""))) {
+    throw new ManifestError(shown, [
+      {
         field: "",
-        line: e.linePos?.[0]?.line,
-        message: `invalid YAML: ${e.message.split("\n")[0]}`,
-        fix: "correct the YAML syntax",
-      })),
-    );
+        line: 1,
+        message: "the manifest is empty",
+        fix: "write at least project and stacks (see README.md, \"The manifest\"), or point IMAGES_MANIFEST at another file",
+      },
+    ]);
   }
   // The line of the field's key (its value may start on a later line, e.g. a nested map), or of the
   // nearest enclosing key that exists (a missing field is reported where its parent is).
@@ -137,6 +134,40 @@ function validateManifest(
   return { ...problems.manifest!, file: where.file };
 }
 
+/** The manifest's text; a path that is missing, a directory or unreadable is the user's to fix. */
+function readManifestText(abs: string, shown: string): string {
+  const fail = (message: string, fix: string): never => {
+    throw new ManifestError(shown, [{ field: "", message, fix }]);
+  };
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(abs);
+  } catch {
+    return fail("the manifest file does not exist", "create it, or point IMAGES_MANIFEST or cdktf.json context.manifest at it");
+  }
+  if (stat.isDirectory()) {
+    const inside = fs.existsSync(path.join(abs, "images.yaml")) ? ` (${path.join(shown, "images.yaml")} exists)` : "";
+    return fail(`is a directory, not a manifest file${inside}`, "point IMAGES_MANIFEST or cdktf.json context.manifest at the images.yaml file itself");
+  }
+  try {
+    return fs.readFileSync(abs, "utf8");
+  } catch (error) {
+    return fail(`cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, "check the file's permissions");
+  }
+}
+
+/** A YAML syntax error on one line: the parser's first sentence, without its "at line L, column C:" tail. */
+function yamlProblem(error: YAMLError): ManifestProblem {
+  const position = error.linePos?.[0];
+  const first = error.message.split("\n")[0]!.replace(/\s*at line \d+, column \d+:?\s*$/, "").replace(/[\s.:]+$/, "");
+  return {
+    field: "",
+    line: position?.line,
+    message: `invalid YAML${position ? ` at column ${position.col}` : ""}: ${first}`,
+    fix: "correct the YAML syntax (quote values that hold \": \" or start with a special character such as *, &, ! or @)",
+  };
+}
+
 function fieldName(p: readonly PropertyKey[]): string {
   return p.map(String).join(".");
 }
@@ -158,7 +189,7 @@ function describeIssue(issue: z.core.$ZodIssue, lineOf: (p: readonly PropertyKey
       return {
         field,
         line,
-        message: issue.input === undefined ? "is required" : `expected ${issue.expected}`,
+        message: issue.input === undefined ? "is required" : `expected ${issue.expected}${issue.input === null ? ", but it is empty" : ""}`,
         fix: issue.input === undefined ? `add ${field || "it"}` : `write a ${issue.expected} here`,
       };
     case "invalid_value":
@@ -168,9 +199,48 @@ function describeIssue(issue: z.core.$ZodIssue, lineOf: (p: readonly PropertyKey
       return { field, line, message: issue.message, fix: "use a value within the allowed range" };
     case "invalid_key":
       return { field, line, message: `has an invalid key: ${issue.issues[0]?.message ?? issue.message}`, fix: "rename the key" };
+    case "invalid_union":
+      return describeUnion(issue, lineOf);
+    case "custom": {
+      const fix = (issue.params as { fix?: unknown } | undefined)?.fix;
+      return { field, line, message: issue.message, fix: typeof fix === "string" ? fix : "correct the value" };
+    }
     default:
       return { field, line, message: issue.message, fix: "correct the value" };
   }
+}
+
+/**
+ * A value that matches none of a union's forms (a backend with neither a whole `cloud` nor a
+ * whole `s3`). zod's own message is "Invalid input"; the useful one is the first problem of the
+ * form the user evidently meant: the one whose problems all lie inside keys they wrote.
+ */
+function describeUnion(issue: z.core.$ZodIssueInvalidUnion, lineOf: (p: readonly PropertyKey[]) => number | undefined): ManifestProblem {
+  const input = issue.input;
+  const written = input && typeof input === "object" ? Object.keys(input) : [];
+  const strays = (branch: readonly z.core.$ZodIssue[]) =>
+    branch.filter((i) => i.path.length === 0 || !written.includes(String(i.path[0]))).length;
+  const branches = [...issue.errors].sort((a, b) => strays(a) - strays(b) || a.length - b.length);
+  const best = branches[0];
+  if (best && best.length > 0 && strays(best) === 0) {
+    return describeIssue({ ...best[0]!, path: [...issue.path, ...best[0]!.path] } as z.core.$ZodIssue, lineOf);
+  }
+  // No form fits: name the keys that tell the forms apart.
+  const forms = issue.errors
+    .map((branch) => branch.find((i) => i.code === "invalid_type" && i.path.length === 1 && i.input === undefined)?.path[0])
+    .filter((k): k is PropertyKey => k !== undefined)
+    .map(String);
+  const field = fieldName(issue.path);
+  const unknown = [...new Set(issue.errors.flat().flatMap((i) => (i.code === "unrecognized_keys" && i.path.length === 0 ? i.keys : [])))].sort();
+  if (forms.length === 0 && unknown.length > 1 && unknown.every((k) => written.includes(k))) {
+    return { field, line: lineOf(issue.path), message: `has ${unknown.join(" and ")}, but takes exactly one of them`, fix: `keep one of ${unknown.join(", ")}` };
+  }
+  return {
+    field,
+    line: lineOf(issue.path),
+    message: forms.length ? `needs exactly one of ${forms.join(", ")}${written.length ? `, but has ${written.join(", ")}` : ""}` : "does not match any allowed form",
+    fix: forms.length ? `write one of ${forms.map((f) => `${f}: {…}`).join(" or ")} (see README.md)` : "see README.md for the allowed forms",
+  };
 }
 
 /** The keys the JSON Schema allows at a field path, for "did you mean" style hints. */
@@ -267,7 +337,7 @@ function checkSemantics(
       baseImage: spec.baseImage,
       builder: "codebuild",
       computeType: spec.computeType,
-      lambda: { memorySize: spec.memorySize, timeout: spec.timeout, environment: spec.environment },
+      lambda: { memorySize: spec.memorySize, timeout: spec.timeout, ephemeralStorage: spec.ephemeralStorage, environment: spec.environment },
     });
     addAll(at, checked.problems);
     if (spec.baseImage !== undefined && !baseNames.includes(spec.baseImage)) {

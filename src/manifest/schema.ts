@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { LAMBDA_LIMITS, lambdaLimitProblems, rangeProblem, type LambdaRangeField } from "./limits.ts";
+import { regionProblem } from "./regions.ts";
+import { looksLikeSecret } from "./secrets.ts";
 
 /** Names that become parts of ECR repository, CodeBuild project and Lambda function names. */
 const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -8,8 +11,43 @@ export const resourceName = z.string().regex(NAME, { message: `must be ${nameRul
 
 export const platform = z.enum(["linux/arm64", "linux/amd64"]);
 
-/** Names of build args or environment variables that look like they carry a secret. */
-export const SECRET_LIKE_NAME = /(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE_KEY|ACCESS_KEY|CREDENTIAL|API_KEY)/i;
+/**
+ * Names of build args or environment variables that look like they carry a secret, matched by
+ * their words (see looksLikeSecret). Kept with `.test()` for callers written against the regex.
+ */
+export const SECRET_LIKE_NAME: { test(name: string): boolean } = { test: looksLikeSecret };
+
+/**
+ * A custom issue whose fix the manifest loader prints as is (params.fix), so a check can say
+ * both what is wrong and what to do.
+ */
+function addProblem(ctx: z.RefinementCtx, problem: { message: string; fix: string }, path: PropertyKey[] = []): void {
+  ctx.addIssue({ code: "custom", message: problem.message, params: { fix: problem.fix }, path });
+}
+
+/** An AWS region that the installed AWS SDK knows, in any partition. */
+const region = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = regionProblem(value);
+    if (problem) addProblem(ctx, problem);
+  })
+  .describe("An AWS region, e.g. us-east-1 (any partition: aws, aws-cn, aws-us-gov, iso).");
+
+/** A whole number in one of Lambda's ranges, with the range named in the message. */
+function lambdaRange(field: LambdaRangeField, fallback: number, description: string) {
+  const { min, max } = LAMBDA_LIMITS[field];
+  return z
+    .number()
+    .superRefine((value, ctx) => {
+      const problem = rangeProblem(field, value);
+      if (problem) addProblem(ctx, problem);
+    })
+    // Only for the JSON Schema editors read; superRefine above gives the message.
+    .meta({ minimum: min, maximum: max, type: "integer" })
+    .default(fallback)
+    .describe(description);
+}
 
 const buildArgs = z
   .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "build arg names are letters, digits and _" }), z.string())
@@ -30,7 +68,7 @@ const backend = z.union([
     s3: z.strictObject({
       bucket: z.string().min(3),
       key: z.string().min(1),
-      region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { message: "must be an AWS region such as us-east-1" }),
+      region,
       dynamodbTable: z.string().min(1).optional().describe("DynamoDB table for state locking."),
     }),
   }),
@@ -38,7 +76,7 @@ const backend = z.union([
 
 const stack = z
   .strictObject({
-    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { message: "must be an AWS region such as us-east-1" }),
+    region,
     useStaticBaseImage: z
       .boolean()
       .default(false)
@@ -76,18 +114,24 @@ const lambdaEnvName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]*$/, {
   message: "Lambda environment variable names are letters, digits and _, starting with a letter",
 });
 
-const lambda = z.strictObject({
-  dockerfile: relativePath.describe("The Lambda image's Dockerfile, relative to root."),
-  context,
-  baseImage: resourceName.optional().describe("The base image it is built FROM; without it the image carries its packages itself."),
-  platform: platform.default("linux/arm64"),
-  include: z.array(z.string().min(1)).default([]).describe("Extra globs (relative to the build context) hashed and shipped."),
-  buildArgs,
-  computeType,
-  memorySize: z.number().int().min(128).max(10240).default(1024).describe("Lambda memory in MB."),
-  timeout: z.number().int().min(1).max(900).default(300).describe("Lambda timeout in seconds."),
-  environment: z.record(lambdaEnvName, z.string()).default({}).describe("Lambda environment variables."),
-});
+const lambda = z
+  .strictObject({
+    dockerfile: relativePath.describe("The Lambda image's Dockerfile, relative to root."),
+    context,
+    baseImage: resourceName.optional().describe("The base image it is built FROM; without it the image carries its packages itself."),
+    platform: platform.default("linux/arm64"),
+    include: z.array(z.string().min(1)).default([]).describe("Extra globs (relative to the build context) hashed and shipped."),
+    buildArgs,
+    computeType,
+    memorySize: lambdaRange("memorySize", 1024, "Lambda memory in MB (128–10240)."),
+    timeout: lambdaRange("timeout", 300, "Lambda timeout in seconds (1–900)."),
+    ephemeralStorage: lambdaRange("ephemeralStorage", 512, "Size of the function's /tmp in MB (512–10240)."),
+    environment: z.record(lambdaEnvName, z.string()).default({}).describe("Lambda environment variables (4 KB in all)."),
+  })
+  .superRefine((spec, ctx) => {
+    // The ranges are checked field by field above; here only what spans fields.
+    for (const problem of lambdaLimitProblems({ environment: spec.environment })) addProblem(ctx, problem, [problem.field]);
+  });
 
 export const manifestSchema = z
   .strictObject({

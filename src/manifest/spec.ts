@@ -25,6 +25,8 @@ export interface ImageSpec {
   readonly lambda?: {
     readonly memorySize: number;
     readonly timeout: number;
+    /** Size of /tmp in MB. */
+    readonly ephemeralStorage?: number;
     readonly environment: Readonly<Record<string, string>>;
   };
 }

@@ -1,6 +1,9 @@
+import * as path from "node:path";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { normalizeRelative } from "../manifest/paths.ts";
 import { SelectionError } from "../manifest/errors.ts";
+import { lintDockerfile } from "./dockerfile-lint.ts";
+import { PathPattern } from "./patterns.ts";
 
 /** A path or Docker wildcard pattern, relative to the build context, that a COPY or ADD reads. */
 export interface ContextSource {
@@ -20,11 +23,15 @@ export interface DockerfileSources {
  * The build-context paths a Dockerfile reads through COPY and ADD. Stage copies (`--from=`),
  * heredocs and remote URLs read nothing from the context and are left out. Variables in
  * sources are expanded the way BuildKit does: from build args, else ARG defaults, else ENV.
+ * The Dockerfile is validated first (lintDockerfile): its errors are thrown, one per line, and
+ * its warnings returned with the others.
  */
 export function dockerfileSources(text: string, buildArgs: Readonly<Record<string, string>>, dockerfileName: string): DockerfileSources {
+  const lint = lintDockerfile(text, dockerfileName);
+  if (lint.errors.length > 0) throw new SelectionError(lint.errors.join("\n"));
   const dockerfile = DockerfileParser.parse(text);
   const sources: ContextSource[] = [];
-  const warnings: string[] = [];
+  const warnings: string[] = [...lint.warnings];
   const globalArgs = new Map<string, string | undefined>();
   let stageVars = new Map<string, string | undefined>();
   let inStage = false;
@@ -66,7 +73,7 @@ export function dockerfileSources(text: string, buildArgs: Readonly<Record<strin
       case "COPY":
       case "ADD": {
         if (!inStage) break;
-        const parsed = copySources(instruction, text);
+        const parsed = copySources(instruction, text, where, keyword);
         if (parsed.fromStage) break;
         for (const raw of parsed.sources) {
           if (keyword === "ADD" && /^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
@@ -78,7 +85,13 @@ export function dockerfileSources(text: string, buildArgs: Readonly<Record<strin
             continue;
           }
           const expanded = expand(raw, stageVars, where, keyword);
-          const normalized = normalizeRelative(expanded.replace(/^\/+/, "") || ".");
+          const clamped = clampToContext(expanded);
+          if (clamped.clamped) {
+            warnings.push(
+              `${where}: ${keyword} source "${raw}" climbs above the build context; BuildKit clamps it to the context root and reads "${clamped.path || "."}". Fix: write it as ${clamped.path || "."}`,
+            );
+          }
+          const normalized = normalizeRelative(clamped.path || ".");
           if ("error" in normalized) {
             throw new SelectionError(`${where}: ${keyword} source ${normalized.error}. Fix: copy from paths inside the build context (the repository root)`);
           }
@@ -112,8 +125,24 @@ function argDeclarations(instruction: Instruction): [string, string | undefined]
   });
 }
 
+/**
+ * A COPY/ADD source as BuildKit resolves it: relative to the context root, with a `..` that
+ * would climb above the root clamped to it. BuildKit's copy (moby/buildkit
+ * solver/llbsolver/file/backend.go, docopy → fsutil copy.Copy and copy.ResolveWildcards) resolves
+ * every source with fsutil's rootPath (tonistiigi/fsutil copy/copy.go), which joins it to "/"
+ * (`filepath.Join("/", p)`) before continuity's fs.RootPath: `../../x` is `/x`, the context's
+ * `x`. `clamped` says a `..` went above the root.
+ */
+export function clampToContext(source: string): { path: string; clamped: boolean } {
+  const posix = source.replace(/\\/g, "/");
+  const relative = path.posix.normalize(posix.replace(/^\/+/, "") || ".");
+  const rooted = path.posix.normalize("/" + posix).replace(/^\/+/, "").replace(/\/+$/, "");
+  const clamped = relative === ".." || relative.startsWith("../");
+  return { path: rooted === "." ? "" : rooted, clamped };
+}
+
 /** Sources of a COPY/ADD: flags dropped, JSON form decoded, heredoc bodies skipped, destination dropped. */
-function copySources(instruction: Instruction, text: string): { fromStage: boolean; sources: string[] } {
+function copySources(instruction: Instruction, text: string, where: string, keyword: string): { fromStage: boolean; sources: string[] } {
   const flags = (instruction as unknown as { getFlags(): { getName(): string }[] }).getFlags();
   if (flags.some((f) => f.getName().toLowerCase() === "from")) return { fromStage: true, sources: [] };
   const heredocs = (instruction as unknown as { getHeredocs?(): { getName(): string }[] }).getHeredocs?.() ?? [];
@@ -121,7 +150,12 @@ function copySources(instruction: Instruction, text: string): { fromStage: boole
   const content = instruction.getArgumentsContent() ?? "";
   const withoutFlags = content.replace(/^(\s*--[a-zA-Z-]+(=\S*)?\s+)*/, "");
   if (withoutFlags.trimStart().startsWith("[")) {
-    const json = JSON.parse(extractJsonArray(withoutFlags)) as string[];
+    const json = parseJsonForm(withoutFlags);
+    if (!json) {
+      throw new SelectionError(
+        `${where}: ${keyword} ${withoutFlags.trim().replace(/\s+/g, " ")} starts like the JSON form but is not a JSON array of strings (Docker would take its brackets and quotes as part of the paths). Fix: write ${keyword} ["source", "destination"] with double quotes and the closing ], or drop the brackets`,
+      );
+    }
     return { fromStage: false, sources: json.slice(0, -1) };
   }
   let args = instruction.getArguments().map((a) => a.getValue());
@@ -135,10 +169,17 @@ function copySources(instruction: Instruction, text: string): { fromStage: boole
   return { fromStage: false, sources: args.slice(0, -1) };
 }
 
-function extractJsonArray(s: string): string {
+/** The JSON form's strings, or undefined when it is not a JSON array of strings (a missing `]`, single quotes). */
+function parseJsonForm(s: string): string[] | undefined {
   const start = s.indexOf("[");
   const end = s.lastIndexOf("]");
-  return s.slice(start, end + 1).replace(/\\\r?\n/g, "");
+  if (end < start) return undefined;
+  try {
+    const value: unknown = JSON.parse(s.slice(start, end + 1).replace(/\\\r?\n/g, ""));
+    return Array.isArray(value) && value.every((v) => typeof v === "string") ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -174,4 +215,119 @@ export function pullsFromPublicEcr(text: string, hasBaseImage: boolean): boolean
       if (hasBaseImage) image = image.replace(/\$\{BASE_IMAGE_URI:?-[^}]*\}/g, "");
       return image.includes("public.ecr.aws");
     });
+}
+
+/** What a base image check needs to know about the image. */
+export interface BaseImageUse {
+  /** The manifest's baseImage: the build passes its URI as build arg BASE_IMAGE_URI. */
+  readonly hasBaseImage: boolean;
+  /** The manifest's buildArgs (a BASE_IMAGE_URI there stands in for a default). */
+  readonly buildArgs: Readonly<Record<string, string>>;
+  /** The base image's name, for messages. @default "its base image" */
+  readonly baseImage?: string;
+}
+
+/** BuildKit defines these in the global scope, so FROM may use them undeclared. */
+const AUTOMATIC_PLATFORM_ARGS = new Set(["TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT", "BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT"]);
+
+/**
+ * The seed's trap, both ways: an image with a base image whose final stage is not built FROM
+ * ${BASE_IMAGE_URI} builds fine, without the base image's packages, and fails on import; an
+ * image without one whose FROM needs BASE_IMAGE_URI (or any ARG) with no value fails to build.
+ * Returns one error line per problem (`file:line: what. Fix: how`).
+ */
+export function checkBaseImageUse(text: string, file: string, use: BaseImageUse): string[] {
+  const errors: string[] = [];
+  const dockerfile = DockerfileParser.parse(text);
+  const instructions = dockerfile.getInstructions();
+  const firstFrom = instructions.findIndex((i) => i.getKeyword() === "FROM");
+  if (firstFrom < 0) return errors;
+  // Only ARGs before the first FROM reach a FROM line.
+  const globalArgs = new Map<string, string | undefined>();
+  for (const instruction of instructions.slice(0, firstFrom)) {
+    if (instruction.getKeyword() === "ARG") for (const [name, value] of argDeclarations(instruction)) globalArgs.set(name, value);
+  }
+  const base = use.baseImage ? `base image ${use.baseImage}` : "its base image";
+
+  interface Stage { readonly image: string; readonly name?: string; readonly line: number }
+  const stages: Stage[] = dockerfile.getFROMs().map((from) => {
+    const words = (from.getArgumentsContent() ?? "").trim().split(/\s+/).filter((w) => !w.startsWith("--"));
+    const asAt = words.findIndex((w) => w.toLowerCase() === "as");
+    return { image: words[0] ?? "", name: asAt > 0 ? words[asAt + 1]?.toLowerCase() : undefined, line: from.getRange().start.line + 1 };
+  });
+
+  for (const stage of stages) {
+    for (const ref of variableRefs(stage.image)) {
+      const where = `${file}:${stage.line}`;
+      if (ref.name === "BASE_IMAGE_URI" && use.hasBaseImage) {
+        if (!globalArgs.has("BASE_IMAGE_URI")) {
+          errors.push(
+            `${where}: FROM ${stage.image} uses BASE_IMAGE_URI, but no ARG BASE_IMAGE_URI comes before the first FROM, so the ${base} URI the build passes never reaches it${ref.hasDefault ? " and the default is used instead" : ""}. Fix: add ARG BASE_IMAGE_URI above the first FROM`,
+          );
+        }
+        continue;
+      }
+      if (ref.hasDefault || AUTOMATIC_PLATFORM_ARGS.has(ref.name)) continue;
+      const declared = globalArgs.has(ref.name);
+      const value = declared ? (ref.name in use.buildArgs ? use.buildArgs[ref.name] : globalArgs.get(ref.name)) : undefined;
+      if (value !== undefined && value !== "") continue;
+      errors.push(
+        ref.name === "BASE_IMAGE_URI"
+          ? `${where}: FROM ${stage.image} has no value: this image has no baseImage, so nothing passes BASE_IMAGE_URI, and the build fails. Fix: give it a default (FROM \${BASE_IMAGE_URI:-public.ecr.aws/lambda/python:3.12}), or set baseImage in the manifest`
+          : `${where}: FROM ${stage.image} uses ${ref.name}, which has no value${declared ? "" : " (no ARG " + ref.name + " before the first FROM)"}, so the build fails. Fix: ${declared ? `give ARG ${ref.name} a default, or set it under buildArgs in the manifest` : `declare ARG ${ref.name} with a default above the first FROM`}`,
+      );
+    }
+  }
+
+  if (use.hasBaseImage && errors.length === 0) {
+    // Follow the final stage back through stage names to the image it starts from.
+    const byName = new Map(stages.filter((s) => s.name).map((s) => [s.name!, s]));
+    let stage = stages[stages.length - 1]!;
+    const seen = new Set<Stage>();
+    while (byName.has(stage.image.toLowerCase()) && !seen.has(stage)) {
+      seen.add(stage);
+      stage = byName.get(stage.image.toLowerCase())!;
+    }
+    if (!variableRefs(stage.image).some((r) => r.name === "BASE_IMAGE_URI")) {
+      errors.push(
+        `${file}:${stage.line}: the image is built FROM ${stage.image}, not FROM ${base}: the Dockerfile never uses BASE_IMAGE_URI in its final stage's FROM, so it builds without ${base}'s packages and fails when the handler imports them. Fix: add ARG BASE_IMAGE_URI above the first FROM and write FROM \${BASE_IMAGE_URI}`,
+      );
+    }
+  }
+  return errors;
+}
+
+/** The variables a FROM image refers to, and whether each carries its own default (`${X:-d}`). */
+function variableRefs(image: string): { name: string; hasDefault: boolean }[] {
+  const refs: { name: string; hasDefault: boolean }[] = [];
+  for (const m of image.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g)) {
+    const op = m[2];
+    refs.push({ name: (m[1] ?? m[4])!, hasDefault: op === ":-" || op === "-" ? (m[3] ?? "") !== "" : op === ":+" || op === "+" });
+  }
+  return refs;
+}
+
+/**
+ * A base image's `packages` that its Dockerfile never COPYs or ADDs: every image built on it
+ * leaves them out of its context, and nobody installs them. `sources` are the context-relative
+ * patterns dockerfileSources returns; `packages` root-relative directories. Packages that a
+ * base image it is built FROM already lists (`inherited`) are installed there, not here.
+ */
+export function uncopiedPackages(sources: readonly Pick<ContextSource, "pattern">[], packages: readonly string[], inherited: readonly string[] = []): string[] {
+  const patterns = sources.map((s) => new PathPattern(s.pattern));
+  return packages.filter((pkg) => !inherited.includes(pkg) && !patterns.some((p) => p.mayEnter(pkg)));
+}
+
+/** uncopiedPackages as error lines, for a base image's Dockerfile. */
+export function checkBasePackagesCopied(
+  sources: readonly Pick<ContextSource, "pattern">[],
+  packages: readonly string[],
+  file: string,
+  baseImage: string,
+  inherited: readonly string[] = [],
+): string[] {
+  return uncopiedPackages(sources, packages, inherited).map(
+    (pkg) =>
+      `${file}:1: base image ${baseImage} lists package ${pkg}, but its Dockerfile never COPYs or ADDs it (nor does a base image it is built FROM list it): the images built on ${baseImage} leave ${pkg} out of their context, so nobody installs it. Fix: COPY ${pkg}/ into the image and install it, or remove ${pkg} from baseImages.${baseImage}.packages`,
+  );
 }

@@ -4,7 +4,7 @@ import dockerignore, { type Ignore } from "@balena/dockerignore";
 import type { ImageSpec, Manifest } from "../manifest/load.ts";
 import { isInside, normalizeRelative } from "../manifest/paths.ts";
 import { SelectionError } from "../manifest/errors.ts";
-import { dockerfileSources, type ContextSource } from "./dockerfile.ts";
+import { checkBaseImageUse, checkBasePackagesCopied, dockerfileSources, type ContextSource } from "./dockerfile.ts";
 import { PathPattern } from "./patterns.ts";
 import { RepositoryIndex, type WalkEntry } from "./walk.ts";
 
@@ -121,6 +121,12 @@ function imageRules(root: string, image: ImageSpec, excludedPackages: readonly s
   });
   const { file: ignoreFile, ignore } = ignores.forImage(image);
   const sources = parsed.sources.map((s) => ({ ...s, pattern: joinPath(image.context, s.pattern) }));
+  // The seed's traps: a base image that is never used FROM, a package nobody installs.
+  const errors = [
+    ...checkBaseImageUse(dockerfileText, image.dockerfile, { hasBaseImage: image.baseImage !== undefined, buildArgs: image.buildArgs, baseImage: image.baseImage }),
+    ...(image.kind === "base" ? checkBasePackagesCopied(sources, image.packages, image.dockerfile, image.name, excludedPackages) : []),
+  ];
+  if (errors.length > 0) throw new SelectionError(errors.join("\n"));
   const patterns = sources.map((s) => new PathPattern(s.pattern));
   return {
     image,
