@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// Runs src/cli/main.ts through tsx: the project ships TypeScript sources (typescript 7 is the
-// native compiler, and ts-node does not work with it).
+// The package's command. An installed package runs its compiled JavaScript with plain node; a
+// development checkout without a build runs the TypeScript sources through tsx.
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const cli = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
-// Resolved from this file, so the bin works from any working directory.
-const tsx = import.meta.resolve("tsx");
-const child = spawn(process.execPath, ["--import", tsx, cli, ...process.argv.slice(2)], { stdio: "inherit" });
+const compiled = fileURLToPath(new URL("../dist/src/cli/main.js", import.meta.url));
+const source = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+const args = existsSync(source) || !existsSync(compiled) ? ["--import", import.meta.resolve("tsx"), source] : [compiled];
+const child = spawn(process.execPath, [...args, ...process.argv.slice(2)], { stdio: "inherit" });
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
 child.on("exit", (code, signal) => {
   if (signal) process.kill(process.pid, signal);
