@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
 import { StackView } from "./helpers/stack-view.ts";
 import { flagValue, localExecArgv, synthExample, type SynthResult, type TfResource } from "./helpers/synth.ts";
+import { checkPolicy, expiredImages, type LifecyclePolicy, type PushedImage } from "./helpers/ecr-lifecycle.ts";
 
 /**
  * Properties of every resource the example synthesizes, checked the way a reviewer reads the
@@ -173,9 +174,13 @@ describe.each(STACKS)("stack %s", (stack) => {
       expect(repo.image_scanning_configuration).toEqual({ scan_on_push: true });
       expect(repo.image_tag_mutability).toBe("IMMUTABLE_WITH_EXCLUSION");
       expect(repo.image_tag_mutability_exclusion_filter).toEqual([{ filter: "cache", filter_type: "WILDCARD" }]);
+      // Every image in it is rebuilt from the monorepo, so terraform destroy may delete it full;
+      // ECR refuses to delete a repository with images unless forced
+      // (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DeleteRepository.html).
+      expect(repo.force_delete).toBe(true);
     });
 
-    it("has a valid lifecycle policy: untagged expire after maxAgeDays, keep maxImages content-tagged images", () => {
+    it("has a valid lifecycle policy: untagged expire after maxAgeDays, keep maxImages images per content-tag kind", () => {
       const { repoId } = lambdaChain(view(), name);
       expectValidLifecycle(lifecycleOf(view(), repoId));
     });
@@ -286,6 +291,7 @@ describe.each(STACKS)("stack %s", (stack) => {
     it(`has repository base-${name}-${stack}: scan on push, ${staticBase ? "MUTABLE for the stable tag" : "immutable except the cache tag"}, a valid lifecycle`, () => {
       const { repo, repoId } = dockerBase(view(), name);
       expect(repo.image_scanning_configuration).toEqual({ scan_on_push: true });
+      expect(repo.force_delete).toBe(true);
       if (staticBase) {
         expect(repo.image_tag_mutability).toBe("MUTABLE");
       } else {
@@ -450,17 +456,24 @@ describe.each(STACKS)("stack %s", (stack) => {
       );
     });
 
-    it("expires replaced context archives under contexts/, never the current ones", () => {
-      // Terraform deletes an image's old archive when its key changes; versioning keeps it as a
-      // noncurrent version, which the lifecycle rule expires. Current archives never expire, so
-      // no plan finds one missing.
-      expect(onBucket("aws_s3_bucket_versioning").versioning_configuration).toEqual({ status: "Enabled" });
+    it("keeps exactly the archives Terraform manages: no versioning, no expiry of current archives, destroy empties it", () => {
+      // Terraform deletes an archive when its content-addressed key changes or its image goes
+      // (the AWS provider's aws_s3_object delete removes every version of the key:
+      // resourceObjectDelete in hashicorp/terraform-provider-aws internal/service/s3/object.go),
+      // so nothing else has to. Expiring current archives would make the provider's refresh drop them from
+      // state and every later plan upload them again. Incomplete multipart uploads are invisible
+      // to Terraform and are aborted after a day.
+      expect(view().all("aws_s3_bucket_versioning")).toEqual([]);
       const rules = onBucket("aws_s3_bucket_lifecycle_configuration").rule as TfResource[];
-      const expiring = rules.filter((r) => r.status === "Enabled" && r.noncurrent_version_expiration?.[0]?.noncurrent_days > 0);
-      expect(expiring).toHaveLength(1);
-      expect(expiring[0]!.filter).toEqual([{ prefix: "contexts/" }]);
-      expect(expiring[0]!.noncurrent_version_expiration[0].noncurrent_days).toBe(30);
-      expect(rules.filter((r) => r.expiration?.[0]?.days !== undefined)).toEqual([]);
+      expect(rules.filter((r) => r.expiration !== undefined || r.noncurrent_version_expiration !== undefined)).toEqual([]);
+      expect(rules).toContainEqual(
+        expect.objectContaining({ status: "Enabled", filter: [{ prefix: "contexts/" }], abort_incomplete_multipart_upload: [{ days_after_initiation: 1 }] }),
+      );
+      // "All objects (including all object versions and delete markers) in the bucket must be
+      // deleted before the bucket itself can be deleted"
+      // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucket.html); force_destroy
+      // makes the provider empty it first.
+      expect(bucket()[1].force_destroy).toBe(true);
     });
 
     it("is named per stack", () => {
@@ -489,26 +502,23 @@ describe("context sizes", () => {
 });
 
 function expectValidLifecycle(policy: ReturnType<typeof lifecycleOf>): void {
-  const priorities = policy.rules.map((r) => r.rulePriority);
-  expect(new Set(priorities).size, "rule priorities are unique").toBe(priorities.length);
-  for (const rule of policy.rules) {
-    expect(rule.action).toEqual({ type: "expire" });
-    expect(["tagged", "untagged", "any"]).toContain(rule.selection.tagStatus);
-    if (rule.selection.tagStatus === "tagged") expect(rule.selection.tagPrefixList ?? rule.selection.tagPatternList).toBeDefined();
-    if (rule.selection.countType === "sinceImagePushed") expect(rule.selection.countUnit).toBe("days");
-  }
-  // ECR requires an `any` rule, if there is one, to have the highest rulePriority.
-  for (const any of policy.rules.filter((r) => r.selection.tagStatus === "any")) expect(any.rulePriority).toBe(Math.max(...priorities));
-  // The count keeps maxImages content-tagged images; `cache` and `stable` never count, so they never expire by count.
-  const counted = policy.rules.filter((r) => r.selection.countType === "imageCountMoreThan");
-  expect(counted).toHaveLength(1);
-  expect(counted[0]!.selection).toMatchObject({ tagStatus: "tagged", tagPatternList: ["sha-*", "git-*"], countNumber: MAX_IMAGES });
-  for (const tag of ["cache", "stable"]) {
-    expect((counted[0]!.selection.tagPatternList as string[]).some((p: string) => new RegExp(`^${p.replace("*", ".*")}$`).test(tag))).toBe(false);
-  }
-  const untagged = policy.rules.filter((r) => r.selection.tagStatus === "untagged");
-  expect(untagged).toHaveLength(1);
-  expect(untagged[0]!.selection).toMatchObject({ countType: "sinceImagePushed", countUnit: "days", countNumber: MAX_AGE_DAYS });
+  // Judged by what ECR would do with it (helpers/ecr-lifecycle.ts follows AWS's documented rules:
+  // https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html).
+  const ecrPolicy = policy as unknown as LifecyclePolicy;
+  expect(() => checkPolicy(ecrPolicy)).not.toThrow();
+  const builds = (prefix: string, n: number, startDaysAgo: number): PushedImage[] =>
+    Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, tags: [`${prefix}${i}`], pushedDaysAgo: startDaysAgo + n - i }));
+  const images: PushedImage[] = [
+    ...builds("sha-", MAX_IMAGES + 3, 0),
+    ...builds("git-", MAX_IMAGES + 1, 20),
+    { id: "stable", tags: ["stable", "sha-older"], pushedDaysAgo: 500 },
+    { id: "cache", tags: ["cache"], pushedDaysAgo: 500 },
+    { id: "untagged-old", tags: [], pushedDaysAgo: MAX_AGE_DAYS + 1 },
+    { id: "untagged-new", tags: [], pushedDaysAgo: MAX_AGE_DAYS - 1 },
+  ];
+  // maxImages of each content-tag kind stay (the stable image still counts toward sha-), the
+  // cache and stable images never expire by count, untagged ones after maxAgeDays.
+  expect([...expiredImages(ecrPolicy, images)].sort()).toEqual(["git-0", "sha-0", "sha-1", "sha-2", "untagged-old"]);
 }
 
 function codebuildRoleId(view: StackView): string {

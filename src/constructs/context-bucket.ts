@@ -5,15 +5,12 @@ import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/
 import { S3BucketOwnershipControls } from "@cdktf/provider-aws/lib/s3-bucket-ownership-controls/index.js";
 import { S3BucketLifecycleConfiguration } from "@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration/index.js";
 import { S3BucketPolicy } from "@cdktf/provider-aws/lib/s3-bucket-policy/index.js";
-import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning/index.js";
 
 export const CONTEXT_PREFIX = "contexts/";
 
 export interface ContextBucketProps {
   /** Bucket name prefix (S3 adds a unique suffix). */
   readonly namePrefix: string;
-  /** Delete a replaced context archive this many days after Terraform removed it. */
-  readonly expireAfterDays: number;
 }
 
 /** The private bucket that holds build-context archives: no public access, SSE, TLS only. */
@@ -22,6 +19,7 @@ export class ContextBucket extends Construct {
 
   constructor(scope: Construct, id: string, props: ContextBucketProps) {
     super(scope, id);
+    // Only build inputs live here, all reproducible from the monorepo: destroy may empty it.
     this.bucket = new S3Bucket(this, "bucket", { bucketPrefix: props.namePrefix, forceDestroy: true });
     new S3BucketPublicAccessBlock(this, "public-access", {
       bucket: this.bucket.id,
@@ -38,27 +36,25 @@ export class ContextBucket extends Construct {
       bucket: this.bucket.id,
       rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }],
     });
-    // Terraform deletes an image's previous archive when its content-addressed key changes; with
-    // versioning that leaves a noncurrent version, kept a while (a failed build can be retried
-    // from the console) and then expired. Current archives never expire, so no plan ever finds
-    // one missing and wants to upload it again.
-    const versioning = new S3BucketVersioningA(this, "versioning", {
-      bucket: this.bucket.id,
-      versioningConfiguration: { status: "Enabled" },
-    });
+    // No versioning and no expiry of current archives. Terraform owns every archive: when an
+    // image's content changes its key changes, and the AWS provider deletes the old object (all
+    // of its versions, were the bucket versioned: resourceObjectDelete in the provider's
+    // internal/service/s3/object.go), so the bucket holds exactly the current archives. Expiring
+    // those would gain nothing: the provider's refresh drops a missing object from state and
+    // the next plan uploads it again, so every plan after maxAgeDays would show uploads, and a
+    // build started by that apply could race the expiry. A build reads its archive only while it
+    // runs, but a retry (a tainted build, a base image change, CodeBuild's "Retry build") reads
+    // it again later. Only abandoned multipart uploads (an interrupted upload) are cleaned up.
     new S3BucketLifecycleConfiguration(this, "lifecycle", {
       bucket: this.bucket.id,
       rule: [
         {
-          id: "expire-old-contexts",
+          id: "abort-incomplete-uploads",
           status: "Enabled",
           filter: [{ prefix: CONTEXT_PREFIX }],
-          noncurrentVersionExpiration: [{ noncurrentDays: props.expireAfterDays }],
-          expiration: [{ expiredObjectDeleteMarker: true }],
           abortIncompleteMultipartUpload: [{ daysAfterInitiation: 1 }],
         },
       ],
-      dependsOn: [versioning],
     });
     new S3BucketPolicy(this, "tls-only", {
       bucket: this.bucket.id,

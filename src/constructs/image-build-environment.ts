@@ -36,7 +36,7 @@ export interface ImageBuildEnvironmentProps {
   readonly buildTrigger?: "local-exec" | "lambda";
   /** Keep this many most recent content-tagged images per repository. @default 10 */
   readonly maxImages?: number;
-  /** Expire untagged images (and replaced context archives) after this many days. @default 30 */
+  /** Expire untagged images after this many days. @default 30 */
   readonly maxAgeDays?: number;
   /** Tag base images `stable` instead of by content (the seed's use-static-base-image). @default false */
   readonly staticBaseImageTags?: boolean;
@@ -115,7 +115,6 @@ export class ImageBuildEnvironment extends Construct {
       props.contextBucket ??
       new ContextBucket(this, "contexts", {
         namePrefix: props.contextBucketPrefix ?? `${boundedName(`${this.namePrefix}-contexts`, 36)}-`,
-        expireAfterDays: this.maxAgeDays,
       });
     this.codebuildRole =
       props.codebuildRole ??

@@ -2,16 +2,21 @@ import { Construct } from "constructs";
 import { EcrRepository } from "@cdktf/provider-aws/lib/ecr-repository/index.js";
 import { EcrLifecyclePolicy } from "@cdktf/provider-aws/lib/ecr-lifecycle-policy/index.js";
 import { CACHE_TAG } from "../buildspec.ts";
+import { STATIC_TAG } from "../hashing/tags.ts";
+import { platform } from "../manifest/schema.ts";
+import { platformSuffix } from "../naming.ts";
 
 export interface ImageRepositoryProps {
   /** ECR repository name. */
   readonly name: string;
   /** Whether tags may be overwritten (the `stable` tag is); content-addressed tags never are. @default false */
   readonly mutableTags?: boolean;
-  /** Keep this many most recent images. */
+  /** Keep this many most recent images of each content-tag kind (`sha-`, `git-`) and platform suffix. */
   readonly maxImages: number;
   /** Expire untagged images after this many days. */
   readonly maxAgeDays: number;
+  /** Let `terraform destroy` delete the repository while it still holds images. @default true */
+  readonly forceDelete?: boolean;
 }
 
 /** An ECR repository with scan on push, tag immutability for content tags and a lifecycle policy. */
@@ -27,6 +32,9 @@ export class ImageRepository extends Construct {
       imageTagMutability: props.mutableTags ? "MUTABLE" : "IMMUTABLE_WITH_EXCLUSION",
       imageTagMutabilityExclusionFilter: props.mutableTags ? undefined : [{ filter: CACHE_TAG, filterType: "WILDCARD" }],
       encryptionConfiguration: [{ encryptionType: "AES256" }],
+      // The repository is this stack's own build output: every image in it can be rebuilt from
+      // the monorepo, and ECR refuses to delete a repository that still holds images.
+      forceDelete: props.forceDelete ?? true,
     });
     new EcrLifecyclePolicy(this, "lifecycle", {
       repository: this.repository.name,
@@ -42,26 +50,40 @@ export class ImageRepository extends Construct {
   }
 }
 
+/** Tags that are moved from image to image (never content-addressed): `cache`, `stable`, `stable-<arch>`. */
+const MOVING_TAGS: readonly string[] = [CACHE_TAG, STATIC_TAG, ...platform.options.map((p) => `${STATIC_TAG}-${platformSuffix(p)}`)];
+
+/** Content-tag kinds: `sha-<hash>` and `git-<commit>`, each optionally suffixed `-<arch>` by multi-platform Docker builds. */
+const CONTENT_TAG_PREFIXES = ["sha-", "git-"] as const;
+
 /**
- * Untagged images (superseded `stable` and `cache` manifests) expire after `maxAgeDays`; of the
- * content-tagged images (`sha-…`, `git-…`) the `maxImages` most recent are kept. The `cache` and
- * `stable` tags are never counted, so a burst of builds cannot expire the image a stack uses.
+ * ECR applies rules in priority order, and an image that meets a rule's tagging requirements can
+ * be expired only by that rule; a `tagPatternList` selects images carrying *all* its patterns,
+ * so each kind of tag needs a rule of its own
+ * (https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html).
+ *
+ * 1. One rule per moving tag (`cache`, `stable`, `stable-<arch>`) keeping more than one image:
+ *    a tag names one image at a time, so these never expire anything, and they claim the image a
+ *    stack uses before any count rule could.
+ * 2. Untagged images (superseded `stable`/`cache` manifests, an index's per-platform images once
+ *    the index is gone) expire `maxAgeDays` after their push.
+ * 3. Per content-tag kind and platform suffix (`sha-*-arm64`, `sha-*-amd64`, `sha-*`, then the
+ *    same for `git-`), the `maxImages` most recent images are kept: a multi-platform Docker base
+ *    pushes one image per platform, and each platform keeps `maxImages` builds.
  */
 export function lifecyclePolicy(maxImages: number, maxAgeDays: number): object {
-  return {
-    rules: [
-      {
-        rulePriority: 1,
-        description: `Expire untagged images after ${maxAgeDays} days`,
-        selection: { tagStatus: "untagged", countType: "sinceImagePushed", countUnit: "days", countNumber: maxAgeDays },
-        action: { type: "expire" },
-      },
-      {
-        rulePriority: 2,
-        description: `Keep the ${maxImages} most recent content-tagged images`,
-        selection: { tagStatus: "tagged", tagPatternList: ["sha-*", "git-*"], countType: "imageCountMoreThan", countNumber: maxImages },
-        action: { type: "expire" },
-      },
-    ],
-  };
+  const rules: object[] = [];
+  const rule = (description: string, selection: object) =>
+    rules.push({ rulePriority: rules.length + 1, description, selection, action: { type: "expire" } });
+  for (const tag of MOVING_TAGS) {
+    rule(`Never expire the image tagged ${tag} by count`, { tagStatus: "tagged", tagPatternList: [tag], countType: "imageCountMoreThan", countNumber: 1 });
+  }
+  rule(`Expire untagged images after ${maxAgeDays} days`, { tagStatus: "untagged", countType: "sinceImagePushed", countUnit: "days", countNumber: maxAgeDays });
+  for (const prefix of CONTENT_TAG_PREFIXES) {
+    // Platform-suffixed patterns first: `sha-*` would otherwise claim `sha-…-arm64` too.
+    for (const pattern of [...platform.options.map((p) => `${prefix}*-${platformSuffix(p)}`), `${prefix}*`]) {
+      rule(`Keep the ${maxImages} most recent ${pattern} images`, { tagStatus: "tagged", tagPatternList: [pattern], countType: "imageCountMoreThan", countNumber: maxImages });
+    }
+  }
+  return { rules };
 }

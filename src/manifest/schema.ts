@@ -140,7 +140,7 @@ export const manifestSchema = z
     tags: z.enum(["content", "git"]).default("content").describe("Base image tags: content (sha-<12 hex>) or git (git-<7 hex>)."),
     ecr: z
       .strictObject({
-        maxImages: z.number().int().min(1).max(1000).default(10).describe("Keep the N most recent images per repository."),
+        maxImages: z.number().int().min(1).max(1000).default(10).describe("Keep the N most recent images of each content-tag kind (sha-, git-) and platform per repository."),
         maxAgeDays: z.number().int().min(1).max(3650).default(30).describe("Expire untagged images after N days."),
       })
       .default({ maxImages: 10, maxAgeDays: 30 }),
