@@ -69,7 +69,7 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  model = createFakeCodeBuildModel();
+  model = createFakeCodeBuildModel({ projects: [PROJECT] });
   fake.calls.length = 0;
 });
 
