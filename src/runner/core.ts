@@ -171,7 +171,6 @@ export async function runBuild(
   } else {
     const started = await ctx.startBuild(scan);
     buildId = started.id;
-    attached = started.recovered;
     if (!started.recovered) log.info(`runner: started build ${buildId}`);
   }
   log.info(`runner: console ${consoleLink(req.region, req.projectName, buildId)}`);
