@@ -69,7 +69,7 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  model = createFakeCodeBuildModel();
+  model = createFakeCodeBuildModel({ projects: [PROJECT] });
   fake.calls.length = 0;
 });
 
@@ -145,6 +145,10 @@ describe("build-starter Lambda handler (bundled index.js against the fake AWS)",
     const build = [...model.builds.values()][0]!;
     expect(err!.message).toContain(`build ${build.id} is still running`);
     expect(err!.message).toContain("next apply will attach to it");
+    // …and says what to do about it.
+    expect(err!.message).toContain("Re-run the apply: it attaches to this build");
+    expect(err!.message).toContain("larger CodeBuild compute type (BUILD_GENERAL1_MEDIUM or BUILD_GENERAL1_LARGE)");
+    expect(err!.message).toContain("buildTrigger: local-exec");
     expect(ops()).not.toContain("StopBuild");
     expect(build.buildStatus).toBe("IN_PROGRESS");
 
@@ -154,6 +158,17 @@ describe("build-starter Lambda handler (bundled index.js against the fake AWS)",
     const result = await handler(EVENT, plenty());
     expect(result).toMatchObject({ outcome: "attached-built", buildId: build.id });
     expect(ops()).not.toContain("StartBuild");
+  });
+
+  it("names the AWS call when one fails, e.g. an unknown project", async () => {
+    const err = await handler({ ...EVENT, projectName: "no-such-project" }, plenty()).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err!.message).toBe(
+      `runner: ListBuildsForProject: ResourceNotFoundException: The provided project ` +
+        `arn:aws:codebuild:${FAKE_REGION}:${FAKE_ACCOUNT}:project/no-such-project does not exist`,
+    );
   });
 
   it("rejects a malformed event with a clear message and calls nothing", async () => {

@@ -1,11 +1,14 @@
 // The bundle itself: reproducible, self-contained, fast enough to run at synth time.
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundleRunner } from "../src/runner/bundle.ts";
+import { Testing } from "cdktf";
+import { bundleRunner, RUNNER_BUNDLES } from "../src/runner/bundle.ts";
+import { BUILD_STARTER_RUNTIME } from "../src/runner/runtime.ts";
+import { BuildStarter } from "../src/constructs/build-starter.ts";
 
 let workDir: string;
 let first: { cliFile: string; lambdaFile: string };
@@ -58,5 +61,48 @@ describe("bundleRunner", () => {
   it("is quick enough for synth time", () => {
     // Typically well under a second; a generous bound so a loaded CI machine does not flake.
     expect(firstMs).toBeLessThan(10_000);
+  });
+});
+
+describe("build starter runtime", () => {
+  // Node.js runtimes and their deprecation dates as AWS lists them on
+  // https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html (supported and deprecated
+  // tables). After the deprecation date Lambda stops patching the runtime and then blocks creating
+  // and updating functions on it; nodejs20.x was deprecated on 2026-04-30.
+  const NODE_RUNTIME_DEPRECATION: Record<string, string> = {
+    "nodejs24.x": "2028-04-30",
+    "nodejs22.x": "2027-04-30",
+    "nodejs20.x": "2026-04-30",
+    "nodejs18.x": "2025-09-01",
+  };
+
+  it("is one AWS documents as supported today", () => {
+    const deprecated = NODE_RUNTIME_DEPRECATION[BUILD_STARTER_RUNTIME];
+    expect(deprecated, `${BUILD_STARTER_RUNTIME} is not a documented Node.js runtime`).toBeDefined();
+    expect(new Date(deprecated!).getTime()).toBeGreaterThan(Date.now());
+  });
+
+  it("the synthesized starter's runtime and the Lambda bundle's esbuild target come from the same constant", async () => {
+    const zip = join(workDir, "starter.zip");
+    await writeFile(zip, "not really a zip");
+    const json = JSON.parse(
+      Testing.synthScope((scope) => {
+        new BuildStarter(scope, "starter", {
+          functionName: "fn",
+          bundle: { file: zip, bytes: 16, sha256: "0".repeat(64) },
+          projectArns: [],
+          repositoryArns: [],
+          buildLogGroupArns: [],
+        });
+      }),
+    );
+    const [fn] = Object.values(json.resource.aws_lambda_function) as { runtime: string }[];
+    expect(fn!.runtime).toBe(BUILD_STARTER_RUNTIME);
+    expect(RUNNER_BUNDLES.lambda.target).toBe(`node${/^nodejs(\d+)\.x$/.exec(BUILD_STARTER_RUNTIME)![1]}`);
+  });
+
+  it("the CLI bundle targets the oldest Node the package supports", async () => {
+    const pkg = JSON.parse(await readFile(join(import.meta.dirname, "..", "package.json"), "utf8"));
+    expect(pkg.engines.node).toBe(`>=${RUNNER_BUNDLES.cli.target.replace("node", "")}`);
   });
 });

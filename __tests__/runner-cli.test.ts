@@ -81,7 +81,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  ({ fake, model } = await startFakeCodeBuild());
+  ({ fake, model } = await startFakeCodeBuild({ projects: [PROJECT] }));
 });
 
 afterEach(async () => {
@@ -112,14 +112,17 @@ describe("runner CLI (bundled runner.cjs against the fake AWS)", () => {
         { name: "REPOSITORY_URI", value: REPO, type: "PLAINTEXT" },
         { name: "BASE_IMAGE_URI", value: BASE, type: "PLAINTEXT" },
       ],
-      idempotencyToken: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      idempotencyToken: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
     // Checked before (absent) and after (present) the build, in the registry the URI names.
     expect(fake.callsOf("DescribeImages").map((c) => c.input)).toEqual([
       { registryId: FAKE_ACCOUNT, repositoryName: "app", imageIds: [{ imageTag: TAG }] },
       { registryId: FAKE_ACCOUNT, repositoryName: "app", imageIds: [{ imageTag: TAG }] },
     ]);
-    expect(fake.callsOf("ListBuildsForProject")[0]!.input).toEqual({ projectName: PROJECT, sortOrder: "DESCENDING" });
+    // No sortOrder: newest first is the default, and AWS documents that setting one on a project
+    // with more than 100 builds is an error
+    // (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html).
+    expect(fake.callsOf("ListBuildsForProject")[0]!.input).toEqual({ projectName: PROJECT });
     expect(ops()).not.toContain("StopBuild");
   });
 
@@ -197,7 +200,7 @@ describe("runner CLI (bundled runner.cjs against the fake AWS)", () => {
     const r = await run(ARGS, env());
 
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/CodeBuild StartBuild: ThrottlingException: Rate exceeded; retrying in \d+\.\ds/);
+    expect(r.stderr).toMatch(/runner: StartBuild: ThrottlingException: Rate exceeded; retrying in \d+\.\ds/);
     expect(r.stderr).toContain("TooManyRequestsException");
     expect(r.stderr).toContain("InternalFailure");
     // The retried StartBuild reuses the invocation's idempotency token, and only one build exists.
@@ -219,7 +222,7 @@ describe("runner CLI (bundled runner.cjs against the fake AWS)", () => {
     expect(r.code).toBe(1);
     expect(fake.callsOf("StartBuild")).toHaveLength(1);
     expect(r.stderr.trim()).toBe(
-      "runner: AccessDeniedException: User is not authorized to perform: codebuild:StartBuild",
+      "runner: StartBuild: AccessDeniedException: User is not authorized to perform: codebuild:StartBuild",
     );
   });
 
@@ -230,7 +233,7 @@ describe("runner CLI (bundled runner.cjs against the fake AWS)", () => {
     expect(r.code).toBe(1);
     const buildId = [...model.builds.keys()][0]!;
     expect(r.stderr).toContain(
-      `runner: lost track of build ${buildId} (AccessDeniedException: not authorized: codebuild:BatchGetBuilds); it may still be running: https://`,
+      `runner: lost track of build ${buildId} (BatchGetBuilds: AccessDeniedException: not authorized: codebuild:BatchGetBuilds); it may still be running: https://`,
     );
     expect(ops()).not.toContain("StopBuild");
   });
@@ -282,7 +285,7 @@ describe("runner CLI (bundled runner.cjs against the fake AWS)", () => {
 
   it("looks at the second page of ListBuildsForProject when attaching", async () => {
     await fake.close();
-    ({ fake, model } = await startFakeCodeBuild({ listPageSize: 2 }));
+    ({ fake, model } = await startFakeCodeBuild({ projects: [PROJECT], listPageSize: 2 }));
     const running = model.seedBuild({ projectName: PROJECT, imageTag: TAG, repositoryUri: REPO });
     model.seedBuild({ projectName: PROJECT, imageTag: "x1", repositoryUri: REPO, finished: "SUCCEEDED" });
     model.seedBuild({ projectName: PROJECT, imageTag: "x2", repositoryUri: REPO, finished: "SUCCEEDED" });

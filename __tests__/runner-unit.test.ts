@@ -1,7 +1,7 @@
 // Pure pieces of the build runner: no processes, no network.
 import { describe, expect, it } from "vitest";
 import type { Build } from "@aws-sdk/client-codebuild";
-import { failedPhaseOf, pickAttachableBuild, tailLines } from "../src/runner/core.ts";
+import { AwsCallError, errorSummary, failedPhaseOf, idempotencyTokenFor, isRejection, pickAttachableBuild, tailLines } from "../src/runner/core.ts";
 import { parseCliArgs } from "../src/runner/cli-args.ts";
 import { makeRedactor } from "../src/runner/aws.ts";
 import { consoleLink, parseRepositoryUri, phaseLine } from "../src/runner/request.ts";
@@ -165,5 +165,46 @@ describe("argument and event parsing", () => {
       imageTag: "t",
       force: false,
     });
+  });
+});
+
+describe("StartBuild idempotency and error classification", () => {
+  const req = {
+    projectName: "p",
+    sourceLocation: "b/k.zip",
+    repositoryUri: "h/r",
+    imageTag: "t",
+    baseImageUri: "h/base:1",
+    region: "eu-west-1",
+  };
+
+  it("gives the same token to the same request, and a new one per generation or changed parameter", () => {
+    const token = idempotencyTokenFor(req, 0);
+    expect(idempotencyTokenFor({ ...req }, 0)).toBe(token);
+    // The region is where the call goes, not a StartBuild parameter.
+    expect(idempotencyTokenFor({ ...req, region: "us-east-1" }, 0)).toBe(token);
+    const others = [
+      idempotencyTokenFor(req, 1),
+      idempotencyTokenFor({ ...req, projectName: "q" }, 0),
+      idempotencyTokenFor({ ...req, sourceLocation: "b/other.zip" }, 0),
+      idempotencyTokenFor({ ...req, repositoryUri: "h/s" }, 0),
+      idempotencyTokenFor({ ...req, imageTag: "u" }, 0),
+      idempotencyTokenFor({ ...req, baseImageUri: undefined }, 0),
+    ];
+    expect(new Set([token, ...others]).size).toBe(others.length + 1);
+  });
+
+  it("counts only AWS's modelled client errors as a refusal; unreadable responses and server faults may have started a build", () => {
+    expect(isRejection(new AwsCallError("StartBuild", sdkError("ResourceNotFoundException", 400, { $fault: "client" })))).toBe(true);
+    expect(isRejection(sdkError("AccessDeniedException", 400, { $fault: "client" }))).toBe(true);
+    expect(isRejection(sdkError("InternalFailure", 500, { $fault: "server" }))).toBe(false);
+    expect(isRejection(Object.assign(new SyntaxError("Unexpected end of JSON input"), { $metadata: { httpStatusCode: 200 } }))).toBe(false);
+    expect(isRejection(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }))).toBe(false);
+  });
+
+  it("summarises an unreadable response in one line and prefixes the call", () => {
+    const err = new TypeError("Expected real number, got implicit NaN\n  Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.");
+    expect(errorSummary(err)).toBe("unreadable response (TypeError: Expected real number, got implicit NaN)");
+    expect(new AwsCallError("StartBuild", err).message).toBe("StartBuild: unreadable response (TypeError: Expected real number, got implicit NaN)");
   });
 });

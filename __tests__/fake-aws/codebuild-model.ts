@@ -7,7 +7,7 @@
 // BuildControls — e.g. from `onBuildStarted`, where an end-to-end test can really execute a
 // buildspec and report its phases, log lines and pushed image.
 import { createHash, randomUUID } from "node:crypto";
-import { FakeAwsError, startFakeAws, type FakeAws, type FakeHandlers } from "./router.ts";
+import { FakeAwsError, RawResponse, startFakeAws, type FakeAws, type FakeHandlers } from "./router.ts";
 
 export const FAKE_ACCOUNT = "123456789012";
 export const FAKE_REGION = "eu-west-1";
@@ -93,6 +93,13 @@ export interface BuildControls {
 
 export interface FakeModelOptions {
   region?: string;
+  /**
+   * The CodeBuild projects that exist. StartBuild and ListBuildsForProject on any other name
+   * answer ResourceNotFoundException, as CodeBuild does. Default: none (add them with addProject).
+   */
+  projects?: readonly string[] | ((projectName: string) => boolean);
+  /** Clock in epoch ms, for the idempotency token's five-minute validity. Default Date.now. */
+  now?: () => number;
   /** Used for builds started without a queued script and without onBuildStarted. Default: success. */
   defaultScript?: BuildScript;
   /**
@@ -106,6 +113,9 @@ export interface FakeModelOptions {
   /** Page size of ListBuildsForProject (AWS: 100). */
   listPageSize?: number;
 }
+
+/** How long CodeBuild honours a StartBuild idempotency token (API reference: "valid for 5 minutes"). */
+export const IDEMPOTENCY_WINDOW_MS = 5 * 60_000;
 
 export interface FakeModel {
   handlers: FakeHandlers;
@@ -124,8 +134,15 @@ export interface FakeModel {
     finished?: FinalStatus;
   }): FakeBuild;
   seedImage(repositoryUri: string, tag: string, digest?: string): string;
+  /** Makes a CodeBuild project exist. */
+  addProject(projectName: string): void;
   /** The next `count` calls of `operation` fail with `error` (default: ThrottlingException). */
   failNext(operation: string, count: number, error?: FakeAwsError): void;
+  /**
+   * The next `count` calls of `operation` take effect (a StartBuild does start its build) but are
+   * answered with a body the SDK cannot parse, as a response cut short would be.
+   */
+  garbleNext(operation: string, count: number): void;
   controls(buildId: string): BuildControls;
   /** Lets a scripted build that `hangIn` a phase carry on with its script. */
   resume(buildId: string): void;
@@ -150,7 +167,14 @@ export function createFakeCodeBuildModel(opts: FakeModelOptions = {}): FakeModel
   const scripts = new Map<string, { script: BuildScript; pollsInPhase: number; seq: string[] }>();
   const queued: BuildScript[] = [];
   const failures = new Map<string, { count: number; error: FakeAwsError }>();
-  const idempotency = new Map<string, { buildId: string; fingerprint: string }>();
+  const idempotency = new Map<string, { buildId: string; fingerprint: string; at: number }>();
+  const garbles = new Map<string, number>();
+  const now = opts.now ?? Date.now;
+  const extraProjects = new Set<string>();
+  const projectExists = (name: string) =>
+    extraProjects.has(name) ||
+    (typeof opts.projects === "function" ? opts.projects(name) : (opts.projects ?? []).includes(name));
+  const projectArn = (name: string) => `arn:aws:codebuild:${region}:${FAKE_ACCOUNT}:project/${name}`;
   let buildNumber = 0;
 
   const seedImage = (repositoryUri: string, tag: string, digest?: string) => {
@@ -273,25 +297,44 @@ export function createFakeCodeBuildModel(opts: FakeModelOptions = {}): FakeModel
     }
   };
 
-  const wrap = (operation: string, fn: (input: any) => unknown | Promise<unknown>) => (input: any) => {
+  const wrap = (operation: string, fn: (input: any) => unknown | Promise<unknown>) => async (input: any) => {
     failIfInjected(operation);
-    return fn(input);
+    const out = await fn(input);
+    const g = garbles.get(operation) ?? 0;
+    if (g > 0) {
+      garbles.set(operation, g - 1);
+      const text = JSON.stringify(out);
+      return new RawResponse(text.slice(0, Math.floor(text.length / 2)));
+    }
+    return out;
   };
 
   const handlers: FakeHandlers = {
+    // https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html
     StartBuild: wrap("StartBuild", async (input) => {
       if (!input.projectName) throw new FakeAwsError("InvalidInputException", "projectName is required");
+      // Errors: ResourceNotFoundException "The specified AWS resource cannot be found." The message
+      // is the one moto 5.2 gives (checked against it in runner-moto.test.ts).
+      if (!projectExists(input.projectName)) {
+        throw new FakeAwsError("ResourceNotFoundException", `Project cannot be found: ${projectArn(input.projectName)}`);
+      }
+      // idempotencyToken: "valid for 5 minutes. If you repeat the StartBuild request with the same
+      // token, but change a parameter, CodeBuild returns a parameter mismatch error." The API lists
+      // no dedicated error for that, so this answers InvalidInputException, StartBuild's error for
+      // input that is not valid.
       const fingerprint = JSON.stringify({ ...input, idempotencyToken: undefined });
       if (input.idempotencyToken) {
         const prior = idempotency.get(input.idempotencyToken);
-        if (prior && prior.fingerprint !== fingerprint) {
-          throw new FakeAwsError("IdempotentParameterMismatchException", "idempotency token reused with different parameters");
+        if (prior && now() - prior.at < IDEMPOTENCY_WINDOW_MS) {
+          if (prior.fingerprint !== fingerprint) {
+            throw new FakeAwsError("InvalidInputException", "idempotency token was used with different parameters");
+          }
+          return { build: builds.get(prior.buildId) };
         }
-        if (prior) return { build: builds.get(prior.buildId) };
       }
       const build = createBuild(input.projectName, input.sourceLocationOverride, input.environmentVariablesOverride ?? []);
       if (input.sourceTypeOverride) build.source.type = input.sourceTypeOverride;
-      if (input.idempotencyToken) idempotency.set(input.idempotencyToken, { buildId: build.id, fingerprint });
+      if (input.idempotencyToken) idempotency.set(input.idempotencyToken, { buildId: build.id, fingerprint, at: now() });
       const script = queued.shift() ?? (opts.onBuildStarted ? undefined : opts.defaultScript ?? {});
       if (script) attachScript(build, script);
       else controls(build.id).enterPhase("SUBMITTED");
@@ -304,16 +347,36 @@ export function createFakeCodeBuildModel(opts: FakeModelOptions = {}): FakeModel
       found.forEach(advance);
       return { builds: found, buildsNotFound: ids.filter((id) => !builds.has(id)) };
     }),
+    // https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html
     ListBuildsForProject: wrap("ListBuildsForProject", (input) => {
-      const all = [...builds.values()]
-        .filter((b) => b.projectName === input.projectName)
-        .sort((a, b) => b.buildNumber - a.buildNumber)
-        .map((b) => b.id);
-      if (input.sortOrder === "ASCENDING") all.reverse();
+      if (!projectExists(input.projectName)) {
+        throw new FakeAwsError("ResourceNotFoundException", `The provided project ${projectArn(input.projectName)} does not exist`);
+      }
+      // sortOrder: "sorted by build number … If this is not specified, the results are sorted in
+      // descending order … If the project has more than 100 builds, setting the sort order will
+      // result in an error."
+      const all = [...builds.values()].filter((b) => b.projectName === input.projectName);
+      if (input.sortOrder !== undefined) {
+        if (input.sortOrder !== "ASCENDING" && input.sortOrder !== "DESCENDING") {
+          throw new FakeAwsError("InvalidInputException", `Invalid sort order: ${input.sortOrder}`);
+        }
+        if (all.length > 100) {
+          throw new FakeAwsError("InvalidInputException", "sortOrder cannot be set for a project with more than 100 builds");
+        }
+      }
+      const ascending = input.sortOrder === "ASCENDING";
+      const ordered = all.sort((a, b) => (ascending ? a.buildNumber - b.buildNumber : b.buildNumber - a.buildNumber)).map((b) => b.id);
+      // nextToken: "if there are more than 100 items in the list, only the first 100 items are
+      // returned, along with a unique string called a nextToken." Opaque to the caller.
       const pageSize = opts.listPageSize ?? 100;
-      const offset = input.nextToken ? Number(input.nextToken) : 0;
-      const ids = all.slice(offset, offset + pageSize);
-      return { ids, ...(offset + pageSize < all.length ? { nextToken: String(offset + pageSize) } : {}) };
+      let offset = 0;
+      if (input.nextToken !== undefined) {
+        const m = /^fake-page-(\d+)$/.exec(String(input.nextToken));
+        if (!m) throw new FakeAwsError("InvalidInputException", "Invalid next token");
+        offset = Number(m[1]);
+      }
+      const ids = ordered.slice(offset, offset + pageSize);
+      return { ids, ...(offset + pageSize < ordered.length ? { nextToken: `fake-page-${offset + pageSize}` } : {}) };
     }),
     StopBuild: wrap("StopBuild", (input) => {
       const build = builds.get(input.id);
@@ -363,6 +426,7 @@ export function createFakeCodeBuildModel(opts: FakeModelOptions = {}): FakeModel
     images,
     scriptNextBuild: (script) => void queued.push(script),
     seedBuild({ projectName, imageTag, repositoryUri, script, finished }) {
+      if (!projectExists(projectName)) throw new Error(`fake CodeBuild: seedBuild in unknown project ${projectName}`);
       const build = createBuild(projectName, "seed-bucket/seed.zip", [
         { name: "IMAGE_TAG", value: imageTag, type: "PLAINTEXT" },
         { name: "REPOSITORY_URI", value: repositoryUri, type: "PLAINTEXT" },
@@ -372,6 +436,8 @@ export function createFakeCodeBuildModel(opts: FakeModelOptions = {}): FakeModel
       return build;
     },
     seedImage,
+    addProject: (name) => void extraProjects.add(name),
+    garbleNext: (operation, count) => void garbles.set(operation, count),
     failNext(operation, count, error) {
       failures.set(operation, { count, error: error ?? new FakeAwsError("ThrottlingException", "Rate exceeded") });
     },

@@ -30,6 +30,11 @@ export class FakeAwsError extends Error {
   }
 }
 
+/** Return this from a handler to answer 200 with exactly `body` (e.g. a response the SDK cannot read). */
+export class RawResponse {
+  constructor(readonly body: string) {}
+}
+
 /** Handlers keyed by operation name (`StartBuild`) or full target (`CodeBuild_20161006.StartBuild`). */
 export type FakeHandler = (input: any, call: FakeCall) => unknown | Promise<unknown>;
 export type FakeHandlers = Record<string, FakeHandler>;
@@ -63,6 +68,12 @@ export async function startFakeAws(handlers: FakeHandlers): Promise<FakeAws> {
         const call: FakeCall = { target, operation, input, headers: req.headers, at: Date.now() - started };
         calls.push(call);
         const reply = (status: number, body: unknown, errorType?: string) => {
+          if (body instanceof RawResponse) {
+            call.response = { status };
+            res.writeHead(status, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": `fake-${calls.length}` });
+            res.end(body.body);
+            return;
+          }
           call.response = { status, errorType };
           const headers: Record<string, string> = {
             "content-type": "application/x-amz-json-1.1",

@@ -137,7 +137,12 @@ export async function startFakeCodeBuildWithStandIn(
     return { imageDetails };
   };
 
-  const { fake, model } = await startFakeCodeBuild({ region: "us-east-1", onBuildStarted, describeImages });
+  const { fake, model } = await startFakeCodeBuild({
+    region: "us-east-1",
+    projects: (name) => projects(name) !== undefined,
+    onBuildStarted,
+    describeImages,
+  });
   return {
     fake,
     model,

@@ -7,6 +7,7 @@ import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js
 import type { ArchiveResult } from "../archive/context-archive.ts";
 import { boundedName } from "../naming.ts";
 import { assumeRolePolicyFor } from "./iam.ts";
+import { BUILD_STARTER_RUNTIME } from "../runner/runtime.ts";
 
 export interface BuildStarterProps {
   readonly functionName: string;
@@ -67,7 +68,7 @@ export class BuildStarter extends Construct {
       functionName: props.functionName,
       description: "Starts or attaches to this stack's image builds in CodeBuild and waits for them",
       role: role.arn,
-      runtime: "nodejs20.x",
+      runtime: BUILD_STARTER_RUNTIME,
       handler: "index.handler",
       filename: code.path,
       sourceCodeHash: Buffer.from(props.bundle.sha256, "hex").toString("base64"),

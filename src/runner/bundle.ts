@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { BUILD_STARTER_BUNDLE_TARGET, CLI_BUNDLE_TARGET } from "./runtime.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PROJECT_ROOT = resolve(HERE, "..", "..");
@@ -15,7 +16,6 @@ const COMMON: BuildOptions = {
   absWorkingDir: PROJECT_ROOT,
   bundle: true,
   platform: "node",
-  target: "node18",
   format: "cjs",
   minify: true,
   sourcemap: false,
@@ -25,14 +25,19 @@ const COMMON: BuildOptions = {
   logLevel: "silent",
 };
 
+/** The two bundles: entry point, file under the output directory and esbuild target. */
+export const RUNNER_BUNDLES = {
+  // cli.ts starts with a `#!/usr/bin/env node` line, which esbuild keeps at the top.
+  cli: { entry: "cli.ts", file: "runner.cjs", target: CLI_BUNDLE_TARGET },
+  lambda: { entry: "lambda-handler.ts", file: join("build-starter", "index.js"), target: BUILD_STARTER_BUNDLE_TARGET },
+} as const;
+
 export async function bundleRunner(outDir: string): Promise<{ cliFile: string; lambdaFile: string }> {
-  const cliFile = resolve(outDir, "runner.cjs");
-  const lambdaFile = resolve(outDir, "build-starter", "index.js");
-  const [cli, lambda] = await Promise.all([
-    // cli.ts starts with a `#!/usr/bin/env node` line, which esbuild keeps at the top.
-    build({ ...COMMON, entryPoints: [join(HERE, "cli.ts")], outfile: cliFile }),
-    build({ ...COMMON, entryPoints: [join(HERE, "lambda-handler.ts")], outfile: lambdaFile }),
-  ]);
+  const cliFile = resolve(outDir, RUNNER_BUNDLES.cli.file);
+  const lambdaFile = resolve(outDir, RUNNER_BUNDLES.lambda.file);
+  const one = (b: (typeof RUNNER_BUNDLES)[keyof typeof RUNNER_BUNDLES], outfile: string) =>
+    build({ ...COMMON, target: b.target, entryPoints: [join(HERE, b.entry)], outfile });
+  const [cli, lambda] = await Promise.all([one(RUNNER_BUNDLES.cli, cliFile), one(RUNNER_BUNDLES.lambda, lambdaFile)]);
   await writeIfChanged(cliFile, cli.outputFiles![0]!.contents, 0o755);
   await writeIfChanged(lambdaFile, lambda.outputFiles![0]!.contents, 0o644);
   // index.js is CommonJS; without this marker a `"type": "module"` package.json further up

@@ -7,7 +7,8 @@ export const USAGE = `usage: runner build --project NAME --source-location BUCKE
                     [--timeout SECONDS] [--force]
 
 Builds URI:TAG in CodeBuild unless it already exists in the registry, attaching to an
-in-progress build of the same tag when there is one, and waits for it.
+in-progress build of the same tag when there is one, and waits for it. Runs that reach the
+same tag at once share one build (StartBuild's idempotency token is derived from the request).
 
 options:
   --project NAME              CodeBuild project

@@ -10,6 +10,7 @@ import {
   errorSummary,
   ImageMissingError,
   runBuild,
+  StartUnknownError,
   type RunnerLogger,
 } from "./core.ts";
 import { parseRepositoryUri } from "./request.ts";
@@ -114,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
       describeFailure(err).forEach(say);
       return EXIT.failed;
     }
-    if (err instanceof ImageMissingError) {
+    if (err instanceof ImageMissingError || err instanceof StartUnknownError) {
       say(`runner: ${err.message}`);
       return EXIT.failed;
     }

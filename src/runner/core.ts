@@ -1,7 +1,7 @@
 // The build runner core: "make sure URI:TAG exists", by skipping, attaching to a running
 // CodeBuild build or starting one, then waiting for it. Knows nothing of Terraform, argv,
 // process exit codes or Lambda; the CLI and the Lambda handler are thin shells around runBuild.
-import { randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import {
   BatchGetBuildsCommand,
   ListBuildsForProjectCommand,
@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/client-codebuild";
 import { DescribeImagesCommand, type ECRClient } from "@aws-sdk/client-ecr";
 import { GetLogEventsCommand, type CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
-import { consoleLink, formatElapsed, parseRepositoryUri, phaseLine, type BuildRequest } from "./request.ts";
+import { consoleLink, formatElapsed, parseRepositoryUri, phaseLine, projectConsoleLink, type BuildRequest } from "./request.ts";
 import { AbortedError, DEFAULT_RETRY, sleep, withRetry, type RetryPolicy } from "./retry.ts";
 
 export interface RunnerClients {
@@ -116,6 +116,26 @@ export class ImageMissingError extends Error {
   }
 }
 
+/** An AWS call failed for good (after retries); the message names the call: `StartBuild: Name: message`. */
+export class AwsCallError extends Error {
+  override name = "AwsCallError";
+  constructor(
+    /** The API operation, e.g. `StartBuild`. */
+    readonly call: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${call}: ${errorSummary(cause)}`);
+  }
+}
+
+/**
+ * StartBuild's outcome is unknown (its response could not be read) and the runner could not find
+ * out whether a build of this tag is running.
+ */
+export class StartUnknownError extends Error {
+  override name = "StartUnknownError";
+}
+
 const LOG_TAIL_LINES = 50;
 /** ListBuildsForProject pages (100 ids each) searched for a build to attach to. */
 const ATTACH_SEARCH_PAGES = 2;
@@ -141,14 +161,17 @@ export async function runBuild(
     log.info(`runner: --force given, building ${imageUri} even if the tag exists`);
   }
 
-  const attached = await ctx.findInProgressBuild();
+  const scan = await ctx.scanBuilds();
   let buildId: string;
-  if (attached) {
-    buildId = attached;
-    log.info(`runner: attaching to in-progress build ${buildId} of the same tag (started by an earlier run)`);
+  let attached = false;
+  if (scan.inProgress) {
+    buildId = scan.inProgress;
+    attached = true;
+    log.info(`runner: attaching to in-progress build ${buildId} of the same tag (started by an earlier or concurrent run)`);
   } else {
-    buildId = await ctx.startBuild();
-    log.info(`runner: started build ${buildId}`);
+    const started = await ctx.startBuild(scan);
+    buildId = started.id;
+    if (!started.recovered) log.info(`runner: started build ${buildId}`);
   }
   log.info(`runner: console ${consoleLink(req.region, req.projectName, buildId)}`);
 
@@ -179,16 +202,44 @@ export function describeFailure(err: BuildFailedError): string[] {
   return lines;
 }
 
+/** Whether a build produces `imageTag` into `repositoryUri`, judged by its environment overrides. */
+export function buildsSameImage(b: Build, imageTag: string, repositoryUri: string): boolean {
+  const env = b.environment?.environmentVariables ?? [];
+  const value = (name: string) => env.find((v) => v.name === name)?.value;
+  const repo = value("REPOSITORY_URI");
+  // A project may serve several repositories; the tag alone is not proof of the same image.
+  return value("IMAGE_TAG") === imageTag && (repo === undefined || repo === repositoryUri);
+}
+
 /** Picks the IN_PROGRESS build that is producing the same tag into the same repository. */
 export function pickAttachableBuild(builds: Build[], imageTag: string, repositoryUri: string): Build | undefined {
-  return builds.find((b) => {
-    if (b.buildStatus !== "IN_PROGRESS") return false;
-    const env = b.environment?.environmentVariables ?? [];
-    const value = (name: string) => env.find((v) => v.name === name)?.value;
-    const repo = value("REPOSITORY_URI");
-    // A project may serve several repositories; the tag alone is not proof of the same image.
-    return value("IMAGE_TAG") === imageTag && (repo === undefined || repo === repositoryUri);
-  });
+  return builds.find((b) => b.buildStatus === "IN_PROGRESS" && buildsSameImage(b, imageTag, repositoryUri));
+}
+
+/**
+ * StartBuild's idempotency token for a request. CodeBuild hands back the build a token started,
+ * instead of starting another, when the same token comes again within five minutes, and rejects
+ * the token if a parameter changed (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html,
+ * idempotencyToken). Derived from everything StartBuild carries, so two runs that reach the same
+ * project, source and tag at once collapse into one build, and runs with different parameters
+ * never collide. `generation` counts the finished builds of this tag, so a retry after a failed or
+ * stopped build gets a fresh token and really starts again rather than being handed the failure.
+ */
+export function idempotencyTokenFor(req: BuildRequest, generation: number): string {
+  const parts = [req.projectName, req.sourceLocation, req.repositoryUri, req.imageTag, req.baseImageUri ?? "", generation];
+  return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
+}
+
+/** What ListBuildsForProject and BatchGetBuilds say about this tag's builds. */
+export interface BuildScan {
+  /** Newest IN_PROGRESS build of the same image. */
+  inProgress?: string;
+  /** Finished builds (any status) of the same image: the idempotency token's generation. */
+  finished: number;
+  /** Builds of the same image, newest first. */
+  sameImage: string[];
+  /** Every build id seen, so that a build that appears later can be told apart. */
+  seen: Set<string>;
 }
 
 /** The first phase that ended badly, and its context messages. */
@@ -220,19 +271,25 @@ class RunContext {
     this.now = opts.now ?? Date.now;
   }
 
-  private call<T>(what: string, fn: (abortSignal?: AbortSignal) => Promise<T>, signal = this.opts.signal): Promise<T> {
-    return withRetry(what, () => fn(signal), {
-      policy: this.retry,
-      signal,
-      onRetry: (w, err, delay) =>
-        this.log.warn(`runner: ${w}: ${errorSummary(err)}; retrying in ${(delay / 1000).toFixed(1)}s`),
-    });
+  /** One AWS call with retries; a final failure becomes an AwsCallError naming `what`. */
+  private async call<T>(what: string, fn: (abortSignal?: AbortSignal) => Promise<T>, signal = this.opts.signal): Promise<T> {
+    try {
+      return await withRetry(what, () => fn(signal), {
+        policy: this.retry,
+        signal,
+        onRetry: (w, err, delay) =>
+          this.log.warn(`runner: ${w}: ${errorSummary(err)}; retrying in ${(delay / 1000).toFixed(1)}s`),
+      });
+    } catch (err) {
+      if (err instanceof AbortedError || signal?.aborted) throw err;
+      throw new AwsCallError(what, err);
+    }
   }
 
   async findImageDigest(): Promise<string | undefined> {
     const ref = parseRepositoryUri(this.req.repositoryUri);
     try {
-      const out = await this.call("ECR DescribeImages", (abortSignal) =>
+      const out = await this.call("DescribeImages", (abortSignal) =>
         this.clients.ecr.send(
           new DescribeImagesCommand({
             repositoryName: ref.repositoryName,
@@ -245,26 +302,37 @@ class RunContext {
       return out.imageDetails?.find((d) => d.imageDigest)?.imageDigest;
     } catch (err) {
       // A missing repository is "no image yet": ECR create-on-push templates make it legitimate.
-      if (isNamed(err, "ImageNotFoundException", "RepositoryNotFoundException")) return undefined;
+      if (isNamed(causeOf(err), "ImageNotFoundException", "RepositoryNotFoundException")) return undefined;
       throw await this.rethrowIfAborted(err, undefined);
     }
   }
 
-  async findInProgressBuild(): Promise<string | undefined> {
+  /**
+   * Looks through the project's newest builds for this image. No sortOrder is sent: newest first
+   * is ListBuildsForProject's default, and AWS documents that setting a sort order on a project
+   * with more than 100 builds is an error
+   * (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html).
+   */
+  async scanBuilds(): Promise<BuildScan> {
+    const scan: BuildScan = { finished: 0, sameImage: [], seen: new Set() };
     let nextToken: string | undefined;
     try {
       for (let page = 0; page < ATTACH_SEARCH_PAGES; page++) {
-        const list = await this.call("CodeBuild ListBuildsForProject", (abortSignal) =>
+        const list = await this.call("ListBuildsForProject", (abortSignal) =>
           this.clients.codebuild.send(
-            new ListBuildsForProjectCommand({ projectName: this.req.projectName, sortOrder: "DESCENDING", nextToken }),
+            new ListBuildsForProjectCommand({ projectName: this.req.projectName, ...(nextToken ? { nextToken } : {}) }),
             { abortSignal },
           ),
         );
         const ids = list.ids ?? [];
+        ids.forEach((id) => scan.seen.add(id));
         for (let i = 0; i < ids.length; i += 100) {
-          const builds = await this.batchGetBuilds(ids.slice(i, i + 100));
-          const match = pickAttachableBuild(builds, this.req.imageTag, this.req.repositoryUri);
-          if (match?.id) return match.id;
+          for (const b of await this.batchGetBuilds(ids.slice(i, i + 100))) {
+            if (!b.id || !buildsSameImage(b, this.req.imageTag, this.req.repositoryUri)) continue;
+            scan.sameImage.push(b.id);
+            if (b.buildStatus === "IN_PROGRESS") scan.inProgress ??= b.id;
+            else scan.finished++;
+          }
         }
         nextToken = list.nextToken;
         if (!nextToken) break;
@@ -272,40 +340,87 @@ class RunContext {
     } catch (err) {
       throw await this.rethrowIfAborted(err, undefined);
     }
-    return undefined;
+    return scan;
   }
 
-  async startBuild(): Promise<string> {
+  async startBuild(scan: BuildScan): Promise<{ id: string; recovered: boolean }> {
     const env: EnvironmentVariable[] = [
       { name: "IMAGE_TAG", value: this.req.imageTag, type: "PLAINTEXT" },
       { name: "REPOSITORY_URI", value: this.req.repositoryUri, type: "PLAINTEXT" },
     ];
     if (this.req.baseImageUri) env.push({ name: "BASE_IMAGE_URI", value: this.req.baseImageUri, type: "PLAINTEXT" });
-    // Random per invocation, reused across this invocation's retries: a retried StartBuild whose
-    // first attempt did reach CodeBuild returns that same build instead of starting a second.
-    // A deterministic token (e.g. derived from the tag) would be wrong: within CodeBuild's
-    // 5-minute idempotency window a re-run after a failure would be handed the failed build back.
-    const idempotencyToken = randomUUID();
+    const idempotencyToken = idempotencyTokenFor(this.req, scan.finished);
+    const send = () =>
+      this.clients.codebuild.send(
+        new StartBuildCommand({
+          projectName: this.req.projectName,
+          sourceTypeOverride: "S3",
+          sourceLocationOverride: this.req.sourceLocation,
+          environmentVariablesOverride: env,
+          idempotencyToken,
+        }),
+      );
     if (this.opts.signal?.aborted) throw new BuildInterruptedError(this.opts.signal.reason, undefined, false, undefined);
-    // Not abortable mid-flight: if the request reached CodeBuild we need the id to stop the build.
-    const out = await this.call(
-      "CodeBuild StartBuild",
-      () =>
-        this.clients.codebuild.send(
-          new StartBuildCommand({
-            projectName: this.req.projectName,
-            sourceTypeOverride: "S3",
-            sourceLocationOverride: this.req.sourceLocation,
-            environmentVariablesOverride: env,
-            idempotencyToken,
-          }),
-        ),
-      undefined,
-    );
-    const id = out.build?.id;
-    if (!id) throw new Error(`CodeBuild StartBuild for project ${this.req.projectName} returned no build id`);
+    let id: string | undefined;
+    let recovered = false;
+    try {
+      // Not abortable mid-flight: if the request reached CodeBuild we need the id to stop the build.
+      // Retried with the same token, so a retry whose first attempt did start a build gets that build.
+      const out = await this.call("StartBuild", send, undefined);
+      id = out.build?.id;
+      if (!id) throw new Error("the response carries no build id");
+    } catch (err) {
+      if (isRejection(err)) throw err;
+      id = await this.recoverStart(err, send, scan);
+      recovered = true;
+    }
     if (this.opts.signal?.aborted) throw await this.stop(id, this.opts.signal.reason);
-    return id;
+    return { id, recovered };
+  }
+
+  /**
+   * StartBuild may have started a build whose id we never read (an unreadable response, or a
+   * network or server error after the request went out). Finds that build, first by its token
+   * (sending StartBuild again with it returns the build it started, within CodeBuild's five-minute
+   * window) and then by tag, so it is attached to instead of left running unobserved.
+   */
+  private async recoverStart(err: unknown, send: () => Promise<{ build?: Build }>, scan: BuildScan): Promise<string> {
+    const first = err instanceof AwsCallError ? err.message : `StartBuild: ${errorSummary(err)}`;
+    this.log.warn(`runner: ${first}; looking for the build it may have started`);
+    try {
+      const again = await send();
+      if (again.build?.id) {
+        this.log.info(`runner: StartBuild with the same idempotency token returned build ${again.build.id}; attaching`);
+        return again.build.id;
+      }
+    } catch (retryErr) {
+      if (isRejection(retryErr)) throw new AwsCallError("StartBuild", retryErr);
+    }
+    let searchError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const now = await this.scanBuilds();
+        // A build of this tag that was not there before our StartBuild: ours, or a concurrent
+        // run's with the same token, which is the same build. It may even have finished already.
+        const mine = now.sameImage.find((id) => !scan.seen.has(id));
+        if (mine) {
+          this.log.info(`runner: found build ${mine} of this tag; attaching`);
+          return mine;
+        }
+        searchError = undefined;
+      } catch (e) {
+        if (this.opts.signal?.aborted) throw e;
+        searchError = e;
+      }
+      await sleep(this.opts.pollIntervalMs, this.opts.signal).catch(() => undefined);
+    }
+    const projectLink = projectConsoleLink(this.req.region, this.req.projectName);
+    throw new StartUnknownError(
+      searchError
+        ? `${first}; could not check whether it started a build (${errorSummary(searchError)}): one may be running, ` +
+            `and the next apply attaches to it (${projectLink})`
+        : `${first}; no build of ${this.req.imageTag} appeared in project ${this.req.projectName}, so none was started: re-run the apply`,
+    );
   }
 
   async waitForBuild(buildId: string): Promise<Build> {
@@ -346,7 +461,7 @@ class RunContext {
       if (e !== err || err instanceof BuildStillRunningError) throw e;
       // We lost track of the build, but it carries on: say where to find it.
       throw new Error(
-        `lost track of build ${buildId} (${errorSummary(err)}); it may still be running: ` +
+        `lost track of build ${buildId} (${err instanceof AwsCallError ? err.message : errorSummary(err)}); it may still be running: ` +
           consoleLink(this.req.region, this.req.projectName, buildId),
       );
     }
@@ -372,7 +487,7 @@ class RunContext {
     if (!group || !stream) return { lines: [], note: "no CloudWatch log stream recorded for this build" };
     try {
       const out = await this.call(
-        "CloudWatch Logs GetLogEvents",
+        "GetLogEvents",
         () =>
           this.clients.logs.send(
             new GetLogEventsCommand({
@@ -388,13 +503,13 @@ class RunContext {
       // CodeBuild ships logs asynchronously; right after the build ends the tail can lag.
       return lines.length ? { lines } : { lines, note: `log stream ${group}/${stream} is empty (logs may lag)` };
     } catch (err) {
-      return { lines: [], note: `could not read log stream ${group}/${stream}: ${errorSummary(err)}` };
+      return { lines: [], note: `could not read log stream ${group}/${stream}: ${err instanceof AwsCallError ? err.message : errorSummary(err)}` };
     }
   }
 
   private async batchGetBuilds(ids: string[], signal = this.opts.signal): Promise<Build[]> {
     const out = await this.call(
-      "CodeBuild BatchGetBuilds",
+      "BatchGetBuilds",
       (abortSignal) => this.clients.codebuild.send(new BatchGetBuildsCommand({ ids }), { abortSignal }),
       signal,
     );
@@ -414,16 +529,31 @@ class RunContext {
     this.log.warn(`runner: stopping build ${buildId} (${String(reason)})`);
     try {
       // Deliberately without the aborted signal, and with a short retry budget: we are exiting.
-      await withRetry("CodeBuild StopBuild", () => this.clients.codebuild.send(new StopBuildCommand({ id: buildId })), {
+      await withRetry("StopBuild", () => this.clients.codebuild.send(new StopBuildCommand({ id: buildId })), {
         policy: { ...this.retry, maxAttempts: Math.min(this.retry.maxAttempts, 4) },
       });
       this.log.warn(`runner: build ${buildId} stopped`);
       return new BuildInterruptedError(reason, buildId, true, link);
     } catch (err) {
-      this.log.warn(`runner: StopBuild failed: ${errorSummary(err)}; the build may still be running: ${link}`);
+      this.log.warn(`runner: StopBuild: ${errorSummary(err)}; the build may still be running: ${link}`);
       return new BuildInterruptedError(reason, buildId, false, link);
     }
   }
+}
+
+function causeOf(err: unknown): unknown {
+  return err instanceof AwsCallError ? err.cause : err;
+}
+
+/**
+ * AWS answered with a modelled client error (ResourceNotFoundException, AccessDenied…): the
+ * request was refused, so nothing was started. Unreadable responses, network errors and server
+ * faults carry no such verdict.
+ */
+export function isRejection(err: unknown): boolean {
+  const e = causeOf(err) as { $fault?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  const status = e?.$metadata?.httpStatusCode;
+  return e?.$fault === "client" && status !== undefined && status >= 400 && status < 500;
 }
 
 function isNamed(err: unknown, ...names: string[]): boolean {
@@ -432,6 +562,11 @@ function isNamed(err: unknown, ...names: string[]): boolean {
 
 /** `Name: message` of an SDK error, without stack or request metadata. */
 export function errorSummary(err: unknown): string {
+  if (err instanceof AwsCallError) return err.message;
+  if (err instanceof Error && /Deserialization error/.test(err.message)) {
+    // The SDK appends a line about a hidden $response field, which is no help in an apply log.
+    return `unreadable response (${err.name}: ${err.message.split("\n", 1)[0]})`;
+  }
   if (err instanceof Error) {
     const msg = err.message && err.message !== err.name ? err.message : "";
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;

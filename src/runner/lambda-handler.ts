@@ -3,10 +3,12 @@
 // deadline and error shaping; the work is in core.ts.
 import { createClients, makeRedactor, preflight } from "./aws.ts";
 import {
+  AwsCallError,
   BuildFailedError,
   BuildStillRunningError,
   describeFailure,
   runBuild,
+  StartUnknownError,
   type BuildOutcome,
   type RunnerClients,
   type RunnerLogger,
@@ -44,6 +46,12 @@ export interface HandlerDeps {
 }
 
 const DEFAULT_MARGIN_MS = 20_000;
+
+/** What to do when a build outlives the starter's Lambda timeout (15 minutes at most). */
+export const LONG_BUILD_ADVICE =
+  "runner: the build starter waits at most 15 minutes (the Lambda limit). Re-run the apply: it attaches to " +
+  "this build and waits again. If this image's builds regularly take that long, give it a larger CodeBuild " +
+  "compute type (BUILD_GENERAL1_MEDIUM or BUILD_GENERAL1_LARGE), or use buildTrigger: local-exec, which has no such limit.";
 const EVENT_KEYS = new Set(["projectName", "sourceLocation", "repositoryUri", "imageTag", "baseImageUri", "force", "tf"]);
 
 /** Checks the event's shape; throws one Error listing every problem. */
@@ -145,8 +153,13 @@ export function createHandler(deps: HandlerDeps = {}) {
         throw e;
       }
       if (err instanceof BuildStillRunningError) {
-        const e = new Error(redact(`runner: ${err.message}`));
+        const e = new Error(redact(`runner: ${err.message}\n${LONG_BUILD_ADVICE}`));
         e.name = "BuildStillRunning";
+        throw e;
+      }
+      if (err instanceof StartUnknownError || err instanceof AwsCallError) {
+        const e = new Error(redact(`runner: ${err.message}`));
+        e.name = err instanceof AwsCallError ? "AwsCallFailed" : "BuildStartUnknown";
         throw e;
       }
       if (err instanceof Error) err.message = redact(err.message);

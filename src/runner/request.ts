@@ -69,6 +69,14 @@ export function consoleLink(region: string, projectName: string, buildId: string
   );
 }
 
+/** The project's build history in the console, for when no build id is known. */
+export function projectConsoleLink(region: string, projectName: string): string {
+  return (
+    `https://${region}.console.aws.amazon.com/codesuite/codebuild/projects/` +
+    `${encodeURIComponent(projectName)}/history?region=${region}`
+  );
+}
+
 export function formatElapsed(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
