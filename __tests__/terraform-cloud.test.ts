@@ -1,5 +1,6 @@
 // Terraform Cloud support: state backends and `buildTrigger: lambda`, synthesized from temporary
 // copies of the example. The Lambda handler itself is tested in build-starter.test.ts.
+import { BUILD_STARTER_RUNTIME } from "../src/runner/runtime.ts";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -120,7 +121,7 @@ describe("buildTrigger: lambda and state backends", () => {
   it("deploys the build starter from a deterministic zip whose hash Terraform checks", () => {
     const prod = first.stacks.prod!;
     const starter = Object.values(resourcesOf(prod, "aws_lambda_function")).find((f) => f.function_name === "portfolio-build-starter-prod")!;
-    expect(starter).toMatchObject({ runtime: "nodejs20.x", handler: "index.handler", timeout: 900 });
+    expect(starter).toMatchObject({ runtime: BUILD_STARTER_RUNTIME, handler: "index.handler", timeout: 900 });
     const zip = fs.readFileSync(path.join(first.outdir, "stacks", "prod", starter.filename));
     expect(starter.source_code_hash).toBe(createHash("sha256").update(zip).digest("base64"));
     const again = fs.readFileSync(path.join(afterPackageEdit.outdir, "stacks", "prod", starter.filename));

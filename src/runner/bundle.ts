@@ -2,9 +2,8 @@
 // `node` and no node_modules: the CLI for local-exec and the Lambda "build starter".
 // Called at synth time, so it must be fast and its output byte-for-byte reproducible: the files'
 // hashes end up in Terraform triggers, and a spurious diff would rebuild every image.
-import { build, buildSync, type BuildOptions } from "esbuild";
+import { buildSync, type BuildOptions } from "esbuild";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUILD_STARTER_BUNDLE_TARGET, CLI_BUNDLE_TARGET } from "./runtime.ts";
@@ -32,47 +31,31 @@ export const RUNNER_BUNDLES = {
   lambda: { entry: "lambda-handler.ts", file: join("build-starter", "index.js"), target: BUILD_STARTER_BUNDLE_TARGET },
 } as const;
 
+/** Bundles both entries into `outDir`; see {@link bundleRunnerSync}. */
 export async function bundleRunner(outDir: string): Promise<{ cliFile: string; lambdaFile: string }> {
+  return bundleRunnerSync(outDir);
+}
+
+/**
+ * Bundles both entries into `outDir`, synchronously: a construct app synthesizes synchronously,
+ * and bundles only in a development checkout (an installed package ships the bundle prebuilt).
+ */
+export function bundleRunnerSync(outDir: string): { cliFile: string; lambdaFile: string } {
   const cliFile = resolve(outDir, RUNNER_BUNDLES.cli.file);
   const lambdaFile = resolve(outDir, RUNNER_BUNDLES.lambda.file);
   const one = (b: (typeof RUNNER_BUNDLES)[keyof typeof RUNNER_BUNDLES], outfile: string) =>
-    build({ ...COMMON, target: b.target, entryPoints: [join(HERE, b.entry)], outfile });
-  const [cli, lambda] = await Promise.all([one(RUNNER_BUNDLES.cli, cliFile), one(RUNNER_BUNDLES.lambda, lambdaFile)]);
-  await writeIfChanged(cliFile, cli.outputFiles![0]!.contents, 0o755);
-  await writeIfChanged(lambdaFile, lambda.outputFiles![0]!.contents, 0o644);
+    buildSync({ ...COMMON, target: b.target, entryPoints: [join(HERE, b.entry)], outfile });
+  writeIfChanged(cliFile, one(RUNNER_BUNDLES.cli, cliFile).outputFiles![0]!.contents, 0o755);
+  writeIfChanged(lambdaFile, one(RUNNER_BUNDLES.lambda, lambdaFile).outputFiles![0]!.contents, 0o644);
   // index.js is CommonJS; without this marker a `"type": "module"` package.json further up
   // (this repository's, when outDir is inside it) would make Node load it as ESM and fail.
   // Kept out of build-starter/ so that directory holds exactly what the Lambda needs.
-  await writeIfChanged(join(resolve(outDir), "package.json"), Buffer.from('{ "type": "commonjs" }\n'), 0o644);
+  writeIfChanged(join(resolve(outDir), "package.json"), Buffer.from('{ "type": "commonjs" }\n'), 0o644);
   return { cliFile, lambdaFile };
 }
 
 /** Leaves an identical file untouched, so its mtime does not churn on every synth. */
-async function writeIfChanged(file: string, contents: Uint8Array, mode: number): Promise<void> {
-  const existing = await readFile(file).catch(() => undefined);
-  if (!existing || !existing.equals(contents)) {
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, contents);
-  }
-  await chmod(file, mode);
-}
-
-/**
- * {@link bundleRunner}, synchronously: a construct app synthesizes synchronously, and bundles
- * only in a development checkout (an installed package ships the bundle prebuilt).
- */
-export function bundleRunnerSync(outDir: string): { cliFile: string; lambdaFile: string } {
-  const cliFile = resolve(outDir, "runner.cjs");
-  const lambdaFile = resolve(outDir, "build-starter", "index.js");
-  const cli = buildSync({ ...COMMON, entryPoints: [join(HERE, "cli.ts")], outfile: cliFile });
-  const lambda = buildSync({ ...COMMON, entryPoints: [join(HERE, "lambda-handler.ts")], outfile: lambdaFile });
-  writeIfChangedSync(cliFile, cli.outputFiles![0]!.contents, 0o755);
-  writeIfChangedSync(lambdaFile, lambda.outputFiles![0]!.contents, 0o644);
-  writeIfChangedSync(join(resolve(outDir), "package.json"), Buffer.from('{ "type": "commonjs" }\n'), 0o644);
-  return { cliFile, lambdaFile };
-}
-
-function writeIfChangedSync(file: string, contents: Uint8Array, mode: number): void {
+function writeIfChanged(file: string, contents: Uint8Array, mode: number): void {
   let existing: Buffer | undefined;
   try {
     existing = readFileSync(file);
