@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Zip, ZipDeflate, ZipPassThrough } from "fflate";
 import { contextRelative, type SelectedFile } from "../selection/select.ts";
+import type { AnalyzedImage } from "../analyze.ts";
 
 /** Every entry gets the same timestamp, so the same files always give the same bytes. */
 // Local time: zip stores DOS times without a zone, and fflate converts with the local offset.
@@ -135,4 +136,23 @@ export function stageContextDirectory(root: string, files: readonly SelectedFile
       fs.chmodSync(target, entry.mode & 0o111 ? 0o755 : 0o644);
     }
   }
+}
+
+/**
+ * The context archive of an analyzed image, kept in `cacheDir` under its content hash with its
+ * size and digest beside it: an unchanged image reuses the file (and `plan` its size) from the
+ * last synth instead of compressing again.
+ */
+export function cachedContextArchive(cacheDir: string, image: Pick<AnalyzedImage, "spec" | "hash" | "selection">, root: string): ArchiveResult {
+  const file = path.join(cacheDir, "contexts", `${image.spec.kind}-${image.spec.name}-${image.hash.slice(0, 16)}.zip`);
+  const sidecar = `${file}.json`;
+  try {
+    const reused = JSON.parse(fs.readFileSync(sidecar, "utf8")) as ArchiveResult;
+    if (reused.bytes === fs.statSync(file).size) return { ...reused, file };
+  } catch {
+    // Not there yet, or torn: write it.
+  }
+  const written = writeContextArchiveSync(root, image.selection.files, file, image.spec.context);
+  fs.writeFileSync(sidecar, JSON.stringify(written));
+  return written;
 }

@@ -1,9 +1,6 @@
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import type { AnalyzedImage, ImageAnalysis } from "../analyze.ts";
-import { writeContextArchive } from "../archive/context-archive.ts";
-import { buildSnapshot, type ImageSnapshot, type ReadSnapshotResult } from "./snapshot.ts";
+import type { ImageAnalysis } from "../analyze.ts";
+import { cachedContextArchive } from "../archive/context-archive.ts";
+import { buildSnapshot, type ImageSnapshot, type ReadSnapshotResult, type Snapshot } from "./snapshot.ts";
 
 /** Why an image will be rebuilt. */
 export type PlanReason =
@@ -42,8 +39,6 @@ export interface Plan {
   readonly summary: { readonly images: number; readonly new: number; readonly rebuild: number; readonly unchanged: number };
 }
 
-const keyOf = (image: AnalyzedImage) => `${image.spec.kind}:${image.spec.name}`;
-
 /** Compares the current analysis with the last synth's snapshot. Pure. */
 export function computePlan(
   analysis: ImageAnalysis,
@@ -51,36 +46,46 @@ export function computePlan(
   previous: ReadSnapshotResult,
   contextBytes: ReadonlyMap<string, number> = new Map(),
 ): Plan {
-  const current = buildSnapshot(analysis, stacks);
+  return comparePlans(buildSnapshot(analysis, stacks), previous, contextBytes);
+}
+
+/**
+ * What the next synth (`current`) rebuilds compared with the last one (`previous`), per stack and
+ * image, with the reasons. Pure: both front ends end here, images.yaml with a fresh analysis,
+ * a construct app with the snapshot of a synth into a scratch directory.
+ */
+export function comparePlans(current: Snapshot, previous: ReadSnapshotResult, contextBytes: ReadonlyMap<string, number> = new Map()): Plan {
   const counts = { images: 0, new: 0, rebuild: 0, unchanged: 0 };
-  const planned = [...stacks].sort().map((stack) => {
-    const before = previous.status === "found" ? previous.snapshot.stacks[stack]?.images : undefined;
-    const images = [...analysis.images]
-      .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1))
-      .map((image): PlannedImage => {
-        const key = keyOf(image);
-        const now = current.stacks[stack]!.images[key]!;
-        const was = before?.[key];
-        const reasons = was ? diffImage(was, now) : [];
-        const status: PlanStatus = !was ? "new" : reasons.length > 0 ? "rebuild" : "unchanged";
-        counts.images++;
-        counts[status]++;
-        return {
-          kind: now.kind,
-          name: now.name,
-          tag: now.tag,
-          previousTag: was?.tag ?? null,
-          hash: now.hash,
-          files: image.selection.files.length,
-          contextBytes: contextBytes.get(key) ?? null,
-          baseImage: now.baseImage,
-          platforms: now.platforms,
-          status,
-          reasons,
-        };
-      });
-    return { name: stack, images };
-  });
+  const planned = Object.keys(current.stacks)
+    .sort()
+    .map((stack) => {
+      const before = previous.status === "found" ? previous.snapshot.stacks[stack]?.images : undefined;
+      const now = current.stacks[stack]!.images;
+      const images = Object.keys(now)
+        .sort()
+        .map((key): PlannedImage => {
+          const image = now[key]!;
+          const was = before?.[key];
+          const reasons = was ? diffImage(was, image) : [];
+          const status: PlanStatus = !was ? "new" : reasons.length > 0 ? "rebuild" : "unchanged";
+          counts.images++;
+          counts[status]++;
+          return {
+            kind: image.kind,
+            name: image.name,
+            tag: image.tag,
+            previousTag: was?.tag ?? null,
+            hash: image.hash,
+            files: Object.keys(image.files).length,
+            contextBytes: contextBytes.get(key) ?? image.contextBytes ?? null,
+            baseImage: image.baseImage,
+            platforms: image.platforms,
+            status,
+            reasons,
+          };
+        });
+      return { name: stack, images };
+    });
   return { snapshot: previous.status, stacks: planned, summary: counts };
 }
 
@@ -114,19 +119,16 @@ function diffImage(was: ImageSnapshot, now: ImageSnapshot): PlanReason[] {
   return reasons;
 }
 
-/** Bytes of each image's compressed context archive (written to a temporary directory). */
-export async function measureContextBytes(analysis: ImageAnalysis): Promise<Map<string, number>> {
-  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), "lambda-images-plan-"));
-  try {
-    const sizes = new Map<string, number>();
-    for (const image of analysis.images) {
-      const { bytes } = await writeContextArchive(analysis.manifest.root, image.selection.files, path.join(dir, `${image.spec.kind}-${image.spec.name}.zip`));
-      sizes.set(keyOf(image), bytes);
-    }
-    return sizes;
-  } finally {
-    await fs.promises.rm(dir, { recursive: true, force: true });
+/**
+ * Bytes of each image's compressed context archive: the archive synth keeps in the cache
+ * directory, content-addressed, so an unchanged image costs a stat, not a compression.
+ */
+export function measureContextBytes(analysis: ImageAnalysis, cacheDir: string): Map<string, number> {
+  const sizes = new Map<string, number>();
+  for (const image of analysis.images) {
+    sizes.set(`${image.spec.kind}:${image.spec.name}`, cachedContextArchive(cacheDir, image, analysis.manifest.root).bytes);
   }
+  return sizes;
 }
 
 export function describeReason(reason: PlanReason): string[] {

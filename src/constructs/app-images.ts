@@ -5,8 +5,8 @@ import { fileURLToPath } from "node:url";
 import type { IConstruct } from "constructs";
 import { ImageAnalyzer, type AnalyzedImage } from "../analyze.ts";
 import type { DigestCache } from "../hashing/digest.ts";
-import { openDigestCache, type PersistentDigestCache } from "../hashing/cache.ts";
-import { stageContextDirectory, writeContextArchiveSync, writeDeterministicZipSync, type ArchiveResult } from "../archive/context-archive.ts";
+import { defaultCacheDir, openDigestCache, type PersistentDigestCache } from "../hashing/cache.ts";
+import { cachedContextArchive, stageContextDirectory, writeDeterministicZipSync, type ArchiveResult } from "../archive/context-archive.ts";
 import { bundleRunnerSync } from "../runner/bundle.ts";
 import { buildSnapshotFromRecords, writeSnapshot, type SnapshotRecord } from "../cli/snapshot.ts";
 
@@ -68,8 +68,7 @@ export class AppImages {
   private starter?: ArchiveResult;
 
   private constructor(private readonly options: AppImagesOptions) {
-    const env = process.env;
-    this.cacheDir = path.resolve(options.cacheDir ?? (env.LAMBDA_IMAGES_CACHE_DIR ? env.LAMBDA_IMAGES_CACHE_DIR : path.join("node_modules", ".cache", "lambda-images")));
+    this.cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir());
   }
 
   /** The analyzer of a repository root (absolute, symlink-resolved): one per root per App. */
@@ -100,17 +99,7 @@ export class AppImages {
 
   /** The context archive of an image built in CodeBuild, content-addressed: an unchanged image reuses the last synth's file. */
   contextArchive(image: AnalyzedImage, root: string): ArchiveResult {
-    const file = path.join(this.cacheDir, "contexts", `${image.spec.kind}-${image.spec.name}-${image.hash.slice(0, 16)}.zip`);
-    const sidecar = `${file}.json`;
-    try {
-      const reused = JSON.parse(fs.readFileSync(sidecar, "utf8")) as ArchiveResult;
-      if (reused.bytes === fs.statSync(file).size) return { ...reused, file };
-    } catch {
-      // Not there yet, or torn: write it.
-    }
-    const written = writeContextArchiveSync(root, image.selection.files, file, image.spec.context);
-    fs.writeFileSync(sidecar, JSON.stringify(written));
-    return written;
+    return cachedContextArchive(this.cacheDir, image, root);
   }
 
   /** The staged build context of a Docker-built base image: exactly its selected files. */
