@@ -1,0 +1,88 @@
+// The package as another CDKTF project gets it: `npm run build && npm pack`, installed from the
+// tarball into a scratch project, used with plain node (no tsx), synthesized by the cdktf CLI.
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const OWN_STACK = path.join(REPO, "examples", "own-stack");
+
+/** What a user writes: one base image and one Lambda built FROM it, in their own stack. */
+const USER_APP = `import { App, TerraformStack } from "cdktf";
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
+import { BaseImage, LambdaImage, LambdaImageFunction } from "lambda-image-builds";
+
+const app = new App();
+const stack = new TerraformStack(app, "shop");
+new AwsProvider(stack, "aws", { region: "us-east-1" });
+const common = new BaseImage(stack, "common", { dockerfile: "docker/base.Dockerfile", packages: ["packages/common"] });
+const image = new LambdaImage(stack, "orders", { dockerfile: "services/orders/Dockerfile", context: "services/orders", baseImage: common });
+new LambdaImageFunction(stack, "orders-fn", { image, environment: { STAGE: "prod" } });
+app.synth();
+`;
+
+describe("npm pack → install → cdktf synth in a scratch project", () => {
+  let scratch: string;
+  let project: string;
+  beforeAll(() => {
+    scratch = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "pack-")));
+    execFileSync("npm", ["run", "build"], { cwd: REPO, stdio: "pipe" });
+    const tarball = execFileSync("npm", ["pack", "--ignore-scripts", "--pack-destination", scratch], { cwd: REPO, encoding: "utf8" }).trim().split("\n").pop()!;
+    project = path.join(scratch, "shop");
+    fs.mkdirSync(project);
+    // The user's monorepo files: the example's base image, shared package and service.
+    for (const dir of ["docker", "packages", "services"]) fs.cpSync(path.join(OWN_STACK, dir), path.join(project, dir), { recursive: true });
+    fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "shop", private: true, type: "module" }));
+    fs.writeFileSync(path.join(project, "cdktf.json"), JSON.stringify({ language: "typescript", app: "node main.mjs", sendCrashReports: "false", terraformProviders: [] }));
+    fs.writeFileSync(path.join(project, "main.mjs"), USER_APP);
+    // The package's own dependencies come from the registry (or npm's cache); cdktf, constructs and
+    // the providers are peers the user already has: here, this repository's.
+    execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--legacy-peer-deps", path.join(scratch, tarball)], { cwd: project, stdio: "pipe" });
+    for (const peer of ["cdktf", "constructs", "@cdktf/provider-aws", "@cdktf/provider-docker"]) {
+      const link = path.join(project, "node_modules", peer);
+      fs.mkdirSync(path.dirname(link), { recursive: true });
+      fs.symlinkSync(path.join(REPO, "node_modules", peer), link);
+    }
+  }, 300_000);
+  afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+  it("the user's construct code is at most 15 lines, with no deep imports of the package and no precomputed hashes", () => {
+    const lines = USER_APP.trim().split("\n").filter((l) => l.trim() !== "");
+    expect(lines.length).toBeLessThanOrEqual(15);
+    expect(USER_APP).not.toMatch(/lambda-image-builds\//);
+    expect(USER_APP).not.toMatch(/hash|analyze|archive/i);
+  });
+
+  it("installs compiled JavaScript with declarations, and no TypeScript sources", () => {
+    const installed = path.join(project, "node_modules", "lambda-image-builds");
+    expect(fs.existsSync(path.join(installed, "dist", "src", "index.js"))).toBe(true);
+    expect(fs.existsSync(path.join(installed, "dist", "src", "index.d.ts"))).toBe(true);
+    expect(fs.existsSync(path.join(installed, "dist", "runner", "runner.cjs"))).toBe(true);
+    expect(fs.existsSync(path.join(installed, "src"))).toBe(false);
+  });
+
+  it("`cdktf synth` there writes the stack: the image built FROM the base, the function on it, the runner shipped with it", () => {
+    const env = { ...process.env, CHECKPOINT_DISABLE: "1", CI: "1" };
+    delete env.NODE_OPTIONS;
+    const result = spawnSync(path.join(REPO, "node_modules", ".bin", "cdktf"), ["synth"], { cwd: project, env, encoding: "utf8" });
+    expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
+    const stackDir = path.join(project, "cdktf.out", "stacks", "shop");
+    const stack = JSON.parse(fs.readFileSync(path.join(stackDir, "cdk.tf.json"), "utf8"));
+    const [fn] = Object.values(stack.resource.aws_lambda_function) as Record<string, unknown>[];
+    expect(fn).toMatchObject({ package_type: "Image", function_name: "shop-orders-fn", environment: { variables: { STAGE: "prod" } } });
+    expect(String(fn!.image_uri)).toMatch(/:sha-[0-9a-f]{12}$/);
+    const [trigger] = Object.values(stack.resource.terraform_data) as { provisioner: { "local-exec": { command: string } }[] }[];
+    const command = trigger!.provisioner[0]!["local-exec"].command;
+    expect(command).toContain("--base-image-uri");
+    // The bundled runner the command names is in the stack directory: the stack is self-contained.
+    const runner = /^node (\S+runner\.cjs) /.exec(command)![1]!;
+    expect(fs.existsSync(path.join(stackDir, runner))).toBe(true);
+    // And the context archive the S3 object uploads holds the service's files only.
+    const [object] = Object.values(stack.resource.aws_s3_object) as { source: string }[];
+    expect(fs.statSync(path.join(stackDir, object!.source)).size).toBeGreaterThan(0);
+    expect(fs.existsSync(path.join(project, "cdktf.out", "images.snapshot.json"))).toBe(true);
+  });
+});
