@@ -65,7 +65,7 @@ describe("npm pack → install → cdktf synth in a scratch project", () => {
   });
 
   it("`cdktf synth` there writes the stack: the image built FROM the base, the function on it, the runner shipped with it", () => {
-    const env = { ...process.env, CHECKPOINT_DISABLE: "1", CI: "1" };
+    const env: NodeJS.ProcessEnv = { ...process.env, CHECKPOINT_DISABLE: "1", CI: "1" };
     delete env.NODE_OPTIONS;
     const result = spawnSync(path.join(REPO, "node_modules", ".bin", "cdktf"), ["synth"], { cwd: project, env, encoding: "utf8" });
     expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);

@@ -216,6 +216,15 @@ function selectFor(index: RepositoryIndex, rules: ImageRules): ImageSelection {
       );
     }
   });
+  // An include glob that matches nothing is a typo: what the user meant to ship is not shipped.
+  image.include.forEach((glob, j) => {
+    if (perSelector[rules.patterns.length + j]!.length === 0) {
+      problems.push({
+        line: Number.MAX_SAFE_INTEGER,
+        text: `${image.kind === "base" ? "base image" : "image"} ${image.name}: include "${glob}" matches no file in the build context (${image.context || "the repository root"}). Fix: correct the glob (it is relative to the build context), or remove it`,
+      });
+    }
+  });
   if (problems.length > 0) {
     // In line order: where the build would fail first.
     throw new SelectionError(problems.sort((a, b) => a.line - b.line).map((p) => p.text).join("\n"));
