@@ -24,3 +24,12 @@ export function codebuildEnvironment(platform: Platform): { type: string; image:
     ? { type: "ARM_CONTAINER", image: "aws/codebuild/amazonlinux2-aarch64-standard:3.0" }
     : { type: "LINUX_CONTAINER", image: "aws/codebuild/standard:7.0" };
 }
+
+/** `ApiImage` → `api-image`: the default AWS-name part of a construct id. */
+export function kebabName(id: string): string {
+  return id
+    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "");
+}

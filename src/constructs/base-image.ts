@@ -8,13 +8,13 @@ import type { ImageSpec } from "../manifest/spec.ts";
 import { dockerfileInContext } from "../manifest/spec.ts";
 import { pullsFromPublicEcr } from "../selection/dockerfile.ts";
 import { externalFrom } from "../cli/graph.ts";
-import { boundedName } from "../naming.ts";
+import { boundedName, kebabName } from "../naming.ts";
 import { AppImages } from "./app-images.ts";
 import type { BuiltImage } from "./built-image.ts";
 import { addCodeBuildBuild } from "./codebuild-build.ts";
 import { addDockerBuild } from "./docker-build.ts";
 import { ImageBuildEnvironment } from "./image-build-environment.ts";
-import { defineImage, kebabName } from "./image-definition.ts";
+import { defineImage } from "./image-definition.ts";
 import type { ImageRepository } from "./image-repository.ts";
 
 /** Tag base images with the last commit that touched their inputs, when those are clean in git. */

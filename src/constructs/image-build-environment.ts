@@ -8,7 +8,7 @@ import { DataAwsRegion } from "@cdktf/provider-aws/lib/data-aws-region/index.js"
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider/index.js";
-import { boundedName } from "../naming.ts";
+import { boundedName, kebabName } from "../naming.ts";
 import { PropsError } from "../manifest/errors.ts";
 import { AppImages } from "./app-images.ts";
 import { BuildStarter } from "./build-starter.ts";
@@ -103,7 +103,7 @@ export class ImageBuildEnvironment extends Construct {
     }
     this.stackName = stack.node.id;
     this.root = resolveRoot(this.node.path, props.root);
-    this.namePrefix = props.namePrefix ?? stack.node.id.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase().replace(/[^a-z0-9-]+/g, "-");
+    this.namePrefix = props.namePrefix ?? kebabName(stack.node.id);
     this.maxImages = props.maxImages ?? 10;
     this.maxAgeDays = props.maxAgeDays ?? 30;
     this.staticBaseImageTags = props.staticBaseImageTags ?? false;

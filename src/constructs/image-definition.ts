@@ -10,15 +10,6 @@ import type { ImageBuildEnvironment } from "./image-build-environment.ts";
 
 const PLATFORMS = ["linux/arm64", "linux/amd64"];
 
-/** `ApiImage` → `api-image`: the default image name from a construct id. */
-export function kebabName(id: string): string {
-  return id
-    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-+|-+$/g, "");
-}
-
 /** The parent a new image is built FROM, as its constructs know it. */
 export interface ParentImage {
   readonly spec: ImageSpec;

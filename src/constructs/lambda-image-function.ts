@@ -8,7 +8,7 @@ import type { Platform } from "../manifest/schema.ts";
 import { environmentProblems, nameLengthProblem, type Problem } from "../manifest/checks.ts";
 import { PropsError } from "../manifest/errors.ts";
 import { lambdaLimitProblems } from "../manifest/limits.ts";
-import { architectureOf, boundedName } from "../naming.ts";
+import { architectureOf, boundedName, kebabName } from "../naming.ts";
 import { assumeRolePolicyFor } from "./iam.ts";
 import { ImageBuildEnvironment } from "./image-build-environment.ts";
 import type { LambdaImage } from "./lambda-image.ts";
@@ -49,7 +49,7 @@ export class LambdaImageFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: LambdaImageFunctionProps) {
     super(scope, id);
-    const functionName = props.functionName ?? boundedName(`${ImageBuildEnvironment.of(this).namePrefix}-${kebab(id)}`, 64);
+    const functionName = props.functionName ?? boundedName(`${ImageBuildEnvironment.of(this).namePrefix}-${kebabName(id)}`, 64);
     const memorySize = props.memorySize ?? 1024;
     const timeout = props.timeout ?? 300;
     const environment = props.environment ?? {};
@@ -89,10 +89,6 @@ export class LambdaImageFunction extends Construct {
       dependsOn: [...props.image.built, this.logGroup, logging],
     });
   }
-}
-
-function kebab(id: string): string {
-  return id.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase().replace(/[^a-z0-9-]+/g, "-");
 }
 
 /** The checks images.yaml's lambdas get, on construct props (literal values only: tokens are Terraform's to check). */

@@ -5,12 +5,12 @@ import type { Platform } from "../manifest/schema.ts";
 import type { ImageSpec } from "../manifest/spec.ts";
 import { pullsFromPublicEcr } from "../selection/dockerfile.ts";
 import { externalFrom } from "../cli/graph.ts";
-import { boundedName } from "../naming.ts";
+import { boundedName, kebabName } from "../naming.ts";
 import { AppImages } from "./app-images.ts";
 import type { BaseImage } from "./base-image.ts";
 import { addCodeBuildBuild, type CodeBuildBuild } from "./codebuild-build.ts";
 import { ImageBuildEnvironment } from "./image-build-environment.ts";
-import { defineImage, kebabName } from "./image-definition.ts";
+import { defineImage } from "./image-definition.ts";
 import type { ImageRepository } from "./image-repository.ts";
 
 export interface LambdaImageProps {
