@@ -77,6 +77,16 @@ describe("examples/own-stack: a user's own stack with cdktf's Testing helpers", 
     expect(Testing.toHaveResourceWithProperties(synthesized, LambdaFunction.tfResourceType, { package_type: "Image", architectures: ["arm64"], memory_size: 512 })).toBe(true);
   });
 
+  it("works inside Testing.synthScope too", () => {
+    const json = Testing.synthScope((scope) => {
+      new ImageBuildEnvironment(scope, "image-builds", { root: copy.dir });
+      const image = new LambdaImage(scope, "orders", { dockerfile: "services/orders/Dockerfile", context: "services/orders" });
+      new LambdaImageFunction(scope, "fn", { image, timeout: 10 });
+    });
+    expect(Testing.toHaveResourceWithProperties(json, LambdaFunction.tfResourceType, { package_type: "Image", timeout: 10 })).toBe(true);
+    expect(Testing.toHaveResource(json, "aws_codebuild_project")).toBe(true);
+  });
+
   it("passes the table's name to the function as a reference, not an escaped literal", () => {
     expect(Testing.toHaveResourceWithProperties(synthesized, LambdaFunction.tfResourceType, { environment: { variables: { TABLE_NAME: "${aws_dynamodb_table.orders.name}" } } })).toBe(true);
   });

@@ -71,11 +71,12 @@ export class ImageBuildEnvironment extends Construct {
   /** The id the environment gets when an image creates it. */
   static readonly DEFAULT_ID = "image-builds";
 
-  /** The stack's environment, created with default props if the stack has none yet. */
+  private static readonly byStack = new WeakMap<TerraformStack, ImageBuildEnvironment>();
+
+  /** The stack's environment (wherever in the stack it was created), created with default props if the stack has none yet. */
   static of(scope: IConstruct): ImageBuildEnvironment {
     const stack = TerraformStack.of(scope);
-    const existing = stack.node.children.find((c): c is ImageBuildEnvironment => c instanceof ImageBuildEnvironment);
-    return existing ?? new ImageBuildEnvironment(stack, ImageBuildEnvironment.DEFAULT_ID);
+    return ImageBuildEnvironment.byStack.get(stack) ?? new ImageBuildEnvironment(stack, ImageBuildEnvironment.DEFAULT_ID);
   }
 
   /** Absolute, symlink-resolved repository root. */
@@ -98,9 +99,11 @@ export class ImageBuildEnvironment extends Construct {
   constructor(scope: Construct, id: string, props: ImageBuildEnvironmentProps = {}) {
     super(scope, id);
     const stack = TerraformStack.of(this);
-    if (stack.node.children.some((c) => c !== this && c instanceof ImageBuildEnvironment)) {
-      throw new PropsError(this.node.path, [{ field: "", message: "the stack already has an ImageBuildEnvironment", fix: "create one per stack, before its images" }]);
+    const other = ImageBuildEnvironment.byStack.get(stack);
+    if (other) {
+      throw new PropsError(this.node.path, [{ field: "", message: `the stack already has an ImageBuildEnvironment (${other.node.path})`, fix: "create one per stack, before its images" }]);
     }
+    ImageBuildEnvironment.byStack.set(stack, this);
     this.stackName = stack.node.id;
     this.root = resolveRoot(this.node.path, props.root);
     this.namePrefix = props.namePrefix ?? kebabName(stack.node.id);
