@@ -44,7 +44,8 @@ function copyOwnStack(): { dir: string; cleanup(): void } {
   return { dir, cleanup: () => fs.rmSync(tmp, { recursive: true, force: true }) };
 }
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
+const edit = (copy: ExampleCopy, rel: string, change: (text: string) => string) => fs.writeFileSync(copy.file(rel), change(fs.readFileSync(copy.file(rel), "utf8"))); // eslint-disable-line @typescript-eslint/no-explicit-any
 
 function testApp(cacheDir: string): App {
   const app = Testing.app();
@@ -85,6 +86,21 @@ describe("examples/own-stack: a user's own stack with cdktf's Testing helpers", 
     });
     expect(Testing.toHaveResourceWithProperties(json, LambdaFunction.tfResourceType, { package_type: "Image", timeout: 10 })).toBe(true);
     expect(Testing.toHaveResource(json, "aws_codebuild_project")).toBe(true);
+  });
+
+  it("builds on the compute type the image asks for (a large base stays well under the build starter's 15 minutes)", () => {
+    const json = JSON.parse(
+      Testing.synthScope((scope) => {
+        new ImageBuildEnvironment(scope, "image-builds", { root: copy.dir });
+        new BaseImage(scope, "common", { dockerfile: "docker/base.Dockerfile", packages: ["packages/common"], builder: "codebuild", computeType: "BUILD_GENERAL1_LARGE" });
+        new LambdaImage(scope, "orders", { dockerfile: "services/orders/Dockerfile", context: "services/orders" });
+      }),
+    ) as Json;
+    const computeTypes = Object.values(json.resource.aws_codebuild_project as Json).map((p) => [p.name, p.environment.compute_type]);
+    expect(computeTypes.sort()).toEqual([
+      ["stack-base-common", "BUILD_GENERAL1_LARGE"],
+      ["stack-orders", "BUILD_GENERAL1_SMALL"],
+    ]);
   });
 
   it("passes the table's name to the function as a reference, not an escaped literal", () => {
@@ -285,6 +301,53 @@ describe("defineManifest: a manifest given as an object gets every check images.
         expect.stringMatching(/^manifest: lambdas\.sync\.environment\.API_KEY: looks like a secret/),
       ]),
     );
+  });
+});
+
+describe("build contexts below the root", () => {
+  it("base-package exclusion, .dockerignore and hashing work inside a sub-context, in images.yaml and constructs alike", async () => {
+    const copy = copyExample({ prefix: "subcontext-" });
+    try {
+      const write = (rel: string, text: string) => {
+        fs.mkdirSync(path.dirname(copy.file(rel)), { recursive: true });
+        fs.writeFileSync(copy.file(rel), text);
+      };
+      // A service written for its own directory as the context, vendoring a package a base image installs.
+      write("services/x/Dockerfile", "ARG BASE_IMAGE_URI=public.ecr.aws/lambda/python:3.12\nFROM ${BASE_IMAGE_URI}\nCOPY . ${LAMBDA_TASK_ROOT}/\n");
+      write("services/x/app.py", "print('x')\n");
+      write("services/x/notes.md", "ignored\n");
+      write("services/x/.dockerignore", "*.md\n");
+      write("services/x/vendored/__init__.py", "");
+      write("docker/vendored.Dockerfile", "FROM public.ecr.aws/lambda/python:3.12\nCOPY services/x/vendored /opt/vendored\n");
+      edit(copy, "images.yaml", (t) =>
+        t
+          .replace("lambdas:\n", "lambdas:\n  x:\n    dockerfile: services/x/Dockerfile\n    context: services/x\n    baseImage: vendored\n    computeType: BUILD_GENERAL1_MEDIUM\n")
+          .replace("baseImages:\n", "baseImages:\n  vendored:\n    dockerfile: docker/vendored.Dockerfile\n    packages: [services/x/vendored]\n"),
+      );
+      const { createImagesApp } = await import("../src/app.ts");
+      const { app, analysis } = createImagesApp({ manifestFile: copy.manifest, workDir: path.join(scratch, "sub-cache"), outdir: path.join(scratch, "sub-out") });
+      const x = analysis.image("x", "lambda");
+      expect(x.selection.files.map((f) => f.entry.path)).toEqual(["services/x/.dockerignore", "services/x/Dockerfile", "services/x/app.py"]);
+      expect(x.buildspec).toContain("-f Dockerfile ");
+      app.synth();
+      const prod = JSON.parse(fs.readFileSync(path.join(scratch, "sub-out", "stacks", "prod", "cdk.tf.json"), "utf8")) as Json;
+      const project = Object.values(prod.resource.aws_codebuild_project as Json).find((p) => p.name === "portfolio-x-prod")!;
+      expect(project.environment.compute_type).toBe("BUILD_GENERAL1_MEDIUM");
+      // The archive holds the context's files at their paths inside it.
+      const { unzipSync } = await import("fflate");
+      const object = Object.values(prod.resource.aws_s3_object as Json).find((o) => String(o.key).startsWith("contexts/x/"))!;
+      const entries = Object.keys(unzipSync(fs.readFileSync(path.join(scratch, "sub-out", "stacks", "prod", object.source)))).sort();
+      expect(entries).toEqual([".dockerignore", "Dockerfile", "app.py"]);
+      // An edit inside the vendored package rebuilds the base and the image, not through the image's own files.
+      const before = x.hash;
+      fs.appendFileSync(copy.file("services/x/vendored/__init__.py"), "# v2\n");
+      const again = createImagesApp({ manifestFile: copy.manifest, workDir: path.join(scratch, "sub-cache2"), outdir: path.join(scratch, "sub-out2") }).analysis;
+      expect(again.image("vendored", "base").hash).not.toBe(analysis.image("vendored", "base").hash);
+      expect(again.image("x", "lambda").hash).not.toBe(before);
+      expect(again.image("x", "lambda").selection.files.map((f) => f.entry.path)).toEqual(x.selection.files.map((f) => f.entry.path));
+    } finally {
+      copy.cleanup();
+    }
   });
 });
 
