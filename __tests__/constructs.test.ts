@@ -44,8 +44,8 @@ function copyOwnStack(): { dir: string; cleanup(): void } {
   return { dir, cleanup: () => fs.rmSync(tmp, { recursive: true, force: true }) };
 }
 
-type Json = Record<string, any>;
-const edit = (copy: ExampleCopy, rel: string, change: (text: string) => string) => fs.writeFileSync(copy.file(rel), change(fs.readFileSync(copy.file(rel), "utf8"))); // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const edit = (copy: ExampleCopy, rel: string, change: (text: string) => string) => fs.writeFileSync(copy.file(rel), change(fs.readFileSync(copy.file(rel), "utf8")));
 
 function testApp(cacheDir: string): App {
   const app = Testing.app();
