@@ -96,7 +96,7 @@ function lambdaChain(view: StackView, name: string) {
 
 /** The base image's Docker resources, found by its repository's name. */
 function dockerBase(view: StackView, name: string) {
-  const [repoId, repo] = view.one("aws_ecr_repository", (r) => r.name === `base-${name}-${view.name}`);
+  const [repoId, repo] = view.one("aws_ecr_repository", (r) => r.name === `portfolio-base-${name}-${view.name}`);
   const repoUrl = StackView.ref("aws_ecr_repository", repoId, "repository_url");
   const images = view.all("docker_image").filter(([, r]) => String(r.name).startsWith(`${repoUrl}:`));
   const pushes = view.all("docker_registry_image").filter(([, r]) => images.some(([id]) => r.name === StackView.ref("docker_image", id, "name")));
@@ -288,7 +288,7 @@ describe.each(STACKS)("stack %s", (stack) => {
   });
 
   describe.each(Object.entries(BASES))("base image %s (built with Docker)", (name, want) => {
-    it(`has repository base-${name}-${stack}: scan on push, ${staticBase ? "MUTABLE for the stable tag" : "immutable except the cache tag"}, a valid lifecycle`, () => {
+    it(`has repository portfolio-base-${name}-${stack}: scan on push, ${staticBase ? "MUTABLE for the stable tag" : "immutable except the cache tag"}, a valid lifecycle`, () => {
       const { repo, repoId } = dockerBase(view(), name);
       expect(repo.image_scanning_configuration).toEqual({ scan_on_push: true });
       expect(repo.force_delete).toBe(true);
