@@ -91,9 +91,11 @@ export class ImageBuildEnvironment extends Construct {
   readonly launcher: BuildLauncher;
   /** The stack's name, as `plan` reports it. */
   readonly stackName: string;
+  /** The account Terraform deploys to (a data source token): for ARNs and `aws:SourceAccount` conditions. */
+  readonly account: string;
+  /** The AWS partition (a data source token): for ARNs. */
+  readonly partition: string;
   private readonly registry: BuildRegistry = { pushRepositoryArns: [], pullRepositoryArns: [], projectArns: [], logGroupArns: [], publicEcr: false };
-  private readonly account: string;
-  private readonly partition: string;
 
   constructor(scope: Construct, id: string, props: ImageBuildEnvironmentProps = {}) {
     super(scope, id);
@@ -192,6 +194,10 @@ export class ImageBuildEnvironment extends Construct {
   }
   projectArn(name: string): string {
     return `arn:${this.partition}:codebuild:${this.region}:${this.account}:project/${name}`;
+  }
+  /** The unqualified ARN of a Lambda function of this stack's account and region. */
+  functionArn(name: string): string {
+    return `arn:${this.partition}:lambda:${this.region}:${this.account}:function:${name}`;
   }
   logGroupArn(name: string): string {
     return `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:${name}`;
