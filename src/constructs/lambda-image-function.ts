@@ -67,7 +67,7 @@ export class LambdaImageFunction extends Construct {
       props.role ??
       new IamRole(this, "role", {
         name: boundedName(`${functionName}-exec`, 64),
-        assumeRolePolicy: assumeRolePolicyFor("lambda.amazonaws.com"),
+        assumeRolePolicy: assumeRolePolicyFor("lambda.amazonaws.com", { sourceAccount: ImageBuildEnvironment.of(this).account }),
       });
     const logging = new IamRolePolicy(this, "logging", {
       role: this.role.id,
