@@ -6,6 +6,7 @@ import { openDigestCache } from "../hashing/cache.ts";
 import { ManifestError, SelectionError } from "../manifest/errors.ts";
 import { loadManifest, manifestPath } from "../manifest/load.ts";
 import { mermaidGraph } from "./graph.ts";
+import { iamCommand, IamError } from "./iam.ts";
 import { computePlan, formatPlanTable, measureContextBytes } from "./plan.ts";
 import { writeSchema, schemaText } from "./schema.ts";
 import { readSnapshot } from "./snapshot.ts";
@@ -24,6 +25,10 @@ Usage:
       --no-cache  hash every file (also env LAMBDA_IMAGES_NO_CACHE=1)
   lambda-images graph [--manifest FILE]
       A Mermaid flowchart (external images -> base images -> Lambdas) on stdout.
+  lambda-images iam [--stack NAME] [--account ID] [--manifest FILE]
+      Least-privilege IAM policies (JSON) per stack: "terraform" for whoever runs terraform apply,
+      "runner" for the local-exec build runner's AWS calls (same credentials in local-exec stacks).
+      --account   the account id to put in ARNs (default "*")
   lambda-images schema [--stdout] [--file FILE]
       Writes the manifest's JSON Schema to images.schema.json (or FILE), or prints it.
 
@@ -67,6 +72,8 @@ export async function run(argv: readonly string[], io: CliIo = { out: process.st
         "no-cache": { type: "boolean" },
         stdout: { type: "boolean" },
         file: { type: "string" },
+        stack: { type: "string" },
+        account: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -100,6 +107,11 @@ export async function run(argv: readonly string[], io: CliIo = { out: process.st
       io.out.write(mermaidGraph(manifest, (image) => fs.readFileSync(path.join(manifest.root, image.dockerfile), "utf8")));
       return 0;
     }
+    case "iam": {
+      const text = iamCommand(manifestFile(), { stack: values.stack as string | undefined, account: values.account as string | undefined });
+      io.out.write(text);
+      return 0;
+    }
     case "schema": {
       if (values.stdout) io.out.write(schemaText());
       else {
@@ -124,7 +136,7 @@ if (isEntry) {
         process.exit(2);
       }
       // Bad input is the user's to fix: say what and where, without a stack trace.
-      process.stderr.write(`${error instanceof ManifestError || error instanceof SelectionError ? error.message : String((error as Error)?.stack ?? error)}\n`);
+      process.stderr.write(`${error instanceof ManifestError || error instanceof SelectionError || error instanceof IamError ? error.message : String((error as Error)?.stack ?? error)}\n`);
       process.exit(1);
     },
   );
