@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { iamPolicies, IamError, stackPolicies, type IamPolicy, type StackPolicies } from "../src/cli/iam.ts";
+import { iamPolicies, IamError, stackPolicies, TERRAFORM_GRANTS, type IamPolicy, type StackPolicies } from "../src/cli/iam.ts";
 import { run, USAGE } from "../src/cli/main.ts";
 import { RUNNER_AWS_CALLS } from "../src/runner/core.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
@@ -41,6 +41,7 @@ let copy: ExampleCopy;
 let example: Record<string, StackPolicies>;
 let lambdaMode: Record<string, StackPolicies>;
 let synth: SynthResult;
+let lambdaSynth: SynthResult;
 let lambdaManifest: string;
 
 beforeAll(async () => {
@@ -60,6 +61,7 @@ beforeAll(async () => {
   lambdaManifest = path.join(copy.dir, "lambda-mode.yaml");
   fs.writeFileSync(lambdaManifest, text);
   lambdaMode = iamPolicies(lambdaManifest, { account: "123456789012" });
+  lambdaSynth = await synthExample(copy.dir, path.join(path.dirname(copy.dir), "out-lambda"), { manifest: lambdaManifest });
 });
 afterAll(() => copy.cleanup());
 
@@ -95,20 +97,24 @@ describe("the runner's policy", () => {
 
   it("is what the build starter's role allows in a lambda stack (the starter runs the same core), which then needs no runner policy", () => {
     expect(lambdaMode.prod!.runner).toBeUndefined();
-    const out = path.join(path.dirname(copy.dir), "out-lambda");
-    return synthExample(copy.dir, out, { manifest: lambdaManifest }).then((s) => {
-      const starter = Object.values(resourcesOf(s.stacks.prod!, "aws_iam_role_policy")).find((p) => p.name === "start-stack-builds")!;
-      const allowed = (JSON.parse(starter.policy as string).Statement as { Action: string | string[] }[]).flatMap((st) => [st.Action].flat());
-      for (const call of RUNNER_AWS_CALLS) expect(allowed).toContain(call.action);
-    });
+    const starter = Object.values(resourcesOf(lambdaSynth.stacks.prod!, "aws_iam_role_policy")).find((p) => p.name === "start-stack-builds")!;
+    const allowed = (JSON.parse(starter.policy as string).Statement as { Action: string | string[] }[]).flatMap((st) => [st.Action].flat());
+    for (const call of RUNNER_AWS_CALLS) expect(allowed).toContain(call.action);
   });
 });
 
 describe("the Terraform policy", () => {
-  it("covers every resource and data source type of every stack, local-exec or lambda, with any backend", () => {
-    for (const [name, policies] of Object.entries({ ...example, ...Object.fromEntries(Object.entries(lambdaMode).map(([k, v]) => [`${k} (variant)`, v])) })) {
-      expect(policies.terraform.Statement.length, name).toBeGreaterThan(0);
+  it("has an entry for every resource and data source type of every stack, local-exec or lambda, Docker- or CodeBuild-built bases", () => {
+    const types = new Set<string>();
+    for (const result of [synth, lambdaSynth]) {
+      for (const stack of Object.values(result.stacks)) {
+        Object.keys(stack.resource ?? {}).forEach((t) => types.add(t));
+        Object.keys(stack.data ?? {}).forEach((t) => types.add(`data.${t}`));
+      }
     }
+    expect(types).toContain("docker_registry_image");
+    expect(types).toContain("aws_lambda_invocation");
+    expect([...types].filter((t) => !(t in TERRAFORM_GRANTS))).toEqual([]);
   });
 
   it("lets a lambda stack invoke only its build starter, and reach its S3 state and lock table", () => {
