@@ -93,6 +93,7 @@ describe("build starter runtime", () => {
           projectArns: [],
           repositoryArns: [],
           buildLogGroupArns: [],
+          sourceAccount: "123456789012",
         });
       }),
     );

@@ -96,7 +96,7 @@ function lambdaChain(view: StackView, name: string) {
 
 /** The base image's Docker resources, found by its repository's name. */
 function dockerBase(view: StackView, name: string) {
-  const [repoId, repo] = view.one("aws_ecr_repository", (r) => r.name === `base-${name}-${view.name}`);
+  const [repoId, repo] = view.one("aws_ecr_repository", (r) => r.name === `portfolio-base-${name}-${view.name}`);
   const repoUrl = StackView.ref("aws_ecr_repository", repoId, "repository_url");
   const images = view.all("docker_image").filter(([, r]) => String(r.name).startsWith(`${repoUrl}:`));
   const pushes = view.all("docker_registry_image").filter(([, r]) => images.some(([id]) => r.name === StackView.ref("docker_image", id, "name")));
@@ -206,7 +206,7 @@ describe.each(STACKS)("stack %s", (stack) => {
       expect(project.name).toBe(`${PROJECT}-${name}-${stack}`);
       const env = project.environment;
       if (want.platform === "linux/arm64") {
-        expect(env).toMatchObject({ type: "ARM_CONTAINER", image: "aws/codebuild/amazonlinux2-aarch64-standard:3.0" });
+        expect(env).toMatchObject({ type: "ARM_CONTAINER", image: "aws/codebuild/amazonlinux-aarch64-standard:3.0" });
       } else {
         expect(env).toMatchObject({ type: "LINUX_CONTAINER", image: "aws/codebuild/standard:7.0" });
       }
@@ -268,7 +268,12 @@ describe.each(STACKS)("stack %s", (stack) => {
       const { fn } = lambdaChain(view(), name);
       const [roleId, role] = view().deref(fn.role, "aws_iam_role", "arn");
       expect(statementsOf(role.assume_role_policy as string)).toEqual([
-        { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+        {
+          Effect: "Allow",
+          Principal: { Service: "lambda.amazonaws.com" },
+          Action: "sts:AssumeRole",
+          Condition: { StringEquals: { "aws:SourceAccount": "${data.aws_caller_identity.account.account_id}" } },
+        },
       ]);
       expect(role.managed_policy_arns).toBeUndefined();
       expect(view().all("aws_iam_role_policy_attachment").filter(([, a]) => String(a.role).includes(`.${roleId}.`))).toEqual([]);
@@ -288,7 +293,7 @@ describe.each(STACKS)("stack %s", (stack) => {
   });
 
   describe.each(Object.entries(BASES))("base image %s (built with Docker)", (name, want) => {
-    it(`has repository base-${name}-${stack}: scan on push, ${staticBase ? "MUTABLE for the stable tag" : "immutable except the cache tag"}, a valid lifecycle`, () => {
+    it(`has repository portfolio-base-${name}-${stack}: scan on push, ${staticBase ? "MUTABLE for the stable tag" : "immutable except the cache tag"}, a valid lifecycle`, () => {
       const { repo, repoId } = dockerBase(view(), name);
       expect(repo.image_scanning_configuration).toEqual({ scan_on_push: true });
       expect(repo.force_delete).toBe(true);
@@ -309,8 +314,8 @@ describe.each(STACKS)("stack %s", (stack) => {
       expect(image.triggers).toEqual({ content_hash: hashOf(name, "base") });
       expect(image.build.dockerfile).toBe(want.dockerfile);
       expect(image.build.platform).toBe("linux/arm64");
-      const context = /^\$\{abspath\("(assets\/[^"]+)"\)\}$/.exec(image.build.context as string);
-      expect(context, `context ${image.build.context} is an abspath() of a staged asset`).not.toBeNull();
+      const context = /^(assets\/[^"$]+)$/.exec(image.build.context as string);
+      expect(context, `context ${image.build.context} is a staged asset, relative to the stack directory`).not.toBeNull();
       const staged = path.join(view().dir, context![1]!);
       // The staged context holds the Dockerfile and the base's packages, nothing else.
       const top = fs.readdirSync(staged).sort();
@@ -354,9 +359,17 @@ describe.each(STACKS)("stack %s", (stack) => {
 
     it("is assumed by CodeBuild only and has this one inline policy", () => {
       const role = view().get("aws_iam_role", codebuildRoleId(view()));
-      expect(statementsOf(role.assume_role_policy as string)).toEqual([
-        { Effect: "Allow", Principal: { Service: "codebuild.amazonaws.com" }, Action: "sts:AssumeRole" },
+      const projects = view().all("aws_codebuild_project").map(([, p]) => arn("codebuild", `project/${p.name as string}`));
+      const trust = statementsOf(role.assume_role_policy as string) as { Condition: { ArnLike: { "aws:SourceArn": string[] } } }[];
+      expect(trust).toMatchObject([
+        {
+          Effect: "Allow",
+          Principal: { Service: "codebuild.amazonaws.com" },
+          Action: "sts:AssumeRole",
+          Condition: { StringEquals: { "aws:SourceAccount": "${data.aws_caller_identity.account.account_id}" } },
+        },
       ]);
+      expect([...trust[0]!.Condition.ArnLike["aws:SourceArn"]].sort()).toEqual(projects.sort());
       expect(role.managed_policy_arns).toBeUndefined();
       const onRole = view().all("aws_iam_role_policy").filter(([, p]) => String(p.role).includes(`aws_iam_role.${codebuildRoleId(view())}.`));
       expect(onRole.map(([id]) => id)).toEqual([codebuildPolicy(view())[0]]);
@@ -391,7 +404,7 @@ describe.each(STACKS)("stack %s", (stack) => {
         })
         .sort();
       expect(pushed).toEqual(codebuilt);
-      expect(pushed.some((a) => a.includes("repository/base-"))).toBe(false);
+      expect(pushed.some((a) => a.includes("-base-"))).toBe(false);
     });
 
     it("reads only contexts/* of the context bucket and writes nothing to S3", () => {

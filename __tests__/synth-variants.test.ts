@@ -85,12 +85,12 @@ describe("a base image with builder: codebuild", () => {
     const v = view("codebuild", stack);
     const hash = hashOf("codebuild", "receipt-label", "base");
     // No Docker resources for it any more; receipt-dynamo still has them.
-    expect(v.all("docker_image").map(([, r]) => r.name)).toEqual([`${repoUrl(v, `base-receipt-dynamo-${stack}`)}:${stack === "dev" ? "stable" : tagOf(hashOf("codebuild", "receipt-dynamo", "base"))}`]);
+    expect(v.all("docker_image").map(([, r]) => r.name)).toEqual([`${repoUrl(v, `portfolio-base-receipt-dynamo-${stack}`)}:${stack === "dev" ? "stable" : tagOf(hashOf("codebuild", "receipt-dynamo", "base"))}`]);
     const [, project] = v.one("aws_codebuild_project", (p) => p.name === `portfolio-base-receipt-label-${stack}`);
     expect(project.environment).toMatchObject({ type: "ARM_CONTAINER", privileged_mode: true });
     const [, object] = v.one("aws_s3_object", (o) => String(o.key).startsWith("contexts/base-receipt-label/"));
     expect(object.key).toBe(`contexts/base-receipt-label/${hash}.zip`);
-    const [, build, argv] = buildOf(v, `base-receipt-label-${stack}`);
+    const [, build, argv] = buildOf(v, `portfolio-base-receipt-label-${stack}`);
     const tag = stack === "dev" ? "stable" : tagOf(hash);
     expect(flagValue(argv, "--image-tag")).toBe(tag);
     const [dynamoImageId, dynamoImage] = v.one("docker_image", () => true);
@@ -101,18 +101,18 @@ describe("a base image with builder: codebuild", () => {
     // A stable tag already exists when the content changed: the runner must build anyway.
     if (stack === "dev") expect(argv).toContain("--force");
     else expect(argv).not.toContain("--force");
-    const [, repository] = repo(v, `base-receipt-label-${stack}`);
+    const [, repository] = repo(v, `portfolio-base-receipt-label-${stack}`);
     expect(repository.image_tag_mutability).toBe(stack === "dev" ? "MUTABLE" : "IMMUTABLE_WITH_EXCLUSION");
   });
 
   it.each(["dev", "prod"])("%s: its Lambdas are built FROM it and wait for its build", (stack) => {
     const v = view("codebuild", stack);
-    const [labelBuildId] = buildOf(v, `base-receipt-label-${stack}`);
+    const [labelBuildId] = buildOf(v, `portfolio-base-receipt-label-${stack}`);
     const labelTag = stack === "dev" ? "stable" : tagOf(hashOf("codebuild", "receipt-label", "base"));
     for (const name of ["create-labels", "upload-images"]) {
       const [buildId, build, argv] = buildOf(v, `portfolio-${name}-${stack}`);
-      expect(flagValue(argv, "--base-image-uri")).toBe(`${repoUrl(v, `base-receipt-label-${stack}`)}:${labelTag}`);
-      expect(build.triggers_replace.base_image_uri).toBe(`${repoUrl(v, `base-receipt-label-${stack}`)}:${labelTag}`);
+      expect(flagValue(argv, "--base-image-uri")).toBe(`${repoUrl(v, `portfolio-base-receipt-label-${stack}`)}:${labelTag}`);
+      expect(build.triggers_replace.base_image_uri).toBe(`${repoUrl(v, `portfolio-base-receipt-label-${stack}`)}:${labelTag}`);
       expect(build.depends_on).toContain(`terraform_data.${labelBuildId}`);
       expect(lambdaFn(v, name).depends_on).toContain(`terraform_data.${buildId}`);
     }
@@ -123,8 +123,8 @@ describe("a base image with builder: codebuild", () => {
     const [, policy] = v.one("aws_iam_role_policy", (p) => p.name === "build-stack-images");
     const statements = JSON.parse(policy.policy as string).Statement as { Action: string | string[]; Resource: string | string[] }[];
     const pushed = statements.filter((s) => asArray(s.Action).includes("ecr:PutImage")).flatMap((s) => asArray(s.Resource));
-    expect(pushed.some((r) => r.endsWith(":repository/base-receipt-label-prod"))).toBe(true);
-    expect(pushed.some((r) => r.endsWith(":repository/base-receipt-dynamo-prod"))).toBe(false);
+    expect(pushed.some((r) => r.endsWith(":repository/portfolio-base-receipt-label-prod"))).toBe(true);
+    expect(pushed.some((r) => r.endsWith(":repository/portfolio-base-receipt-dynamo-prod"))).toBe(false);
     const logs = statements.filter((s) => asArray(s.Action).includes("logs:PutLogEvents")).flatMap((s) => asArray(s.Resource));
     expect(logs.some((r) => r.endsWith(":log-group:/aws/codebuild/portfolio-base-receipt-label-prod:*"))).toBe(true);
   });
@@ -133,7 +133,7 @@ describe("a base image with builder: codebuild", () => {
 describe("multi-platform base images", () => {
   /** The base's docker_image resources as [platform, name, resource id], sorted by platform. */
   const dockerImages = (v: StackView, base: string) => {
-    const url = repoUrl(v, `base-${base}-prod`);
+    const url = repoUrl(v, `portfolio-base-${base}-prod`);
     return v
       .all("docker_image")
       .filter(([, r]) => String(r.name).startsWith(`${url}:`))
@@ -144,7 +144,7 @@ describe("multi-platform base images", () => {
   it("a Docker-built base builds and pushes every platform under <tag>-<arch>, all with the content-hash trigger", () => {
     const v = view("multi", "prod");
     const hash = hashOf("multi", "receipt-dynamo", "base");
-    const url = repoUrl(v, "base-receipt-dynamo-prod");
+    const url = repoUrl(v, "portfolio-base-receipt-dynamo-prod");
     expect(dockerImages(v, "receipt-dynamo").map(([p, n]) => [p, n])).toEqual([
       ["linux/amd64", `${url}:${tagOf(hash)}-amd64`],
       ["linux/arm64", `${url}:${tagOf(hash)}-arm64`],
@@ -172,7 +172,7 @@ describe("multi-platform base images", () => {
   it("a Lambda on a multi-platform Docker base is built FROM the base's image of its own platform", () => {
     const v = view("multi", "prod");
     const [, , argv] = buildOf(v, "portfolio-sync-dynamo-prod");
-    const url = repoUrl(v, "base-receipt-dynamo-prod");
+    const url = repoUrl(v, "portfolio-base-receipt-dynamo-prod");
     expect(flagValue(argv, "--base-image-uri")).toBe(`${url}:${tagOf(hashOf("multi", "receipt-dynamo", "base"))}-amd64`);
     expect(lambdaFn(v, "sync-dynamo").architectures).toEqual(["x86_64"]);
     const [, project] = v.one("aws_codebuild_project", (p) => p.name === "portfolio-sync-dynamo-prod");
@@ -193,10 +193,10 @@ describe("multi-platform base images", () => {
       expect(build).toContain("--push");
       expect(buildspec.phases.pre_build!.commands.join("\n")).toContain("binfmt --install all");
     }
-    const [, , labelArgv] = buildOf(v, "base-receipt-label-prod");
-    expect(flagValue(labelArgv, "--base-image-uri")).toBe(`${repoUrl(v, "base-receipt-dynamo-prod")}:${tagOf(hashOf("multiCodebuild", "receipt-dynamo", "base"))}`);
+    const [, , labelArgv] = buildOf(v, "portfolio-base-receipt-label-prod");
+    expect(flagValue(labelArgv, "--base-image-uri")).toBe(`${repoUrl(v, "portfolio-base-receipt-dynamo-prod")}:${tagOf(hashOf("multiCodebuild", "receipt-dynamo", "base"))}`);
     const [, , uploadArgv] = buildOf(v, "portfolio-upload-images-prod");
-    expect(flagValue(uploadArgv, "--base-image-uri")).toBe(`${repoUrl(v, "base-receipt-label-prod")}:${tagOf(hashOf("multiCodebuild", "receipt-label", "base"))}`);
+    expect(flagValue(uploadArgv, "--base-image-uri")).toBe(`${repoUrl(v, "portfolio-base-receipt-label-prod")}:${tagOf(hashOf("multiCodebuild", "receipt-label", "base"))}`);
     expect(lambdaFn(v, "upload-images").architectures).toEqual(["x86_64"]);
   });
 

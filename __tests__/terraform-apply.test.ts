@@ -21,12 +21,12 @@ afterAll(removeTerraformCliConfig);
 const STACK = "prod";
 /** Each image's repository, and the repository of the base image it is built FROM. */
 const BUILT_FROM: Record<string, string> = {
-  "base-receipt-label-prod": "base-receipt-dynamo-prod",
-  "portfolio-create-labels-prod": "base-receipt-label-prod",
-  "portfolio-upload-images-prod": "base-receipt-label-prod",
-  "portfolio-sync-dynamo-prod": "base-receipt-dynamo-prod",
+  "portfolio-base-receipt-label-prod": "portfolio-base-receipt-dynamo-prod",
+  "portfolio-create-labels-prod": "portfolio-base-receipt-label-prod",
+  "portfolio-upload-images-prod": "portfolio-base-receipt-label-prod",
+  "portfolio-sync-dynamo-prod": "portfolio-base-receipt-dynamo-prod",
 };
-const ALL_IMAGES = ["base-receipt-dynamo-prod", "base-receipt-label-prod", "portfolio-create-labels-prod", "portfolio-create-labels-standalone-prod", "portfolio-sync-dynamo-prod", "portfolio-upload-images-prod"];
+const ALL_IMAGES = ["portfolio-base-receipt-dynamo-prod", "portfolio-base-receipt-label-prod", "portfolio-create-labels-prod", "portfolio-create-labels-standalone-prod", "portfolio-sync-dynamo-prod", "portfolio-upload-images-prod"];
 
 interface Run {
   readonly args: string[];
@@ -142,7 +142,7 @@ describeWithTerraform("build triggers applied by real Terraform", () => {
     expect(triggers).toHaveLength(ALL_IMAGES.length);
     for (const t of triggers) {
       const repository = repositoryOf(stack, localExecArgv(t.provisioner[0]["local-exec"].command as string));
-      expect(constructPath(t)).toContain(repository.replace(/^(portfolio|base)-/, "").replace(/-prod$/, ""));
+      expect(constructPath(t)).toContain(repository.replace(/^portfolio-(base-)?/, "").replace(/-prod$/, ""));
     }
     apply();
     const runs = newRuns();
@@ -150,7 +150,7 @@ describeWithTerraform("build triggers applied by real Terraform", () => {
     expectBasesFirst(runs);
     for (const run of runs) {
       const repository = repositoryOf(stack, run.args);
-      const image = synth.analysis.images.find((i) => repository === (i.spec.kind === "base" ? `base-${i.spec.name}-${STACK}` : `portfolio-${i.spec.name}-${STACK}`))!;
+      const image = synth.analysis.images.find((i) => repository === (i.spec.kind === "base" ? `portfolio-base-${i.spec.name}-${STACK}` : `portfolio-${i.spec.name}-${STACK}`))!;
       expect(run.args[0], repository).toMatch(/^assets\/runner\/[0-9A-F]+\/runner\.cjs$/);
       expect(run.args[1]).toBe("build");
       expect(flagValue(run.args, "--image-tag")).toBe(synth.analysis.tagFor(image, STACK));
@@ -162,7 +162,7 @@ describeWithTerraform("build triggers applied by real Terraform", () => {
       expect(resourcesOf(stack, "aws_s3_object")[source![1]!]!.key).toBe(`contexts/${image.spec.kind === "base" ? "base-" : ""}${image.spec.name}/${image.hash}.zip`);
       const base = BUILT_FROM[repository];
       if (base) {
-        const baseImage = synth.analysis.images.find((i) => `base-${i.spec.name}-${STACK}` === base)!;
+        const baseImage = synth.analysis.images.find((i) => `portfolio-base-${i.spec.name}-${STACK}` === base)!;
         const [repoId] = Object.entries(resourcesOf(stack, "aws_ecr_repository")).find(([, r]) => r.name === base)!;
         expect(flagValue(run.args, "--base-image-uri")).toBe(`${placeholder(`aws_ecr_repository.${repoId}.repository_url`)}:${synth.analysis.tagFor(baseImage, STACK)}`);
       } else {
@@ -198,24 +198,24 @@ describeWithTerraform("build triggers applied by real Terraform", () => {
     const stack = () => synth.stacks[STACK]!;
     fs.appendFileSync(copy.file("receipt_label/receipt_label/__init__.py"), "\n# edited\n");
     await synthAndConfigure();
-    const [labelRepoId] = Object.entries(resourcesOf(stack(), "aws_ecr_repository")).find(([, r]) => r.name === "base-receipt-label-prod")!;
+    const [labelRepoId] = Object.entries(resourcesOf(stack(), "aws_ecr_repository")).find(([, r]) => r.name === "portfolio-base-receipt-label-prod")!;
     fs.writeFileSync(failFile, `${placeholder(`aws_ecr_repository.${labelRepoId}.repository_url`)}\n`);
     const failed = apply(true);
     expect(failed.status).not.toBe(0);
     expect(failed.stdout + failed.stderr).toMatch(/local-exec provisioner error|exit status 1/);
     let runs = newRuns();
-    expect(runs.filter((r) => r.exit !== 0).map((r) => repositoryOf(stack(), r.args))).toEqual(["base-receipt-label-prod"]);
+    expect(runs.filter((r) => r.exit !== 0).map((r) => repositoryOf(stack(), r.args))).toEqual(["portfolio-base-receipt-label-prod"]);
     // The images built FROM it did not start; the standalone image (no base) still built.
-    expect(names(runs)).toEqual(["base-receipt-label-prod", "portfolio-create-labels-standalone-prod"]);
+    expect(names(runs)).toEqual(["portfolio-base-receipt-label-prod", "portfolio-create-labels-standalone-prod"]);
 
     const state = JSON.parse(terraform(tfDir, ["show", "-json"], { env }).stdout) as { values: { root_module: { resources: { address: string; tainted?: boolean }[] } } };
     const tainted = state.values.root_module.resources.filter((r) => r.tainted).map((r) => resourcesOf(stack(), "terraform_data")[r.address.replace(/^terraform_data\./, "")]!);
-    expect(tainted.map((t) => repositoryOf(stack(), localExecArgv(t.provisioner[0]["local-exec"].command as string)))).toEqual(["base-receipt-label-prod"]);
+    expect(tainted.map((t) => repositoryOf(stack(), localExecArgv(t.provisioner[0]["local-exec"].command as string)))).toEqual(["portfolio-base-receipt-label-prod"]);
 
     fs.rmSync(failFile);
     apply();
     runs = newRuns();
-    expect(names(runs)).toEqual(["base-receipt-label-prod", "portfolio-create-labels-prod", "portfolio-upload-images-prod"]);
+    expect(names(runs)).toEqual(["portfolio-base-receipt-label-prod", "portfolio-create-labels-prod", "portfolio-upload-images-prod"]);
     expectBasesFirst(runs);
     expect(terraform(tfDir, ["plan", "-detailed-exitcode", "-input=false"], { env }).status).toBe(0);
   });
@@ -261,7 +261,7 @@ describeWithTerraform("every stack's build triggers run through real Terraform",
     expect(runs.length, name).toBe(Object.keys(resourcesOf(stack, "terraform_data")).length);
     for (const run of runs) {
       const repository = repositoryOf(stack, run.args);
-      const image = synth.analysis.images.find((img) => repository === (img.spec.kind === "base" ? `base-${img.spec.name}-${stackName}` : `portfolio-${img.spec.name}-${stackName}`))!;
+      const image = synth.analysis.images.find((img) => repository === (img.spec.kind === "base" ? `portfolio-base-${img.spec.name}-${stackName}` : `portfolio-${img.spec.name}-${stackName}`))!;
       const tag = synth.analysis.tagFor(image, stackName);
       expect(flagValue(run.args, "--image-tag"), `${name}: ${repository}`).toBe(tag);
       expect(run.args.includes("--force"), `${name}: ${repository} --force`).toBe(tag === "stable");

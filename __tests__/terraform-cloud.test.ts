@@ -158,8 +158,8 @@ describe("buildTrigger: lambda and state backends", () => {
       "portfolio-upload-images-prod",
     ]);
     expect(byAction.get("ecr:DescribeImages")!.map((r) => r.replace(/^.*:repository\//, "")).sort()).toEqual([
-      "base-receipt-dynamo-prod",
-      "base-receipt-label-prod",
+      "portfolio-base-receipt-dynamo-prod",
+      "portfolio-base-receipt-label-prod",
       "portfolio-create-labels-prod",
       "portfolio-create-labels-standalone-prod",
       "portfolio-sync-dynamo-prod",

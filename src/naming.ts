@@ -18,10 +18,15 @@ export function platformSuffix(platform: Platform): string {
   return platform.split("/")[1]!;
 }
 
-/** CodeBuild's managed image and environment type for a platform. */
+/**
+ * CodeBuild's managed image and environment type for a platform. The arm64 image is Amazon Linux
+ * 2023 `standard:3.0` under the name CodeBuild documents since 2024-11-22 (`amazonlinux-…`; the
+ * old `amazonlinux2-…` alias names the same image):
+ * https://docs.aws.amazon.com/codebuild/latest/userguide/ec2-compute-images.html
+ */
 export function codebuildEnvironment(platform: Platform): { type: string; image: string } {
   return platform === "linux/arm64"
-    ? { type: "ARM_CONTAINER", image: "aws/codebuild/amazonlinux2-aarch64-standard:3.0" }
+    ? { type: "ARM_CONTAINER", image: "aws/codebuild/amazonlinux-aarch64-standard:3.0" }
     : { type: "LINUX_CONTAINER", image: "aws/codebuild/standard:7.0" };
 }
 

@@ -22,7 +22,7 @@
 // `triggers` differ; aws_s3_object uploads when bucket, key or source differ; anything else no-op.
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve as resolvePath } from "node:path";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { fakeAwsEnv } from "../../__tests__/fake-aws/index.ts";
 import type { Harness } from "./harness.ts";
@@ -201,7 +201,8 @@ export async function apply(
           const attrs = { name: ev(r.config.name!, "name"), build, triggers: ev(r.config.triggers ?? {}, "triggers") };
           rec.action = !before ? "create" : same(before.attrs, attrs) ? "no-op" : "replace";
           if (rec.action !== "no-op") {
-            const context = build.context as string;
+            // Relative to the stack directory, where Terraform (and so the Docker provider) runs.
+            const context = resolvePath(stackDir, build.context as string);
             const args = ["build"];
             if (build.platform) args.push("--platform", build.platform as string);
             // The provider's `dockerfile` is relative to the context (the docker CLI's -f is not).

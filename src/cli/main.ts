@@ -9,6 +9,7 @@ import { ManifestError, PropsError, SelectionError } from "../manifest/errors.ts
 import { loadManifest, manifestPath } from "../manifest/load.ts";
 import { manifestGraphImages, mermaidGraph, type GraphImage } from "./graph.ts";
 import { comparePlans, computePlan, formatPlanTable, measureContextBytes, type Plan } from "./plan.ts";
+import { iamCommand, IamError } from "./iam.ts";
 import { writeSchema, schemaText } from "./schema.ts";
 import { readSnapshot, type Snapshot } from "./snapshot.ts";
 import { stableStringify } from "./stable-json.ts";
@@ -28,6 +29,10 @@ Usage:
       --no-cache  hash every file (also env LAMBDA_IMAGES_NO_CACHE=1)
   lambda-images graph [--manifest FILE | --app COMMAND]
       A Mermaid flowchart (external images -> base images -> Lambdas) on stdout.
+  lambda-images iam [--stack NAME] [--account ID] [--manifest FILE]
+      Least-privilege IAM policies (JSON) per stack: "terraform" for whoever runs terraform apply,
+      "runner" for the local-exec build runner's AWS calls (same credentials in local-exec stacks).
+      --account   the account id to put in ARNs (default "*")
   lambda-images schema [--stdout] [--file FILE]
       Writes the manifest's JSON Schema to images.schema.json (or FILE), or prints it.
 
@@ -101,6 +106,8 @@ export async function run(argv: readonly string[], io: CliIo = { out: process.st
         stdout: { type: "boolean" },
         file: { type: "string" },
         app: { type: "string" },
+        stack: { type: "string" },
+        account: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -156,6 +163,11 @@ export async function run(argv: readonly string[], io: CliIo = { out: process.st
       io.out.write(mermaidGraph(manifestGraphImages(manifest, (image) => fs.readFileSync(path.join(manifest.root, image.dockerfile), "utf8"))));
       return 0;
     }
+    case "iam": {
+      const text = iamCommand(manifestFile(), { stack: values.stack as string | undefined, account: values.account as string | undefined });
+      io.out.write(text);
+      return 0;
+    }
     case "schema": {
       if (values.stdout) io.out.write(schemaText());
       else {
@@ -180,7 +192,7 @@ if (isEntry) {
         process.exit(2);
       }
       // Bad input is the user's to fix: say what and where, without a stack trace.
-      const known = error instanceof ManifestError || error instanceof SelectionError || error instanceof PropsError || error instanceof AppError;
+      const known = error instanceof ManifestError || error instanceof SelectionError || error instanceof PropsError || error instanceof AppError || error instanceof IamError;
       process.stderr.write(`${known ? (error as Error).message : String((error as Error)?.stack ?? error)}\n`);
       process.exit(1);
     },

@@ -19,6 +19,8 @@ export interface BuildStarterProps {
   readonly repositoryArns: readonly string[];
   /** ARNs of the stack's CodeBuild log groups (read at synth). */
   readonly buildLogGroupArns: readonly string[];
+  /** The account whose Lambda service may assume the starter's role (`aws:SourceAccount`). */
+  readonly sourceAccount: string;
   /** Log retention in days. @default 14 */
   readonly logRetentionDays?: number;
 }
@@ -42,7 +44,7 @@ export class BuildStarter extends Construct {
     });
     const role = new IamRole(this, "role", {
       name: boundedName(`${props.functionName}-exec`, 64),
-      assumeRolePolicy: assumeRolePolicyFor("lambda.amazonaws.com"),
+      assumeRolePolicy: assumeRolePolicyFor("lambda.amazonaws.com", { sourceAccount: props.sourceAccount }),
     });
     this.policy = new IamRolePolicy(this, "policy", {
       role: role.id,

@@ -1,5 +1,5 @@
 import type { Construct } from "constructs";
-import { Fn, type ITerraformDependable } from "cdktf";
+import type { ITerraformDependable } from "cdktf";
 import { Image } from "@cdktf/provider-docker/lib/image/index.js";
 import { RegistryImage } from "@cdktf/provider-docker/lib/registry-image/index.js";
 import type { Platform } from "../manifest/schema.ts";
@@ -55,7 +55,10 @@ export function addDockerBuild(scope: Construct, props: DockerBuildProps): Docke
       triggers,
       keepLocally: true,
       buildAttribute: {
-        context: Fn.abspath(context.path),
+        // Relative: the provider resolves it against Terraform's working directory (the stack
+        // directory), and an absolute path would differ per checkout and, since `context`
+        // forces replacement, rebuild the image from every other checkout.
+        context: context.path,
         dockerfile: props.dockerfile,
         platform,
         buildArgs,

@@ -92,9 +92,11 @@ export class ImageBuildEnvironment extends Construct {
   readonly launcher: BuildLauncher;
   /** The stack's name, as `plan` reports it. */
   readonly stackName: string;
+  /** The account Terraform deploys to (a data source token): for ARNs and `aws:SourceAccount` conditions. */
+  readonly account: string;
+  /** The AWS partition (a data source token): for ARNs. */
+  readonly partition: string;
   private readonly registry: BuildRegistry = { pushRepositoryArns: [], pullRepositoryArns: [], projectArns: [], logGroupArns: [], publicEcr: false };
-  private readonly account: string;
-  private readonly partition: string;
 
   constructor(scope: Construct, id: string, props: ImageBuildEnvironmentProps = {}) {
     super(scope, id);
@@ -123,7 +125,9 @@ export class ImageBuildEnvironment extends Construct {
       props.codebuildRole ??
       new IamRole(this, "codebuild-role", {
         name: props.codebuildRoleName ?? boundedName(`${this.namePrefix}-image-builds`, 64),
-        assumeRolePolicy: assumeRolePolicyFor("codebuild.amazonaws.com"),
+        // CodeBuild sets both keys when it assumes a project's service role, the project's ARN as
+        // aws:SourceArn (https://docs.aws.amazon.com/codebuild/latest/userguide/setting-up-service-role.html).
+        assumeRolePolicy: assumeRolePolicyFor("codebuild.amazonaws.com", { sourceAccount: this.account, sourceArns: this.registry.projectArns }),
       });
     // Names are known at synth, so the policy is written before the resources it governs and
     // every build can wait for it; the lists fill as the stack's images are defined.
@@ -152,6 +156,7 @@ export class ImageBuildEnvironment extends Construct {
         projectArns: this.registry.projectArns,
         repositoryArns: this.registry.pushRepositoryArns,
         buildLogGroupArns: this.registry.logGroupArns,
+        sourceAccount: this.account,
       });
       this.launcher = { kind: "lambda", functionName: starter.function.functionName, ready: [starter.function, starter.policy] };
     } else {
@@ -196,6 +201,10 @@ export class ImageBuildEnvironment extends Construct {
   projectArn(name: string): string {
     return `arn:${this.partition}:codebuild:${this.region}:${this.account}:project/${name}`;
   }
+  /** The unqualified ARN of a Lambda function of this stack's account and region. */
+  functionArn(name: string): string {
+    return `arn:${this.partition}:lambda:${this.region}:${this.account}:function:${name}`;
+  }
   logGroupArn(name: string): string {
     return `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:${name}`;
   }
@@ -234,7 +243,9 @@ export interface CodebuildPolicyInput {
  */
 export function codebuildPolicy(input: CodebuildPolicyInput): object {
   const pull = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
-  const push = ["ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:DescribeImages"];
+  // What `docker push` needs (https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push-iam.html);
+  // whether a tag exists is the runner's question, asked with its own credentials.
+  const push = ["ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"];
   const statements: object[] = [
     { Sid: "RegistryLogin", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
     { Sid: "PushOwnImages", Effect: "Allow", Action: [...pull, ...push], Resource: [...input.pushRepositories] },

@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import { CloudBackend, NamedCloudWorkspace, S3Backend, TerraformElement, TerraformOutput, TerraformStack } from "cdktf";
+import { CloudBackend, LocalBackend, NamedCloudWorkspace, S3Backend, TerraformElement, TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct, Node } from "constructs";
 // cdktf's own logical-id scheme (allocateLogicalId is the documented place to change it).
 import { makeUniqueId } from "cdktf/lib/private/unique.js";
@@ -80,7 +80,7 @@ export class ImagesStack extends TerraformStack {
             include: spec.include,
             buildArgs: spec.buildArgs,
             tag,
-            repositoryName: imageRepositoryName(manifest.project, spec, stackName),
+            repositoryName: imageRepositoryName(manifest.project, spec, stackName, manifest.ecr),
             projectName: codebuildProjectName(manifest.project, spec, stackName),
             computeType: spec.computeType,
             environment,
@@ -98,7 +98,7 @@ export class ImagesStack extends TerraformStack {
         platform: spec.platforms[0],
         buildArgs: spec.buildArgs,
         include: spec.include,
-        repositoryName: imageRepositoryName(manifest.project, spec, stackName),
+        repositoryName: imageRepositoryName(manifest.project, spec, stackName, manifest.ecr),
         projectName: codebuildProjectName(manifest.project, spec, stackName),
         computeType: spec.computeType,
         environment,
@@ -126,9 +126,23 @@ export class ImagesStack extends TerraformStack {
   }
 }
 
+/**
+ * Where the default local state lives, relative to the stack directory (`<outdir>/stacks/<stack>`,
+ * Terraform's working directory, which a local backend's `path` is relative to): beside the
+ * output directory, so the project root for the default `cdktf.out`. That is the file cdktf's
+ * own default (an absolute `<cwd>/terraform.<stack>.tfstate`) names, without writing the
+ * checkout's path into the stack, and outside the output directory, which synth may delete.
+ */
+export function localStatePath(stackName: string): string {
+  return `../../../terraform.${stackName}.tfstate`;
+}
+
 /** Local state unless the manifest names Terraform Cloud / Enterprise or an S3 bucket. */
 function configureBackend(stack: TerraformStack, backend: BackendSpec | undefined): void {
-  if (!backend) return;
+  if (!backend) {
+    new LocalBackend(stack, { path: localStatePath(stack.node.id) });
+    return;
+  }
   if ("cloud" in backend) {
     new CloudBackend(stack, {
       organization: backend.cloud.organization,

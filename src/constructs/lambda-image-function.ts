@@ -1,5 +1,6 @@
 import { Construct } from "constructs";
-import { Token, type ITerraformDependable } from "cdktf";
+import { Lazy, Token, type ITerraformDependable } from "cdktf";
+import { EcrRepositoryPolicy } from "@cdktf/provider-aws/lib/ecr-repository-policy/index.js";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
@@ -11,7 +12,8 @@ import { lambdaLimitProblems } from "../manifest/limits.ts";
 import { architectureOf, boundedName, kebabName } from "../naming.ts";
 import { assumeRolePolicyFor } from "./iam.ts";
 import { ImageBuildEnvironment } from "./image-build-environment.ts";
-import type { LambdaImage } from "./lambda-image.ts";
+import type { ImageRepository } from "./image-repository.ts";
+import { LambdaImage } from "./lambda-image.ts";
 
 /** The image a function runs: a {@link LambdaImage}, or any image URI you build yourself. */
 export interface FunctionImage {
@@ -46,6 +48,8 @@ export class LambdaImageFunction extends Construct {
   readonly function: LambdaFunction;
   readonly role: IamRole;
   readonly logGroup: CloudwatchLogGroup;
+  /** The policy letting Lambda pull the function's image: set for a {@link LambdaImage}, none for an image you bring. */
+  readonly repositoryPolicy?: EcrRepositoryPolicy;
 
   constructor(scope: Construct, id: string, props: LambdaImageFunctionProps) {
     super(scope, id);
@@ -63,7 +67,7 @@ export class LambdaImageFunction extends Construct {
       props.role ??
       new IamRole(this, "role", {
         name: boundedName(`${functionName}-exec`, 64),
-        assumeRolePolicy: assumeRolePolicyFor("lambda.amazonaws.com"),
+        assumeRolePolicy: assumeRolePolicyFor("lambda.amazonaws.com", { sourceAccount: ImageBuildEnvironment.of(this).account }),
       });
     const logging = new IamRolePolicy(this, "logging", {
       role: this.role.id,
@@ -75,6 +79,7 @@ export class LambdaImageFunction extends Construct {
         ],
       }),
     });
+    if (props.image instanceof LambdaImage) this.repositoryPolicy = lambdaPullPolicy(props.image, functionName);
     this.function = new LambdaFunction(this, "function", {
       functionName,
       role: this.role.arn,
@@ -86,9 +91,53 @@ export class LambdaImageFunction extends Construct {
       ephemeralStorage: props.ephemeralStorage === undefined ? undefined : { size: props.ephemeralStorage },
       environment: Object.keys(environment).length ? { variables: { ...environment } } : undefined,
       loggingConfig: { logFormat: "Text", logGroup: this.logGroup.name },
-      dependsOn: [...props.image.built, this.logGroup, logging],
+      dependsOn: [...props.image.built, this.logGroup, logging, ...(this.repositoryPolicy ? [this.repositoryPolicy] : [])],
     });
   }
+}
+
+/**
+ * Lambda pulls a function's image with `ecr:BatchGetImage` and `ecr:GetDownloadUrlForLayer`
+ * granted to `lambda.amazonaws.com` by the repository's policy; without one, Lambda writes that
+ * policy itself when the function is created (which needs `ecr:SetRepositoryPolicy` on whoever
+ * applies, and leaves a policy no one manages). A repository has one policy, so every function
+ * running an image of the repository is listed in it, by ARN (`aws:SourceArn`: no other
+ * function, in this account or another, may pull through it).
+ */
+const pullPolicies = new WeakMap<ImageRepository, { policy: EcrRepositoryPolicy; functionArns: string[] }>();
+
+function lambdaPullPolicy(image: LambdaImage, functionName: string): EcrRepositoryPolicy {
+  const repository = image.repository;
+  let entry = pullPolicies.get(repository);
+  if (!entry) {
+    const functionArns: string[] = [];
+    const policy = new EcrRepositoryPolicy(repository, "lambda-pull", {
+      repository: repository.repository.name,
+      policy: Lazy.stringValue({ produce: () => JSON.stringify(lambdaPullPolicyDocument(functionArns)) }),
+    });
+    entry = { policy, functionArns };
+    pullPolicies.set(repository, entry);
+  }
+  // The repository's account and region: Lambda pulls images only from its own region.
+  const arn = ImageBuildEnvironment.of(repository).functionArn(functionName);
+  if (!entry.functionArns.includes(arn)) entry.functionArns.push(arn);
+  return entry.policy;
+}
+
+/** The repository policy letting Lambda pull images for exactly these functions (any version or alias of them). */
+export function lambdaPullPolicyDocument(functionArns: readonly string[]): object {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "LambdaECRImageRetrievalPolicy",
+        Effect: "Allow",
+        Principal: { Service: "lambda.amazonaws.com" },
+        Action: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+        Condition: { ArnLike: { "aws:SourceArn": functionArns.flatMap((arn) => [arn, `${arn}:*`]) } },
+      },
+    ],
+  };
 }
 
 /** The checks images.yaml's lambdas get, on construct props (literal values only: tokens are Terraform's to check). */

@@ -22,7 +22,7 @@ export interface Manifest {
   readonly root: string;
   readonly project: string;
   readonly tags: "content" | "git";
-  readonly ecr: { readonly maxImages: number; readonly maxAgeDays: number };
+  readonly ecr: { readonly maxImages: number; readonly maxAgeDays: number; readonly legacyBaseRepositoryNames: boolean };
   readonly stacks: Readonly<Record<string, StackSpec>>;
   /** Base images, parents before the images built FROM them. */
   readonly baseImages: readonly ImageSpec[];
@@ -47,15 +47,24 @@ const ECR_NAME_MAX = 256;
 export function lambdaFunctionName(project: string, lambda: string, stack: string): string {
   return `${project}-${lambda}-${stack}`;
 }
-export function baseRepositoryName(base: string, stack: string): string {
-  return `base-${base}-${stack}`;
+/** How ECR repositories are named. */
+export interface RepositoryNaming {
+  /** `base-<name>-<stack>`, the names base repositories had before they carried the project. @default false */
+  readonly legacyBaseRepositoryNames?: boolean;
+}
+/**
+ * `<project>-base-<name>-<stack>`: the project keeps two projects' base images apart in one
+ * account. `base-<name>-<stack>` with `legacyBaseRepositoryNames`.
+ */
+export function baseRepositoryName(project: string, base: string, stack: string, naming: RepositoryNaming = {}): string {
+  return naming.legacyBaseRepositoryNames ? `base-${base}-${stack}` : `${project}-base-${base}-${stack}`;
 }
 export function lambdaRepositoryName(project: string, lambda: string, stack: string): string {
   return `${project}-${lambda}-${stack}`;
 }
-/** The ECR repository of any image: base images are shared names, Lambda images carry the project. */
-export function imageRepositoryName(project: string, image: Pick<ImageSpec, "kind" | "name">, stack: string): string {
-  return image.kind === "base" ? baseRepositoryName(image.name, stack) : lambdaRepositoryName(project, image.name, stack);
+/** The ECR repository of any image. */
+export function imageRepositoryName(project: string, image: Pick<ImageSpec, "kind" | "name">, stack: string, naming: RepositoryNaming = {}): string {
+  return image.kind === "base" ? baseRepositoryName(project, image.name, stack, naming) : lambdaRepositoryName(project, image.name, stack);
 }
 /** The CodeBuild project that builds an image (≤ 255 characters, checked by the manifest's name rules). */
 export function codebuildProjectName(project: string, image: Pick<ImageSpec, "kind" | "name">, stack: string): string {
@@ -277,8 +286,14 @@ function checkSemantics(
 
   for (const stack of Object.keys(data.stacks)) {
     for (const [name] of Object.entries(data.baseImages)) {
-      const repo = baseRepositoryName(name, stack);
-      if (repo.length > ECR_NAME_MAX) add(["baseImages", name], `ECR repository name ${repo} is longer than ${ECR_NAME_MAX}`, "shorten the name");
+      const repo = baseRepositoryName(data.project, name, stack, data.ecr);
+      if (repo.length > ECR_NAME_MAX) {
+        add(
+          ["baseImages", name],
+          `the ECR repository name "${repo}" (project-base-name-stack) is ${repo.length} characters; ECR allows ${ECR_NAME_MAX}`,
+          `shorten the base image, project or stack name by ${repo.length - ECR_NAME_MAX} characters`,
+        );
+      }
     }
     for (const [name] of Object.entries(data.lambdas)) {
       const fn = lambdaFunctionName(data.project, name, stack);
@@ -347,12 +362,12 @@ function checkSemantics(
     if (base && checked.spec) addAll(at, baseImageProblems(checked.spec, base, `baseImages.${base.name}`));
     if (checked.spec) lambdas.push(checked.spec);
   }
-  // A Lambda called base-foo and a base image foo would share a CodeBuild project and log group.
+  // A Lambda called base-foo and a base image foo would share a CodeBuild project, log group and ECR repository.
   for (const stack of Object.keys(data.stacks)) {
     const owners = new Map<string, string>();
     for (const image of [...images, ...lambdas]) {
       const field = `${image.kind === "base" ? "baseImages" : "lambdas"}.${image.name}`;
-      for (const name of [codebuildProjectName(data.project, image, stack), imageRepositoryName(data.project, image, stack)]) {
+      for (const name of new Set([codebuildProjectName(data.project, image, stack), imageRepositoryName(data.project, image, stack, data.ecr)])) {
         const other = owners.get(name);
         if (other && other !== field) {
           add(field.split("."), `gets the AWS name ${name} in stack ${stack}, which ${other} also gets`, `rename one of ${other} and ${field}`);

@@ -142,8 +142,12 @@ export const manifestSchema = z
       .strictObject({
         maxImages: z.number().int().min(1).max(1000).default(10).describe("Keep the N most recent images of each content-tag kind (sha-, git-) and platform per repository."),
         maxAgeDays: z.number().int().min(1).max(3650).default(30).describe("Expire untagged images after N days."),
+        legacyBaseRepositoryNames: z
+          .boolean()
+          .default(false)
+          .describe("Name base image repositories base-<name>-<stack>, without the project, as before they carried it (see README.md, \"Base repository names\")."),
       })
-      .default({ maxImages: 10, maxAgeDays: 30 }),
+      .default({ maxImages: 10, maxAgeDays: 30, legacyBaseRepositoryNames: false }),
     stacks: z.record(resourceName, stack).refine((s) => Object.keys(s).length > 0, { message: "at least one stack is needed" }),
     baseImages: z.record(resourceName, baseImage).default({}),
     lambdas: z.record(resourceName, lambda).default({}),

@@ -16,6 +16,19 @@ import { GetLogEventsCommand, type CloudWatchLogsClient } from "@aws-sdk/client-
 import { consoleLink, formatElapsed, parseRepositoryUri, phaseLine, projectConsoleLink, type BuildRequest } from "./request.ts";
 import { AbortedError, DEFAULT_RETRY, sleep, withRetry, type RetryPolicy } from "./retry.ts";
 
+/**
+ * Every AWS API call the runner core sends (the CLI and the build starter alike), as the IAM
+ * action it needs and what the action is on: `lambda-images iam` grants exactly these.
+ */
+export const RUNNER_AWS_CALLS = [
+  { action: "ecr:DescribeImages", on: "repository" },
+  { action: "codebuild:ListBuildsForProject", on: "project" },
+  { action: "codebuild:StartBuild", on: "project" },
+  { action: "codebuild:BatchGetBuilds", on: "project" },
+  { action: "codebuild:StopBuild", on: "project" },
+  { action: "logs:GetLogEvents", on: "build-log-group" },
+] as const;
+
 export interface RunnerClients {
   codebuild: CodeBuildClient;
   ecr: ECRClient;
