@@ -9,6 +9,7 @@ import { closestRegion, knownRegions, regionProblem } from "../src/manifest/regi
 import { looksLikeSecret } from "../src/manifest/secrets.ts";
 import { manifestSchema, SECRET_LIKE_NAME } from "../src/manifest/schema.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
+import { edit, lineOf } from "./helpers/manifest-text.ts";
 
 let copy: ExampleCopy;
 let original: string;
@@ -20,16 +21,6 @@ beforeAll(() => {
 });
 afterAll(() => copy.cleanup());
 
-function edit(text: string, from: string, to: string): string {
-  expect(text, `the example manifest no longer contains ${JSON.stringify(from)}`).toContain(from);
-  return text.replace(from, to);
-}
-
-function lineOf(text: string, marker: string): number {
-  const index = text.split("\n").findIndex((l) => l.includes(marker));
-  expect(index, `marker ${JSON.stringify(marker)} not found`).toBeGreaterThanOrEqual(0);
-  return index + 1;
-}
 
 /** Writes `text` next to the example's manifest and returns the lines of the ManifestError it gets. */
 function errorLines(text: string): { lines: string[]; shown: string } {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadManifest } from "../src/manifest/load.ts";
 import { ManifestError } from "../src/manifest/errors.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
+import { edit, lineOf } from "./helpers/manifest-text.ts";
 
 let copy: ExampleCopy;
 let original: string;
@@ -18,18 +19,6 @@ beforeAll(() => {
 });
 afterAll(() => copy.cleanup());
 
-/** Replaces `from` (which must occur) in the example manifest. */
-function edit(text: string, from: string, to: string): string {
-  expect(text, `the example manifest no longer contains ${JSON.stringify(from)}`).toContain(from);
-  return text.replace(from, to);
-}
-
-/** 1-based line of the first line containing `marker`. */
-function lineOf(text: string, marker: string): number {
-  const index = text.split("\n").findIndex((l) => l.includes(marker));
-  expect(index, `marker ${JSON.stringify(marker)} not found`).toBeGreaterThanOrEqual(0);
-  return index + 1;
-}
 
 /** Writes `text` as a manifest next to the example's (same root) and returns what loading it throws. */
 function loadError(text: string): { error: ManifestError; file: string } {
