@@ -1,5 +1,6 @@
 // The bundled runner CLI, run as Terraform's local-exec would run it, against the fake AWS.
-import { spawn } from "node:child_process";
+import { runRunner, type RunResult } from "./helpers/runner-process.ts";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,12 +33,6 @@ const ARGS = [
 const FAST = { RUNNER_POLL_MS: "20", RUNNER_RETRY_BASE_MS: "5" };
 const PHASE_LINE = (phase: string) => new RegExp(`^\\[\\s*\\d+(m\\d\\d)?s\\] ${phase}$`, "m");
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let workDir: string;
 let cliFile: string;
 let fake: FakeAws;
@@ -45,27 +40,14 @@ let model: FakeModel;
 /** Every byte any runner printed in this file, checked for the secret at the end. */
 const allOutput: string[] = [];
 
-function run(
+async function run(
   args: string[],
   env: Record<string, string>,
-  onStdout?: (soFar: string, child: ReturnType<typeof spawn>) => void,
+  onStdout?: (soFar: string, child: ChildProcess) => void,
 ): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    // cwd outside the repository: the bundle must not need node_modules.
-    const child = spawn(process.execPath, [cliFile, ...args], { env, cwd: workDir, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-      onStdout?.(stdout, child);
-    });
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      allOutput.push(stdout, stderr);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  const result = await runRunner(cliFile, args, env, workDir, onStdout);
+  allOutput.push(result.stdout, result.stderr);
+  return result;
 }
 
 const env = (extra: Record<string, string> = {}) => fakeAwsEnv(fake.endpoint, { extra: { ...FAST, ...extra } });

@@ -1,6 +1,6 @@
 // The bundled runner under contention and faults: several applies reaching the same tag at once,
 // and a StartBuild whose answer never arrives intact. Run as child processes against the fake AWS.
-import { spawn } from "node:child_process";
+import { runRunner, type RunResult } from "./helpers/runner-process.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,28 +31,13 @@ const ARGS = [
 ];
 const RUNNERS = 5;
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let workDir: string;
 let cliFile: string;
 let fake: FakeAws | undefined;
 let model: FakeModel;
 
 function run(args: string[] = ARGS): Promise<RunResult> {
-  const env = fakeAwsEnv(fake!.endpoint, { extra: { RUNNER_POLL_MS: "20", RUNNER_RETRY_BASE_MS: "5" } });
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliFile, ...args], { env, cwd: workDir, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runRunner(cliFile, args, fakeAwsEnv(fake!.endpoint, { extra: { RUNNER_POLL_MS: "20", RUNNER_RETRY_BASE_MS: "5" } }), workDir);
 }
 
 /**

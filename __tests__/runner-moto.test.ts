@@ -3,6 +3,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 // models faithfully, and our fake against moto where both answer the same call. moto's CodeBuild
 // build records carry ISO-8601 timestamps that AWS SDK v3 cannot parse, so a build's lifecycle
 // stays on our fake (CodeBuild endpoint → fake; ECR and CloudWatch Logs → moto).
+import { runRunner, type RunResult } from "./helpers/runner-process.ts";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -69,19 +70,10 @@ function startMoto(): Promise<{ endpoint: string; child: ChildProcess }> {
   });
 }
 
-function run(args: string[], endpoints: { default: string; codebuild?: string }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(args: string[], endpoints: { default: string; codebuild?: string }): Promise<RunResult> {
   const extra: Record<string, string> = { RUNNER_POLL_MS: "20", RUNNER_RETRY_BASE_MS: "5" };
   if (endpoints.codebuild) extra.AWS_ENDPOINT_URL_CODEBUILD = endpoints.codebuild;
-  const env = fakeAwsEnv(endpoints.default, { extra });
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliFile, ...args], { env, cwd: workDir, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runRunner(cliFile, args, fakeAwsEnv(endpoints.default, { extra }), workDir);
 }
 
 /** An image manifest moto accepts; its digest is the sha256 of these bytes, as in a registry. */
