@@ -88,7 +88,7 @@ export function addCodeBuildBuild(scope: Construct, env: ImageBuildEnvironment, 
   });
   const buildTimeoutMinutes = props.buildTimeoutMinutes ?? 30;
 
-  const addProject = (suffix: string, o: { name: string; platform: Platform; buildspec: string; variables?: Record<string, string> }) => {
+  const addProject = (suffix: string, o: { name: string; platform: Platform; buildspec: string; variables?: Record<string, string>; computeType?: string }) => {
     const logGroup = new CloudwatchLogGroup(scope, `logs${suffix}`, {
       name: `/aws/codebuild/${o.name}`,
       retentionInDays: props.logRetentionDays ?? 14,
@@ -108,7 +108,7 @@ export function addCodeBuildBuild(scope: Construct, env: ImageBuildEnvironment, 
       environment: {
         type: environment.type,
         image: environment.image,
-        computeType: props.computeType ?? "BUILD_GENERAL1_SMALL",
+        computeType: o.computeType ?? props.computeType ?? "BUILD_GENERAL1_SMALL",
         // CodeBuild's managed images start the Docker daemon only in privileged mode.
         privilegedMode: true,
         environmentVariable: [
@@ -175,7 +175,8 @@ export function addCodeBuildBuild(scope: Construct, env: ImageBuildEnvironment, 
     return { platform, project, logGroup, trigger };
   });
   const joinBuildspec = renderJoinBuildspec(props.platforms);
-  const { project, logGroup } = addProject("", { name: props.projectName, platform: props.platforms[0]!, buildspec: joinBuildspec });
+  // The join only reads and writes manifests in the registry: the smallest machine will do.
+  const { project, logGroup } = addProject("", { name: props.projectName, platform: props.platforms[0]!, buildspec: joinBuildspec, computeType: "BUILD_GENERAL1_SMALL" });
   const trigger = addTrigger("trigger", {
     project,
     tag: props.tag,
