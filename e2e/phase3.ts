@@ -10,7 +10,7 @@ import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseDocument } from "yaml";
 import { createImagesApp } from "../src/app.ts";
-import { apply, localExec, localExecEnv, type State } from "./lib/apply.ts";
+import { apply, localExec, localExecEnv, shellWords, type ApplyRecord, type State } from "./lib/apply.ts";
 import { hostEnv, REPO_ROOT } from "./lib/buildenv.ts";
 import { startFakeCodeBuildWithStandIn, type StandInProject } from "./lib/fake-codebuild.ts";
 import type { BuildRun, Harness } from "./lib/harness.ts";
@@ -20,6 +20,8 @@ import type { TfDoc } from "./lib/terraform.ts";
 import type { Check } from "./phase1.ts";
 
 const STACK = "prod";
+/** Its own project name, so its bucket and repositories are not phase 2's. */
+const PROJECT = "e2e-mp";
 const BASE = "receipt-dynamo";
 const LAMBDA = "sync-dynamo";
 const PLATFORMS = ["linux/arm64", "linux/amd64"] as const;
@@ -46,6 +48,7 @@ export async function phase3(h: Harness, log: (l: string) => void): Promise<Phas
   const doc = parseDocument(readFileSync(manifestFile, "utf8"));
   doc.setIn(["baseImages", BASE, "builder"], "codebuild");
   doc.setIn(["baseImages", BASE, "platforms"], [...PLATFORMS]);
+  doc.set("project", PROJECT);
   const js = doc.toJS() as { baseImages: object; lambdas: object };
   for (const name of Object.keys(js.baseImages)) if (name !== BASE) doc.deleteIn(["baseImages", name]);
   for (const name of Object.keys(js.lambdas)) if (name !== LAMBDA) doc.deleteIn(["lambdas", name]);
@@ -89,8 +92,25 @@ export async function phase3(h: Harness, log: (l: string) => void): Promise<Phas
     return result;
   }
 
+  // What each trigger asked the runner for, as Terraform ran it.
+  const trigger = (re: RegExp) => {
+    const r = applied.records.find((x: ApplyRecord) => x.type === "terraform_data" && re.test(x.address));
+    const words = shellWords(r?.command ?? "");
+    const at = (flag: string) => words[words.indexOf(flag) + 1] ?? "";
+    return { project: at("--project"), repository: at("--repository-uri"), tag: at("--image-tag") };
+  };
+  const joinTrigger = trigger(new RegExp(`_${BASE}_trigger_build_`));
+  const platformTriggers = PLATFORMS.map((p) => trigger(new RegExp(`_${BASE}_trigger-${p.split("/")[1]}_build_`)));
+  const lambdaTrigger = trigger(new RegExp(`${LAMBDA}_trigger_build_`));
+  const project = joinTrigger.project;
+  const tag = joinTrigger.tag;
+  check(
+    "the per-platform triggers build <tag>-<arch> on <project>-<arch>",
+    /^sha-[0-9a-f]{12}$/.test(tag) && platformTriggers.every((t, i) => t.tag === `${tag}-${PLATFORMS[i]!.split("/")[1]}` && t.project === `${project}-${PLATFORMS[i]!.split("/")[1]}` && t.repository === joinTrigger.repository),
+    [joinTrigger, ...platformTriggers].map((t) => `${t.project} ${t.tag}`).join("; "),
+  );
+
   // The builds: one per platform on that platform's project, then the join, then the Lambda.
-  const project = `portfolio-base-${BASE}-${STACK}`;
   const byName = new Map(builds.map((b) => [b.name, b]));
   const perPlatform = PLATFORMS.map((p) => byName.get(`${project}-${p.split("/")[1]}`));
   const join_ = byName.get(project);
@@ -110,9 +130,8 @@ export async function phase3(h: Harness, log: (l: string) => void): Promise<Phas
   check("no build touched Docker Hub", hub.length === 0, hub.slice(0, 3).join(" | ") || undefined);
 
   // The registry: <tag> is an index of exactly the per-platform builds' <tag>-<arch> images.
-  const repo = `base-${BASE}-${STACK}`;
+  const repo = joinTrigger.repository.slice(h.registry.host.length + 1);
   const tags = await h.reg.tags(repo);
-  const tag = tags.find((x) => /^sha-[0-9a-f]{12}$/.test(x));
   const index = tag ? await h.reg.manifest(repo, tag) : undefined;
   const entries = (index?.manifests ?? []).map((d) => `${d.platform?.os}/${d.platform?.architecture}=${d.digest}`).sort();
   const pushed = tag ? (await Promise.all(PLATFORMS.map(async (p) => `${p}=${await h.reg.headDigest(repo, `${tag}-${p.split("/")[1]}`)}`))).sort() : [];
@@ -132,10 +151,10 @@ export async function phase3(h: Harness, log: (l: string) => void): Promise<Phas
   }
 
   // The Lambda on it: built FROM the index (its platform's image), after the join.
-  const lambdaBuild = byName.get(`portfolio-${LAMBDA}-${STACK}`);
+  const lambdaBuild = byName.get(lambdaTrigger.project);
   check(`${LAMBDA} was built after the join`, !!lambdaBuild && !!join_ && lambdaBuild.startTime.getTime() >= join_.endTime.getTime());
-  const lambdaRepo = `portfolio-${LAMBDA}-${STACK}`;
-  const lambdaTag = (await h.reg.tags(lambdaRepo)).find((x) => x.startsWith("sha-"));
+  const lambdaRepo = lambdaTrigger.repository.slice(h.registry.host.length + 1);
+  const lambdaTag = lambdaTrigger.tag;
   const lambdaManifest = await h.reg.manifest(lambdaRepo, lambdaTag ?? "missing");
   const lambdaCfg = await h.reg.imageConfig(lambdaRepo, lambdaManifest);
   check(`${LAMBDA} is a plain linux/arm64 image manifest`, !isIndex(lambdaManifest.mediaType) && `${lambdaCfg.os}/${lambdaCfg.architecture}` === "linux/arm64", `${lambdaManifest.mediaType} ${lambdaCfg.os}/${lambdaCfg.architecture}`);
