@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { buildspecForImage, buildspecHash, renderBuildspec, shellQuote, type BuildspecInput } from "../src/buildspec.ts";
+import { buildspecForImage, buildspecHash, renderBuildspec, renderJoinBuildspec, shellQuote, type BuildspecInput } from "../src/buildspec.ts";
 import { analyzeImages, type ImageAnalysis } from "../src/analyze.ts";
 import { loadManifest } from "../src/manifest/load.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
@@ -42,6 +42,7 @@ beforeAll(() => {
       [
         'case "$1" in',
         "  login) cat > \"$STUB_LOG.stdin.$RANDOM\" ;;",
+        '  push) if [ "$2" = "${STUB_FAIL_PUSH:-}" ]; then echo "denied" >&2; exit 1; fi ;;',
         `  inspect) echo "${DIGEST}" ;;`,
         "esac",
       ].join("\n"),
@@ -179,11 +180,14 @@ describe("pre_build", () => {
     expect(run.calls).toContainEqual(["aws", "ecr-public", "get-login-password", "--region", "us-east-1"]);
   });
 
-  it("installs QEMU emulators only for multi-platform builds", () => {
-    const multi = runPhase(spec({ platforms: ["linux/arm64", "linux/amd64"] }), "pre_build", { REPOSITORY_URI: REPO, IMAGE_TAG: "t" });
-    expect(multi.calls.some((c) => c.join(" ").includes("tonistiigi/binfmt --install all"))).toBe(true);
-    const single = runPhase(spec(), "pre_build", { REPOSITORY_URI: REPO, IMAGE_TAG: "t" });
-    expect(single.calls.some((c) => c.join(" ").includes("binfmt"))).toBe(false);
+  it("a platform's build of a multi-platform image refuses to run without its project's TARGET_PLATFORM, or with another platform", () => {
+    const multi = spec({ platforms: ["linux/arm64", "linux/amd64"] });
+    for (const target of [undefined, "linux/386"]) {
+      const run = runPhase(multi, "pre_build", { REPOSITORY_URI: REPO, IMAGE_TAG: "t-arm64", ...(target ? { TARGET_PLATFORM: target } : {}) });
+      expect(run.status).not.toBe(0);
+      expect(run.stderr).toContain(`TARGET_PLATFORM is '${target ?? ""}', not one of linux/arm64 linux/amd64`);
+    }
+    expect(runPhase(multi, "pre_build", { REPOSITORY_URI: REPO, IMAGE_TAG: "t-arm64", TARGET_PLATFORM: "linux/amd64" }).status).toBe(0);
   });
 });
 
@@ -196,21 +200,25 @@ describe("build", () => {
   /** The value following `flag` (every occurrence). */
   const values = (argv: string[], flag: string) => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]!] : []));
 
-  it("builds for the platform without attestations, from the base image, tagged repo:tag, with the registry cache on the cache tag", () => {
+  it("builds for the platform without attestations, from the base image, tagged repo:tag, with the inline cache read from the cache tag", () => {
     const run = runPhase(spec(withBase), "build", buildEnv);
     expect(run.status).toBe(0);
     const argv = dockerBuild(run);
     expect(values(argv, "--platform")).toEqual(["linux/arm64"]);
+    // Lambda takes a single image manifest, not an index: the AWS docs build Lambda images with
+    // the default builder and --provenance=false (https://docs.aws.amazon.com/lambda/latest/dg/python-image.html).
     expect(argv).toContain("--provenance=false");
     expect(argv).toContain("--sbom=false");
     expect(values(argv, "--build-arg")).toEqual([`BASE_IMAGE_URI=${BASE}`]);
     expect(values(argv, "-f")).toEqual(["infra/create_labels_step_functions/lambdas/Dockerfile.with_base"]);
     expect(values(argv, "-t")).toEqual([`${REPO}:sha-c9efe0b64df7`]);
+    // https://docs.docker.com/build/cache/backends/inline/: export with --cache-to type=inline,
+    // import with --cache-from type=registry,ref=<image>.
     expect(values(argv, "--cache-from")).toEqual([`type=registry,ref=${REPO}:cache`]);
-    expect(values(argv, "--cache-to")).toHaveLength(1);
-    expect(values(argv, "--cache-to")[0]).toMatch(new RegExp(`^type=registry,ref=${REPO.replace(/\./g, "\\.")}:cache,mode=max`));
-    // Single platform: loaded locally so post_build can push and read the digest.
+    expect(values(argv, "--cache-to")).toEqual(["type=inline"]);
+    // Single platform: loaded into the daemon's image store so post_build can push it and read its digest.
     expect(argv).toContain("--load");
+    expect(argv).not.toContain("--push");
     expect(argv.at(-1)).toBe(".");
   });
 
@@ -219,11 +227,16 @@ describe("build", () => {
     expect(argv.some((a) => a.startsWith("BASE_IMAGE_URI="))).toBe(false);
   });
 
-  it("builds every platform in one index, pushed directly, for multi-platform images", () => {
-    const argv = dockerBuild(runPhase(spec({ platforms: ["linux/arm64", "linux/amd64"] }), "build", { REPOSITORY_URI: REPO, IMAGE_TAG: "t" }));
-    expect(values(argv, "--platform")).toEqual(["linux/arm64,linux/amd64"]);
-    expect(argv).toContain("--push");
-    expect(argv).not.toContain("--load");
+  it("builds one platform of a multi-platform image per build: the one its project names, tagged $IMAGE_TAG (<tag>-<arch>)", () => {
+    const multi = spec({ platforms: ["linux/arm64", "linux/amd64"] });
+    for (const platform of ["linux/arm64", "linux/amd64"]) {
+      const tag = `t-${platform.slice(6)}`;
+      const argv = dockerBuild(runPhase(multi, "build", { REPOSITORY_URI: REPO, IMAGE_TAG: tag, TARGET_PLATFORM: platform }));
+      expect(values(argv, "--platform")).toEqual([platform]);
+      expect(values(argv, "-t")).toEqual([`${REPO}:${tag}`]);
+      expect(argv).toContain("--load");
+      expect(argv).toContain("--provenance=false");
+    }
   });
 
   it("passes build args with shell metacharacters to docker byte for byte, running nothing", () => {
@@ -271,15 +284,109 @@ describe("post_build", () => {
     expect(run.stdout).toContain(`Pushed ${DIGEST}`);
   });
 
-  it("for a multi-platform index (already pushed by the build) prints the index instead of pushing again", () => {
+  it("after pushing, moves the cache tag to the new image; a failed cache push only warns", () => {
+    const run = runPhase(spec(withBase), "post_build", { ...buildEnv, CODEBUILD_BUILD_SUCCEEDING: "1" });
+    const pushes = run.calls.filter((c) => c[0] === "docker" && c[1] === "push").map((c) => c[2]);
+    expect(pushes).toEqual([`${REPO}:sha-c9efe0b64df7`, `${REPO}:cache`]);
+    expect(run.calls).toContainEqual(["docker", "tag", `${REPO}:sha-c9efe0b64df7`, `${REPO}:cache`]);
+    const failing = runPhase(spec(withBase), "post_build", { ...buildEnv, CODEBUILD_BUILD_SUCCEEDING: "1", STUB_FAIL_PUSH: `${REPO}:cache` });
+    expect(failing.status).toBe(0);
+    expect(failing.stderr).toContain("could not push the cache tag");
+  });
+
+  it("a platform's build of a multi-platform image pushes only its own tag (the join tags the index cache)", () => {
     const run = runPhase(spec({ platforms: ["linux/arm64", "linux/amd64"] }), "post_build", {
       REPOSITORY_URI: REPO,
-      IMAGE_TAG: "t",
+      IMAGE_TAG: "t-arm64",
+      TARGET_PLATFORM: "linux/arm64",
       CODEBUILD_BUILD_SUCCEEDING: "1",
     });
     expect(run.status).toBe(0);
-    expect(run.calls.filter((c) => c[1] === "push")).toEqual([]);
-    expect(run.calls).toContainEqual(["docker", "buildx", "imagetools", "inspect", `${REPO}:t`]);
+    expect(run.calls.filter((c) => c[1] === "push").map((c) => c[2])).toEqual([`${REPO}:t-arm64`]);
+  });
+});
+
+describe("the join of a multi-platform image", () => {
+  const join = () => parse(renderJoinBuildspec(["linux/arm64", "linux/amd64"])) as Buildspec;
+  const env = { REPOSITORY_URI: REPO, IMAGE_TAG: "sha-1", CODEBUILD_BUILD_SUCCEEDING: "1" };
+
+  it("logs in to the repository's registry and creates the index <tag> from <tag>-arm64 and <tag>-amd64 in the registry", () => {
+    const pre = runPhase(join(), "pre_build", env);
+    expect(pre.status).toBe(0);
+    expect(logins(pre.calls)).toEqual(["123456789012.dkr.ecr.us-east-1.amazonaws.com"]);
+    const build = runPhase(join(), "build", env);
+    expect(build.status).toBe(0);
+    // https://docs.docker.com/reference/cli/docker/buildx/imagetools/create/: "Create a new manifest
+    // list based on source manifests ... [which] must already exist in the registry".
+    expect(build.calls).toEqual([["docker", "buildx", "imagetools", "create", "-t", `${REPO}:sha-1`, `${REPO}:sha-1-arm64`, `${REPO}:sha-1-amd64`]]);
+  });
+
+  it("tags the index cache (a carbon copy: one source) and prints it; refuses after a failed build", () => {
+    const post = runPhase(join(), "post_build", env);
+    expect(post.status).toBe(0);
+    expect(post.calls).toEqual([
+      ["docker", "buildx", "imagetools", "create", "-t", `${REPO}:cache`, `${REPO}:sha-1`],
+      ["docker", "buildx", "imagetools", "inspect", `${REPO}:sha-1`],
+    ]);
+    const failed = runPhase(join(), "post_build", { ...env, CODEBUILD_BUILD_SUCCEEDING: "0" });
+    expect(failed.status).not.toBe(0);
+    expect(failed.calls).toEqual([]);
+  });
+});
+
+/**
+ * Every CodeBuild build must work without Docker Hub: anonymous pulls from CodeBuild's shared
+ * addresses hit its rate limit (`toomanyrequests`). A `docker buildx create --driver
+ * docker-container` builder pulls its BuildKit image, `moby/buildkit:buildx-stable-1`, from Docker
+ * Hub when it boots, and QEMU's installer is `tonistiigi/binfmt` (buildx driver/bkimage:
+ * DefaultImage, QemuImage). The default `docker` driver "uses the BuildKit server components built
+ * directly into the Docker Engine" (https://docs.docker.com/build/builders/drivers/docker/) and
+ * exports the inline cache only ("Cache export: Inline only",
+ * https://docs.docker.com/build/builders/drivers/; buildx lets `type=inline` past its driver check,
+ * docker/buildx build/opt.go). So every docker command runs on the daemon or the target registry.
+ */
+describe("no build needs Docker Hub", () => {
+  const multi: Partial<BuildspecInput> = { platforms: ["linux/arm64", "linux/amd64"] };
+  const variants: [string, Buildspec, Record<string, string>][] = [
+    ["a single-platform Lambda FROM a base image", spec(withBase), buildEnv],
+    ["a single-platform image FROM public ECR", spec({ loginPublicEcr: true, platforms: ["linux/amd64"] }), { REPOSITORY_URI: REPO, IMAGE_TAG: "t" }],
+    ["one platform of a multi-platform base", spec({ ...multi, ...withBase }), { ...buildEnv, IMAGE_TAG: "t-amd64", TARGET_PLATFORM: "linux/amd64" }],
+    ["the join of a multi-platform base", parse(renderJoinBuildspec(["linux/arm64", "linux/amd64"])) as Buildspec, { REPOSITORY_URI: REPO, IMAGE_TAG: "t" }],
+  ];
+  const allCalls = (b: Buildspec, env: Record<string, string>) =>
+    (["pre_build", "build", "post_build"] as const).flatMap((phase) => {
+      const run = runPhase(b, phase, { ...env, CODEBUILD_BUILD_SUCCEEDING: "1" });
+      expect(run.status, `${phase}: ${run.stderr}`).toBe(0);
+      return run.calls.filter((c) => c[0] === "docker");
+    });
+
+  it.each(variants)("%s: uses the daemon's own builder, runs and pulls no image, and names only its registries", (_name, b, env) => {
+    const calls = allCalls(b, env);
+    expect(calls.length).toBeGreaterThan(0);
+    for (const c of calls) {
+      const command = c.slice(1, 3).join(" ");
+      expect(["buildx create", "buildx use"], c.join(" ")).not.toContain(command);
+      expect(["run", "pull"], c.join(" ")).not.toContain(c[1]);
+      expect(c, "the build must run on the default (docker driver) builder").not.toContain("--builder");
+      expect(c.join(" ")).not.toMatch(/moby\/buildkit|tonistiigi|docker\.io/);
+    }
+    // Every image reference (tags, cache sources, index sources) is in the repository's registry.
+    const refs = calls.flatMap((c) => {
+      if (c[1] === "buildx" && c[2] === "build") return c.flatMap((a, i) => (c[i - 1] === "-t" ? [a] : c[i - 1] === "--cache-from" ? [a.replace(/^type=registry,ref=/, "")] : []));
+      if (c[1] === "buildx" && c[2] === "imagetools") return c.slice(4).filter((a) => !a.startsWith("-"));
+      if (c[1] === "push" || c[1] === "tag") return c.slice(2);
+      return [];
+    });
+    expect(refs.length).toBeGreaterThan(0);
+    for (const ref of refs) expect(ref.startsWith(`${REPO}:`), ref).toBe(true);
+  });
+
+  it.each(variants.slice(0, 3))("%s: exports only the inline cache, the one the docker driver supports", (_name, b, env) => {
+    const builds = allCalls(b, env).filter((c) => c[1] === "buildx" && c[2] === "build");
+    expect(builds).toHaveLength(1);
+    const argv = builds[0]!;
+    const cacheTo = argv.flatMap((a, i) => (argv[i - 1] === "--cache-to" ? [a] : []));
+    expect(cacheTo).toEqual(["type=inline"]);
   });
 });
 

@@ -1,6 +1,8 @@
 // The e2e docker/aws shims' command mapping, against a stub buildah (no images are built here).
 import { afterAll, describe, expect, it } from "vitest";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createServer } from "node:http";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -70,24 +72,53 @@ describe("e2e docker shim", () => {
     expect(r.err).toMatch(/Cannot perform an interactive login from a non TTY device/);
   });
 
-  it("buildx create/use are no-ops; unknown commands exit 125", () => {
-    expect(sh("docker buildx create --name lambda-images --driver docker-container --use || docker buildx use lambda-images").out).toBe("lambda-images\n");
+  it("unknown commands and flags exit 125", () => {
     expect(sh("docker frobnicate").code).toBe(125);
     expect(sh("docker buildx build --squash .").code).toBe(125);
-    expect(sh("docker run --rm alpine true").code).toBe(125);
   });
 
-  it("the binfmt installer run is answered from binfmt_misc", () => {
+  // CodeBuild builds must not need Docker Hub (anonymous pulls from CodeBuild's shared addresses
+  // are rate limited, toomanyrequests). A docker-container builder boots from
+  // moby/buildkit:buildx-stable-1 and QEMU's installer is tonistiigi/binfmt, both on Docker Hub
+  // (buildx driver/bkimage; https://docs.docker.com/build/builders/drivers/docker-container/).
+  it("a docker-container builder is created, but booting it (the first build) would pull moby/buildkit from Docker Hub: refused", () => {
+    reset();
+    expect(sh("docker buildx create --name lambda-images --driver docker-container --use || docker buildx use lambda-images").out).toBe("lambda-images\n");
+    const r = sh("docker buildx build --platform linux/arm64 -t 127.0.0.1:5999/app:t --load .");
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/booting builder lambda-images \(driver docker-container\) pulls moby\/buildkit:buildx-stable-1 from docker\.io/);
+    expect(calls()).toEqual([]);
+    // Back on the default builder (the docker driver), builds run.
+    expect(sh("docker buildx use default").code).toBe(0);
+    expect(sh("docker buildx build --platform linux/arm64 -t 127.0.0.1:5999/app:t --load .").code).toBe(0);
+    expect(sh("docker buildx build --builder lambda-images -t 127.0.0.1:5999/app:t --load .").code).toBe(1);
+  });
+
+  it("docker run of a Docker Hub image (the binfmt installer) is refused as a Docker Hub pull; other runs are unsupported", () => {
     const r = sh("docker run --privileged --rm tonistiigi/binfmt --install all");
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.out).supported).toContain(`linux/${process.arch === "x64" ? "amd64" : process.arch}`);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/pulls tonistiigi\/binfmt from docker\.io/);
+    expect(sh("docker run --rm 127.0.0.1:5999/x:1 true").code).toBe(125);
+  });
+
+  // "Cache export: Inline only" for the docker driver (https://docs.docker.com/build/builders/drivers/);
+  // buildx rejects any other --cache-to before building (docker/buildx build/opt.go).
+  it("the default builder exports the inline cache only, and builds one platform at a time, as the docker driver does", () => {
+    reset();
+    const registry = sh("docker buildx build -t 127.0.0.1:5999/app:t --cache-to type=registry,ref=127.0.0.1:5999/app:cache,mode=max --load .");
+    expect(registry.code).toBe(1);
+    expect(registry.err).toMatch(/Cache export is not supported for the docker driver/);
+    const multi = sh("docker buildx build --platform linux/arm64,linux/amd64 -t 127.0.0.1:5999/base:b1 --push .");
+    expect(multi.code).toBe(1);
+    expect(multi.err).toMatch(/Multi-platform build is not supported for the docker driver/);
+    expect(calls()).toEqual([]);
   });
 
   it("buildx build --load maps onto buildah bud; cache and attestation flags are dropped", () => {
     reset();
     const r = sh(
       `REPOSITORY_URI=127.0.0.1:5999/app; IMAGE_TAG=t1; BASE_IMAGE_URI=127.0.0.1:5999/base:b1
-       docker buildx build --platform linux/arm64 --provenance=false --sbom=false --build-arg BASE_IMAGE_URI="$BASE_IMAGE_URI" --build-arg X='a b' -f infra/x/Dockerfile.with_base -t "$REPOSITORY_URI:$IMAGE_TAG" --cache-from type=registry,ref="$REPOSITORY_URI:cache" --cache-to type=registry,ref="$REPOSITORY_URI:cache",mode=max,image-manifest=true,oci-mediatypes=true --load .`,
+       docker buildx build --platform linux/arm64 --provenance=false --sbom=false --build-arg BASE_IMAGE_URI="$BASE_IMAGE_URI" --build-arg X='a b' -f infra/x/Dockerfile.with_base -t "$REPOSITORY_URI:$IMAGE_TAG" --cache-from type=registry,ref="$REPOSITORY_URI:cache" --cache-to type=inline --load .`,
     );
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/ignoring --provenance --sbom --cache-from --cache-to/);
@@ -113,22 +144,101 @@ describe("e2e docker shim", () => {
     expect(sh(inspect).out).toBe(`127.0.0.1:5999/app2@sha256:${"7".padStart(64, "0")}\n`);
   });
 
-  it("several platforms: a manifest list, pushed with --all; --load is refused like buildx", () => {
-    reset();
-    const r = sh("docker buildx build --platform linux/arm64,linux/amd64 -f D -t 127.0.0.1:5999/base:b1 --push .");
-    expect(r.code).toBe(0);
-    const c = calls();
-    expect(c.find((x) => x[0] === "bud")).toEqual(expect.arrayContaining(["--platform", "linux/arm64,linux/amd64", "--manifest", "127.0.0.1:5999/base:b1"]));
-    expect(c.find((x) => x[0] === "manifest" && x[1] === "push")).toEqual(expect.arrayContaining(["--all", "--format", "v2s2"]));
-    const load = sh("docker buildx build --platform linux/arm64,linux/amd64 -t x:1 --load .");
-    expect(load.code).toBe(1);
-    expect(load.err).toMatch(/docker exporter does not currently support exporting manifest lists/);
-  });
-
   it("E2E_PLATFORM_MAP rewrites platforms, saying so", () => {
     reset();
     const r = sh("E2E_PLATFORM_MAP=linux/arm64=linux/amd64 docker buildx build --platform linux/arm64 -t 127.0.0.1:5999/m:1 --load .");
     expect(r.err).toMatch(/platform linux\/arm64 mapped to linux\/amd64/);
     expect(calls()[0]).toEqual(expect.arrayContaining(["--platform", "linux/amd64"]));
   });
+
+  // "Create a new manifest list based on source manifests ... [which] must already exist in the
+  // registry ... If only one source is specified, create performs a carbon copy."
+  // (https://docs.docker.com/reference/cli/docker/buildx/imagetools/create/)
+  it("imagetools create joins per-platform images already in the registry into a manifest list, and copies one source as it is", async () => {
+    const reg = await miniRegistry();
+    try {
+      const arm = reg.putImage("base", "b1-arm64", { architecture: "arm64", os: "linux", variant: "v8" });
+      const amd = reg.putImage("base", "b1-amd64", { architecture: "amd64", os: "linux" });
+      const r = await shAsync(`R=${reg.host}/base; docker buildx imagetools create -t "$R:b1" "$R:b1-arm64" "$R:b1-amd64"`);
+      expect(r.code, r.err).toBe(0);
+      const list = reg.manifests.get("base:b1")!;
+      expect(list.type).toBe("application/vnd.docker.distribution.manifest.list.v2+json");
+      expect(JSON.parse(list.body).manifests).toEqual([
+        { mediaType: "application/vnd.docker.distribution.manifest.v2+json", size: arm.size, digest: arm.digest, platform: { architecture: "arm64", os: "linux", variant: "v8" } },
+        { mediaType: "application/vnd.docker.distribution.manifest.v2+json", size: amd.size, digest: amd.digest, platform: { architecture: "amd64", os: "linux" } },
+      ]);
+      const copy = await shAsync(`R=${reg.host}/base; docker buildx imagetools create -t "$R:cache" "$R:b1"`);
+      expect(copy.code, copy.err).toBe(0);
+      expect(reg.manifests.get("base:cache")).toEqual(list);
+      const missing = await shAsync(`R=${reg.host}/base; docker buildx imagetools create -t "$R:b2" "$R:b2-arm64" "$R:b2-amd64"`);
+      expect(missing.code).toBe(1);
+      expect(missing.err).toMatch(/b2-arm64: not found/);
+      expect(reg.manifests.has("base:b2")).toBe(false);
+    } finally {
+      await reg.close();
+    }
+  });
 });
+
+/** Runs a shell command without blocking the event loop (the mini registry answers in this process). */
+function shAsync(cmd: string): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("bash", ["-c", cmd], {
+      env: { PATH: `${SHIMS}:${process.env.PATH}`, E2E_BUILDAH: stub, E2E_SHIM_STATE: join(dir, "state"), TMPDIR: dir },
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("exit", (code) => resolve({ code, out, err }));
+  });
+}
+
+/** The registry API's manifest and blob endpoints (distribution spec), in memory. */
+async function miniRegistry() {
+  const manifests = new Map<string, { type: string; body: string }>();
+  const blobs = new Map<string, string>();
+  const digestOf = (s: string) => `sha256:${createHash("sha256").update(s).digest("hex")}`;
+  const server = createServer((req, res) => {
+    const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(req.url ?? "");
+    if (!m) return void res.writeHead(404).end();
+    const [, repo, kind, ref] = m;
+    if (kind === "blobs") {
+      const b = blobs.get(ref!);
+      return void (b ? res.writeHead(200, { "Content-Type": "application/octet-stream" }).end(b) : res.writeHead(404).end());
+    }
+    if (req.method === "PUT") {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        const entry = { type: String(req.headers["content-type"]), body };
+        manifests.set(`${repo}:${ref}`, entry);
+        manifests.set(`${repo}:${digestOf(body)}`, entry);
+        res.writeHead(201, { "Docker-Content-Digest": digestOf(body) }).end();
+      });
+      return;
+    }
+    const found = manifests.get(`${repo}:${ref}`);
+    if (!found) return void res.writeHead(404).end();
+    res.writeHead(200, { "Content-Type": found.type, "Docker-Content-Digest": digestOf(found.body) }).end(req.method === "HEAD" ? undefined : found.body);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  return {
+    host,
+    manifests,
+    putImage(repo: string, tag: string, platform: Record<string, string>) {
+      const config = JSON.stringify({ ...platform, config: {}, rootfs: { type: "layers", diff_ids: [] } });
+      blobs.set(digestOf(config), config);
+      const body = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.docker.distribution.manifest.v2+json",
+        config: { mediaType: "application/vnd.docker.container.image.v1+json", size: config.length, digest: digestOf(config) },
+        layers: [],
+      });
+      manifests.set(`${repo}:${tag}`, { type: "application/vnd.docker.distribution.manifest.v2+json", body });
+      return { digest: digestOf(body), size: Buffer.byteLength(body) };
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}

@@ -181,23 +181,76 @@ describe("multi-platform base images", () => {
     expect(flagValue(uploadArgv, "--base-image-uri")).toMatch(/-amd64$/);
   });
 
-  it("CodeBuild-built bases build every platform into one index (QEMU on the first platform's machine), chained by the index tag", () => {
+  // Each platform is built natively, so no build needs QEMU (tonistiigi/binfmt) or a BuildKit
+  // container (moby/buildkit), both pulled from Docker Hub: arm64 on ARM_CONTAINER, amd64 on
+  // LINUX_CONTAINER (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ProjectEnvironment.html,
+  // https://docs.aws.amazon.com/codebuild/latest/userguide/build-env-ref-available.html). Then a
+  // build joins the two into the index <tag> with `docker buildx imagetools create`, a registry
+  // operation (https://docs.docker.com/reference/cli/docker/buildx/imagetools/create/).
+  it("CodeBuild-built bases build each platform on its own architecture's machine, then join them into one index, chained by the index tag", () => {
     const v = view("multiCodebuild", "prod");
     expect(v.all("docker_image")).toEqual([]);
+    const builds = (base: string) => {
+      const url = repoUrl(v, `portfolio-base-${base}-prod`);
+      return new Map(
+        v
+          .all("terraform_data")
+          .map(([id, r]) => [id, r, localExecArgv(r.provisioner[0]["local-exec"].command as string)] as const)
+          .filter(([, , argv]) => flagValue(argv, "--repository-uri") === url)
+          .map(([id, r, argv]) => [flagValue(argv, "--image-tag")!, { id, r, argv }]),
+      );
+    };
     for (const base of ["receipt-dynamo", "receipt-label"]) {
-      const [, project] = v.one("aws_codebuild_project", (p) => p.name === `portfolio-base-${base}-prod`);
-      expect(project.environment).toMatchObject({ type: "ARM_CONTAINER" });
-      const buildspec = parse(project.source.buildspec as string) as { phases: Record<string, { commands: string[] }> };
-      const build = buildspec.phases.build!.commands.join("\n");
-      expect(build).toContain("--platform linux/arm64,linux/amd64");
-      expect(build).toContain("--push");
-      expect(buildspec.phases.pre_build!.commands.join("\n")).toContain("binfmt --install all");
+      const tag = tagOf(hashOf("multiCodebuild", base, "base"));
+      const byTag = builds(base);
+      expect([...byTag.keys()].sort()).toEqual([tag, `${tag}-amd64`, `${tag}-arm64`]);
+      for (const [arch, type, image] of [
+        ["arm64", "ARM_CONTAINER", "aws/codebuild/amazonlinux-aarch64-standard:3.0"],
+        ["amd64", "LINUX_CONTAINER", "aws/codebuild/standard:7.0"],
+      ] as const) {
+        const { r: trigger, argv } = byTag.get(`${tag}-${arch}`)!;
+        const [, project] = v.deref(flagValue(argv, "--project"), "aws_codebuild_project", "name");
+        expect(project.name).toBe(`portfolio-base-${base}-prod-${arch}`);
+        expect(project.environment).toMatchObject({ type, image, privileged_mode: true });
+        expect(project.environment.environment_variable).toContainEqual({ name: "TARGET_PLATFORM", value: `linux/${arch}` });
+        const buildspec = project.source.buildspec as string;
+        expect(buildspec).toContain('--platform "$TARGET_PLATFORM"');
+        expect(buildspec).not.toMatch(/binfmt|buildx create|moby\/buildkit/);
+        expect(trigger.triggers_replace).toMatchObject({ content_hash: hashOf("multiCodebuild", base, "base") });
+      }
+      const join = byTag.get(tag)!;
+      const [, joinProject] = v.deref(flagValue(join.argv, "--project"), "aws_codebuild_project", "name");
+      expect(joinProject.name).toBe(`portfolio-base-${base}-prod`);
+      const joinCommands = (parse(joinProject.source.buildspec as string) as { phases: Record<string, { commands: string[] }> }).phases.build!.commands;
+      expect(joinCommands).toEqual(['docker buildx imagetools create -t "$REPOSITORY_URI:$IMAGE_TAG" "$REPOSITORY_URI:$IMAGE_TAG-arm64" "$REPOSITORY_URI:$IMAGE_TAG-amd64"']);
+      // The join runs after both platforms' images are pushed, and again whenever they are rebuilt.
+      for (const arch of ["arm64", "amd64"]) expect(join.r.depends_on).toContain(`terraform_data.${byTag.get(`${tag}-${arch}`)!.id}`);
+      expect(join.r.triggers_replace).toMatchObject({ content_hash: hashOf("multiCodebuild", base, "base") });
     }
-    const [, , labelArgv] = buildOf(v, "portfolio-base-receipt-label-prod");
-    expect(flagValue(labelArgv, "--base-image-uri")).toBe(`${repoUrl(v, "portfolio-base-receipt-dynamo-prod")}:${tagOf(hashOf("multiCodebuild", "receipt-dynamo", "base"))}`);
+    // The chained base builds each platform FROM the parent's index, after the parent's join.
+    const dynamoTag = tagOf(hashOf("multiCodebuild", "receipt-dynamo", "base"));
+    const dynamoJoin = builds("receipt-dynamo").get(dynamoTag)!;
+    const labelTag = tagOf(hashOf("multiCodebuild", "receipt-label", "base"));
+    for (const arch of ["arm64", "amd64"]) {
+      const { r, argv } = builds("receipt-label").get(`${labelTag}-${arch}`)!;
+      expect(flagValue(argv, "--base-image-uri")).toBe(`${repoUrl(v, "portfolio-base-receipt-dynamo-prod")}:${dynamoTag}`);
+      expect(r.depends_on).toContain(`terraform_data.${dynamoJoin.id}`);
+    }
     const [, , uploadArgv] = buildOf(v, "portfolio-upload-images-prod");
-    expect(flagValue(uploadArgv, "--base-image-uri")).toBe(`${repoUrl(v, "portfolio-base-receipt-label-prod")}:${tagOf(hashOf("multiCodebuild", "receipt-label", "base"))}`);
+    expect(flagValue(uploadArgv, "--base-image-uri")).toBe(`${repoUrl(v, "portfolio-base-receipt-label-prod")}:${labelTag}`);
     expect(lambdaFn(v, "upload-images").architectures).toEqual(["x86_64"]);
+  });
+
+  it("the per-platform projects of a CodeBuild-built base may push to its repository and write their logs", () => {
+    const v = view("multiCodebuild", "prod");
+    const [, policy] = v.one("aws_iam_role_policy", (p) => p.name === "build-stack-images");
+    const statements = JSON.parse(policy.policy as string).Statement as { Sid: string; Action: string | string[]; Resource: string | string[] }[];
+    const pushed = statements.find((s) => s.Sid === "PushOwnImages")!.Resource as string[];
+    expect(pushed.filter((r) => r.endsWith(":repository/portfolio-base-receipt-label-prod"))).toHaveLength(1);
+    const logs = statements.find((s) => s.Sid === "WriteBuildLogs")!.Resource as string[];
+    for (const suffix of ["", "-arm64", "-amd64"]) {
+      expect(logs.some((r) => r.endsWith(`:log-group:/aws/codebuild/portfolio-base-receipt-label-prod${suffix}:*`))).toBe(true);
+    }
   });
 
   it("a multi-platform CodeBuild base FROM a multi-platform Docker base is refused: it would build every platform FROM one platform's image", async () => {

@@ -1,11 +1,12 @@
 // Phase 1 proof: the fixture monorepo (e2e/fixtures/mono) built through the CodeBuild stand-in
 // with buildspecs from the project's own renderBuildspec(): a multi-platform base image that pip
-// installs a local package, then a linux/arm64 Lambda image FROM it. Checks what landed in the
+// installs a local package (one build per platform, as each platform's CodeBuild project runs it,
+// then the join into an index), then a linux/arm64 Lambda image FROM it. Checks what landed in the
 // registry through its HTTP API and runs Python inside the images.
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { renderBuildspec } from "../src/buildspec.ts";
+import { platformTag, renderBuildspec, renderJoinBuildspec, TARGET_PLATFORM_VAR } from "../src/buildspec.ts";
 import { bundleRunner } from "../src/runner/bundle.ts";
 import { fakeAwsEnv } from "../__tests__/fake-aws/index.ts";
 import { startFakeCodeBuildWithStandIn } from "./lib/fake-codebuild.ts";
@@ -69,15 +70,36 @@ export async function phase1(h: Harness, log: (l: string) => void, o: { platform
   const builds: BuildRun[] = [];
   const phaseTrail: string[] = [];
 
+  // Each platform on its own project (TARGET_PLATFORM from the project), then the join, as the
+  // synthesized per-platform and join triggers run them.
+  const perPlatform = basePlatforms.length > 1;
+  const baseRuns = perPlatform
+    ? await Promise.all(
+        basePlatforms.map((p, i) =>
+          h.runBuild({
+            name: `e2e-base-${p.split("/")[1]}`,
+            buildspec: baseSpec,
+            key: "contexts/e2e-base.zip",
+            env: { IMAGE_TAG: platformTag("b1", p as never), REPOSITORY_URI: `${host}/${baseRepo}`, [TARGET_PLATFORM_VAR]: p },
+            hooks: i === 0 ? { phaseStarted: (ph) => phaseTrail.push(ph.phaseType) } : undefined,
+          }),
+        ),
+      )
+    : [];
+  builds.push(...baseRuns);
+  for (const [i, run] of baseRuns.entries()) {
+    check(`base build of ${basePlatforms[i]} SUCCEEDED`, run.buildStatus === "SUCCEEDED", `${run.buildStatus} in ${run.seconds.toFixed(1)}s, log ${run.logFile}`);
+  }
+  if (baseRuns.some((r) => r.buildStatus !== "SUCCEEDED")) return { builds, checks, uploaded };
   const base = await h.runBuild({
-    name: "e2e-base",
-    buildspec: baseSpec,
+    name: perPlatform ? "e2e-base-join" : "e2e-base",
+    buildspec: perPlatform ? renderJoinBuildspec(basePlatforms as never) : baseSpec,
     key: "contexts/e2e-base.zip",
     env: { IMAGE_TAG: "b1", REPOSITORY_URI: `${host}/${baseRepo}` },
-    hooks: { phaseStarted: (p) => phaseTrail.push(p.phaseType) },
+    hooks: perPlatform ? undefined : { phaseStarted: (p) => phaseTrail.push(p.phaseType) },
   });
   builds.push(base);
-  check("base build SUCCEEDED", base.buildStatus === "SUCCEEDED", `${base.buildStatus} in ${base.seconds.toFixed(1)}s, log ${base.logFile}`);
+  check(perPlatform ? "base join SUCCEEDED" : "base build SUCCEEDED", base.buildStatus === "SUCCEEDED", `${base.buildStatus} in ${base.seconds.toFixed(1)}s, log ${base.logFile}`);
   check(
     "phases reported in CodeBuild order",
     phaseTrail.join(",") ===
@@ -103,6 +125,12 @@ export async function phase1(h: Harness, log: (l: string) => void, o: { platform
     check("multi-platform base is an index with one entry per platform", isIndex(baseTop.mediaType) && basePlats.join() === [...basePlatforms].sort().join(), `${baseTop.mediaType} [${basePlats}]`);
     const inspectLine = base.logs.find((l) => l.startsWith("Digest:"));
     check("imagetools inspect printed the index digest", inspectLine?.includes(baseTop.digest) ?? false, inspectLine);
+    // The index points at exactly the images the per-platform builds pushed, each under its own platform.
+    const pushed = await Promise.all(basePlatforms.map(async (p) => `${p}=${await h.reg.headDigest(baseRepo, platformTag("b1", p as never))}`));
+    const entries = (baseTop.manifests ?? []).map((d) => `${d.platform?.os}/${d.platform?.architecture}=${d.digest}`);
+    check("the index's entries are the per-platform builds' <tag>-<arch> images", entries.sort().join() === pushed.sort().join(), entries.join(" "));
+    const cacheDigest = await h.reg.headDigest(baseRepo, "cache");
+    check("the join tagged the index cache (the next per-platform builds' --cache-from)", cacheDigest === baseTop.digest, cacheDigest);
   }
   const helloTop = await h.reg.manifest(helloRepo, "h1");
   check("lambda manifest is a single image manifest (not an index)", !isIndex(helloTop.mediaType) && !!helloTop.layers, helloTop.mediaType);
@@ -110,6 +138,11 @@ export async function phase1(h: Harness, log: (l: string) => void, o: { platform
   check("post_build printed the pushed RepoDigest", pushedLine === `Pushed ${host}/${helloRepo}@${helloTop.digest}`, pushedLine);
   const pushLine = hello.logs.find((l) => /^h1: digest: sha256:[0-9a-f]{64} size: \d+$/.test(l));
   check("docker push printed docker's digest line", pushLine === `h1: digest: ${helloTop.digest} size: ${helloTop.size}`, pushLine);
+
+  const helloCache = await h.reg.headDigest(helloRepo, "cache");
+  check("post_build moved the cache tag to the pushed image", helloCache === helloTop.digest, helloCache);
+  const dockerHub = builds.flatMap((b) => b.logs).filter((l) => /docker\.io|moby\/buildkit|tonistiigi/.test(l));
+  check("no build touched Docker Hub", dockerHub.length === 0, dockerHub.slice(0, 3).join(" | ") || "no docker.io, moby/buildkit or binfmt in any build log");
 
   const helloCfg = await h.reg.imageConfig(helloRepo, helloTop);
   check(`lambda image is ${lambdaPlatform}`, `${helloCfg.os}/${helloCfg.architecture}` === lambdaPlatform, `${helloCfg.os}/${helloCfg.architecture}`);

@@ -6,9 +6,10 @@
 //   E2E_NO_QEMU=1         no arm64 emulation: linux/arm64 is built as the host platform (loud note)
 //   E2E_KEEP=1            keep buildah storage and sources of each build under .e2e/runs/
 //   E2E_VERBOSE=1         echo every build log line
-//   E2E_PHASES=1,2        which phases to run (default both; 1 is the fixture self-check: a
-//                         multi-platform CodeBuild-built base, phase order; 2 the real example)
-//   E2E_PARALLELISM=N     concurrent resources in phase 2's apply (default 10, like Terraform)
+//   E2E_PHASES=1,2,3      which phases to run (default all; 1 is the fixture self-check: a
+//                         multi-platform base built per platform and joined, phase order; 2 the
+//                         real example; 3 the example with a multi-platform CodeBuild-built base)
+//   E2E_PARALLELISM=N     concurrent resources in phase 2's and 3's applies (default 10, like Terraform)
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +18,7 @@ import { startHarness } from "./lib/harness.ts";
 import { runCleanup } from "./lib/services.ts";
 import { phase1, type Check } from "./phase1.ts";
 import { phase2, type Phase2Result } from "./phase2.ts";
+import { phase3, type Phase3Result } from "./phase3.ts";
 
 const log = (line: string) => process.stdout.write(line + "\n");
 
@@ -43,7 +45,7 @@ async function main(): Promise<number> {
   });
   log(`e2e: stand-in ready in ${h.timings.standin!.toFixed(1)}s (rootfs: ${JSON.stringify(h.standin.rootfsSeconds)}, import+push ${h.standin.importSeconds.toFixed(1)}s)`);
 
-  const phases = new Set((process.env.E2E_PHASES ?? "1,2").split(",").map((p) => p.trim()));
+  const phases = new Set((process.env.E2E_PHASES ?? "1,2,3").split(",").map((p) => p.trim()));
   const checks: Check[] = [];
   const report: Record<string, unknown> = { timings: h.timings, standin: h.standin };
   if (phases.has("1")) {
@@ -77,13 +79,24 @@ async function main(): Promise<number> {
       checks: p2.checks,
     };
   }
+  let p3: Phase3Result | undefined;
+  if (phases.has("3") && noQemu) {
+    log("e2e: phase 3 skipped: E2E_NO_QEMU=1 cannot build the linux/arm64 half of a multi-platform base");
+  } else if (phases.has("3")) {
+    log("e2e: phase 3 — a multi-platform base built in CodeBuild (one build per platform, then the join), applied");
+    const t = Date.now();
+    p3 = await phase3(h, log);
+    h.timings.phase3 = (Date.now() - t) / 1000;
+    checks.push(...p3.checks);
+    report.phase3 = p3;
+  }
   const failed = checks.filter((c) => !c.ok);
   report.seconds = (Date.now() - t0) / 1000;
   writeFileSync(join(h.runDir, "report.json"), JSON.stringify(report, null, 2));
   log("");
   log("e2e report");
   const t = h.timings;
-  log(`  setup+services ${(t.services ?? 0).toFixed(1)}s, stand-in ${(t.standin ?? 0).toFixed(1)}s${t.phase1 !== undefined ? `, phase 1 ${t.phase1.toFixed(1)}s` : ""}${t.phase2 !== undefined ? `, phase 2 ${t.phase2.toFixed(1)}s` : ""}`);
+  log(`  setup+services ${(t.services ?? 0).toFixed(1)}s, stand-in ${(t.standin ?? 0).toFixed(1)}s${t.phase1 !== undefined ? `, phase 1 ${t.phase1.toFixed(1)}s` : ""}${t.phase2 !== undefined ? `, phase 2 ${t.phase2.toFixed(1)}s` : ""}${t.phase3 !== undefined ? `, phase 3 ${t.phase3.toFixed(1)}s` : ""}`);
   if (p2) {
     for (const a of p2.applies) {
       log(`  ${a.label}: synth ${a.synthSeconds.toFixed(1)}s, apply ${a.seconds.toFixed(1)}s`);
@@ -98,6 +111,10 @@ async function main(): Promise<number> {
       if (skipped) log(`    unchanged (not replaced): ${skipped} build resource(s)`);
     }
     log(`  not emulated (no-op graph nodes): ${p2.notEmulated.join(", ")}`);
+  }
+  if (p3) {
+    log(`  phase 3: synth ${p3.synthSeconds.toFixed(1)}s, apply ${p3.applySeconds.toFixed(1)}s`);
+    for (const b of p3.builds) log(`    CodeBuild ${b.name.padEnd(40)} ${b.status} ${b.seconds.toFixed(1)}s`);
   }
   log(`  total ${(report.seconds as number).toFixed(1)}s; report ${join(h.runDir, "report.json")}`);
   log(`${checks.length - failed.length} passed, ${failed.length} failed`);

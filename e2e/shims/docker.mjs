@@ -4,6 +4,14 @@
 //
 // Plain .mjs (not .ts) so each call starts in ~50 ms with bare node; invoked by e2e/shims/bin/docker.
 //
+// Docker Hub is out of reach, as it is for a CodeBuild build whose anonymous pulls are rate
+// limited (toomanyrequests): anything that would pull from docker.io fails, saying what it would
+// have pulled. That is booting a docker-container builder (moby/buildkit:buildx-stable-1, buildx's
+// driver/bkimage DefaultImage) and `docker run` of a Docker Hub image such as tonistiigi/binfmt.
+// The default builder is the daemon's own BuildKit (the `docker` driver) with the classic image
+// store, as in CodeBuild's images: it exports only the inline cache and builds one platform at a
+// time (https://docs.docker.com/build/builders/drivers/, https://docs.docker.com/build/cache/backends/).
+//
 // Environment (set by the CodeBuild stand-in, e2e/lib/codebuild.ts):
 //   CONTAINERS_STORAGE_CONF, CONTAINERS_REGISTRIES_CONF, BUILDAH_ISOLATION, STORAGE_DRIVER  buildah's own
 //   E2E_SHIM_STATE          directory for what docker would remember (RepoDigests after a push)
@@ -190,6 +198,9 @@ function parseBuildx(args) {
     metadataFile: undefined,
     ignored: [],
     context: undefined,
+    builder: undefined,
+    cacheTo: [],
+    cacheFrom: [],
   };
   const takes = (a, i) => {
     const eq = a.indexOf("=");
@@ -265,9 +276,20 @@ function parseBuildx(args) {
         o.ignored.push(name);
         break;
       case "--cache-from":
+        [v, i] = takes(a, i);
+        o.cacheFrom.push(v);
+        o.ignored.push(name);
+        break;
       case "--cache-to":
-      case "--progress":
+        [v, i] = takes(a, i);
+        o.cacheTo.push(v);
+        o.ignored.push(name);
+        break;
       case "--builder":
+        [v, i] = takes(a, i);
+        o.builder = v;
+        break;
+      case "--progress":
         [v, i] = takes(a, i);
         o.ignored.push(name);
         break;
@@ -286,16 +308,27 @@ function parseBuildx(args) {
 
 async function buildxBuild(args) {
   const o = parseBuildx(args);
+  const builder = o.builder ?? currentBuilder();
+  if (builder !== "default") bootBuilder(builder);
+  // With the docker driver, buildx lets only the inline cache through (docker/buildx build/opt.go).
+  for (const c of o.cacheTo) {
+    const type = /(?:^|,)type=([^,]+)/.exec(c)?.[1] ?? "registry";
+    if (type !== "inline") {
+      throw new ShimError(
+        "ERROR: Cache export is not supported for the docker driver.\nSwitch to a different driver, or turn on the containerd image store, and try again.\nLearn more at https://docs.docker.com/go/build-cache-backends/",
+      );
+    }
+  }
   const ignored = [...new Set(o.ignored)];
   if (ignored.length) note(`ignoring ${ignored.join(" ")} (BuildKit-only; no cache import/export, no attestations)`);
   const platforms = o.platforms.length ? mapPlatforms(o.platforms.join(",")) : [];
-  const multi = platforms.length > 1;
-  if (multi && o.load) {
-    throw new ShimError("ERROR: docker exporter does not currently support exporting manifest lists");
+  if (platforms.length > 1) {
+    throw new ShimError(
+      "ERROR: Multi-platform build is not supported for the docker driver.\nSwitch to a different driver, or turn on the containerd image store, and try again.\nLearn more at https://docs.docker.com/go/build-multi-platform/",
+    );
   }
-  if (!o.load && !o.push) {
-    note("neither --load nor --push: the result stays only in the build cache (as with buildx)");
-  }
+  if (o.push && !o.load) note("--push: built, then pushed tag by tag");
+  if (!o.load && !o.push) note("the docker driver loads the result into the image store (--load is implied)");
   const common = ["--layers", "--format", "docker", "--pull=true"];
   if (o.file) common.push("-f", o.file);
   if (o.target) common.push("--target", o.target);
@@ -307,36 +340,87 @@ async function buildxBuild(args) {
   if (registries.size) common.push("--tls-verify=false");
 
   const metadata = {};
-  if (multi) {
-    if (!o.tags.length) throw new ShimError("docker shim: multi-platform build needs -t", 125);
-    const list = o.tags[0];
-    // `bud --manifest` appends to an existing list of that name: start from an empty one.
-    spawnSync(BUILDAH, ["manifest", "rm", list], { stdio: "ignore" });
-    buildah(["bud", ...common, "--platform", platforms.join(","), "--manifest", list, o.context]);
-    for (const t of o.tags.slice(1)) buildah(["tag", list, t]);
-    if (o.push) {
-      for (const t of o.tags) {
-        const dg = join(mkdtempSync(join(tmpdir(), "shim-")), "digest");
-        buildah(["manifest", "push", "--all", "--format", "v2s2", ...tlsArgs(t), "--digestfile", dg, t, `docker://${t}`]);
-        const digest = readFileSync(dg, "utf8").trim();
-        rememberRepoDigest(t, digest, { list: true });
-        metadata["containerimage.digest"] = digest;
-        process.stdout.write(`pushed ${t}@${digest}\n`);
-      }
-    }
-  } else {
-    const plat = platforms.length ? ["--platform", platforms[0]] : [];
-    const tags = o.tags.flatMap((t) => ["-t", t]);
-    const iid = join(mkdtempSync(join(tmpdir(), "shim-")), "iid");
-    buildah(["bud", ...common, ...plat, ...tags, "--iidfile", iid, o.context]);
-    metadata["containerimage.config.digest"] = readFileSync(iid, "utf8").trim();
-    if (o.push) for (const t of o.tags) metadata["containerimage.digest"] = pushOne(t, { quiet: true });
-    if (o.load) for (const t of o.tags) process.stdout.write(`naming to ${t} done\n`);
-  }
+  const plat = platforms.length ? ["--platform", platforms[0]] : [];
+  const tags = o.tags.flatMap((t) => ["-t", t]);
+  const iid = join(mkdtempSync(join(tmpdir(), "shim-")), "iid");
+  buildah(["bud", ...common, ...plat, ...tags, "--iidfile", iid, o.context]);
+  metadata["containerimage.config.digest"] = readFileSync(iid, "utf8").trim();
+  if (o.push) for (const t of o.tags) metadata["containerimage.digest"] = pushOne(t, { quiet: true });
+  for (const t of o.tags) process.stdout.write(`naming to ${t} done\n`);
   if (o.metadataFile) {
     if (o.tags[0]) metadata["image.name"] = o.tags.join(",");
     writeFileSync(o.metadataFile, JSON.stringify(metadata, null, 2));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builders: `default` (the docker driver, nothing to boot) and those `buildx create` made.
+
+const DOCKER_HUB = "docker.io, which this build cannot reach (CodeBuild's anonymous Docker Hub pulls are rate limited: toomanyrequests)";
+
+function buildersFile() {
+  mkdirSync(STATE, { recursive: true });
+  return join(STATE, "builders.json");
+}
+function builders() {
+  const f = buildersFile();
+  return existsSync(f) ? JSON.parse(readFileSync(f, "utf8")) : { current: "default", list: {} };
+}
+function saveBuilders(b) {
+  writeFileSync(buildersFile(), JSON.stringify(b));
+}
+function currentBuilder() {
+  return builders().current;
+}
+
+/** A docker-container builder's first use boots BuildKit in a container: its image comes from Docker Hub. */
+function bootBuilder(name) {
+  const b = builders().list[name];
+  if (!b) throw new ShimError(`ERROR: no builder "${name}" found`);
+  if (parseRef(b.image).host === "docker.io") {
+    throw new ShimError(
+      `docker shim: booting builder ${name} (driver ${b.driver}) pulls ${b.image} from ${DOCKER_HUB}. Build with the default (docker driver) builder.`,
+    );
+  }
+  throw unsupported(`builder ${name}: a ${b.driver} builder (${b.image}) needs a BuildKit container, which the e2e does not run`);
+}
+
+function buildxCreate(args) {
+  let name;
+  let driver = "docker-container"; // buildx create's default driver
+  let use = false;
+  let image = "moby/buildkit:buildx-stable-1";
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--name") name = args[++i];
+    else if (a.startsWith("--name=")) name = a.slice(7);
+    else if (a === "--driver") driver = args[++i];
+    else if (a.startsWith("--driver=")) driver = a.slice(9);
+    else if (a === "--use") use = true;
+    else if (a === "--driver-opt" || a.startsWith("--driver-opt=")) {
+      const v = a.includes("=") && a.startsWith("--driver-opt=") ? a.slice(13) : args[++i];
+      const m = /(?:^|,)image=([^,]+)/.exec(v);
+      if (m) image = m[1];
+    } else throw unsupported(`docker buildx create flag ${a}`);
+  }
+  if (driver === "docker") throw new ShimError('ERROR: additional instances of driver "docker" cannot be created');
+  if (driver !== "docker-container") throw unsupported(`docker buildx create --driver ${driver}`);
+  const b = builders();
+  name ??= `builder-${Object.keys(b.list).length}`;
+  if (b.list[name]) throw new ShimError(`ERROR: existing instance for "${name}" but no append mode, specify the node name to make changes for existing instances`);
+  b.list[name] = { driver, image };
+  if (use) b.current = name;
+  saveBuilders(b);
+  if (parseRef(image).host === "docker.io") note(`builder ${name} will pull ${image} from Docker Hub when it boots`);
+  process.stdout.write(`${name}\n`);
+}
+
+function buildxUse(args) {
+  const name = args.find((a) => !a.startsWith("-"));
+  const b = builders();
+  if (name !== "default" && !b.list[name]) throw new ShimError(`ERROR: run \`docker buildx create --name ${name}\` first`);
+  b.current = name;
+  saveBuilders(b);
 }
 
 /** buildah push with --digestfile; remembers the digest as docker remembers RepoDigests. */
@@ -471,30 +555,97 @@ async function imagetoolsInspect(args) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// docker run --privileged --rm tonistiigi/binfmt --install all
-// The only container our buildspecs run: the binfmt installer before multi-platform builds. On
-// this host qemu-user-static + binfmt_misc (e2e/setup.sh) do that job; the shim checks it and
-// answers in the installer's JSON shape. Any other `docker run` is unsupported.
+// docker buildx imagetools create [-t REF]... SOURCE...
+// "Create a new manifest list based on source manifests. The source manifests can be manifest
+// lists or single platform distribution manifests and must already exist in the registry where
+// the new manifest is created. If only one source is specified, create performs a carbon copy."
+// (https://docs.docker.com/reference/cli/docker/buildx/imagetools/create/). Done as buildx does
+// it, on the registry alone: read the sources (and each image's config for its platform), PUT the
+// list under every tag. Docker-format sources give a docker manifest list.
+
+const LIST_TYPES = new Set(["application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.oci.image.index.v1+json"]);
+
+async function imagetoolsCreate(args) {
+  const tags = [];
+  const sources = [];
+  let dryRun = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "-t" || a === "--tag") tags.push(args[++i]);
+    else if (a.startsWith("--tag=")) tags.push(a.slice(6));
+    else if (a === "--dry-run") dryRun = true;
+    else if (a.startsWith("-")) throw unsupported(`imagetools create flag ${a}`);
+    else sources.push(a);
+  }
+  if (!sources.length) throw new ShimError("ERROR: no sources specified", 1);
+  if (!tags.length && !dryRun) throw new ShimError("ERROR: can't push with no tags specified, please set --tag or --dry-run", 1);
+  for (const t of tags) {
+    for (const src of sources) {
+      const a = parseRef(src);
+      const b = parseRef(t);
+      // Blobs would have to be copied across repositories; our joins never need it.
+      if (a.host !== b.host || a.repo !== b.repo) throw unsupported(`imagetools create across repositories (${src} -> ${t})`);
+    }
+  }
+  let body;
+  let mediaType;
+  const fetched = await Promise.all(sources.map((s) => registryGet(s)));
+  if (sources.length === 1) {
+    ({ body, mediaType } = fetched[0]);
+  } else {
+    const entries = [];
+    let oci = false;
+    for (const [i, m] of fetched.entries()) {
+      const doc = JSON.parse(m.body.toString("utf8"));
+      if (LIST_TYPES.has(m.mediaType)) {
+        for (const d of doc.manifests) entries.push(d);
+        oci ||= m.mediaType.includes("oci");
+        continue;
+      }
+      const { host, repo } = parseRef(sources[i]);
+      const cfg = await blobGet(`${host}/${repo}`, doc.config.digest);
+      const platform = { architecture: cfg.architecture, os: cfg.os, ...(cfg.variant ? { variant: cfg.variant } : {}) };
+      entries.push({ mediaType: m.mediaType, size: m.size, digest: m.digest, platform });
+      oci ||= m.mediaType.includes("oci");
+    }
+    mediaType = oci ? "application/vnd.oci.image.index.v1+json" : "application/vnd.docker.distribution.manifest.list.v2+json";
+    body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, manifests: entries }, null, 2));
+  }
+  if (dryRun) return void process.stdout.write(body.toString("utf8") + "\n");
+  const digest = `sha256:${createHash("sha256").update(body).digest("hex")}`;
+  for (const t of tags) {
+    await registryPut(t, body, mediaType);
+    process.stderr.write(`#1 pushing ${digest} to ${t}\n`);
+  }
+}
+
+async function blobGet(repoRef, digest) {
+  const { host, repo } = parseRef(`${repoRef}:x`);
+  const res = await fetch(`${isInsecure(host) ? "http" : "https"}://${host}/v2/${repo}/blobs/${digest}`);
+  if (!res.ok) throw new ShimError(`ERROR: ${repoRef}@${digest}: registry answered ${res.status}`);
+  return JSON.parse(await res.text());
+}
+
+async function registryPut(ref, body, mediaType) {
+  const { host, repo, tag } = parseRef(ref);
+  const res = await fetch(`${isInsecure(host) ? "http" : "https"}://${host}/v2/${repo}/manifests/${tag}`, {
+    method: "PUT",
+    headers: { "Content-Type": mediaType },
+    body,
+  });
+  if (!res.ok) throw new ShimError(`ERROR: pushing ${ref}: registry answered ${res.status}: ${(await res.text()).trim()}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// docker run: no buildspec of ours runs a container. The one we used to (tonistiigi/binfmt, to
+// install QEMU for multi-platform builds) comes from Docker Hub.
 
 function run(args) {
   const image = args.find((a) => !a.startsWith("-"));
-  if (!image || !/^(docker\.io\/)?tonistiigi\/binfmt(:|@|$)/.test(image)) throw unsupported(`docker run ${args.join(" ")}`);
-  const dir = "/proc/sys/fs/binfmt_misc";
-  const hostArch = process.arch === "x64" ? "amd64" : process.arch;
-  const supported = [`linux/${hostArch}`];
-  const emulators = [];
-  const known = { "qemu-aarch64": "linux/arm64", "qemu-x86_64": "linux/amd64", "qemu-arm": "linux/arm/v7" };
-  for (const [name, platform] of Object.entries(known)) {
-    const f = join(dir, name);
-    if (existsSync(f) && readFileSync(f, "utf8").startsWith("enabled")) {
-      emulators.push(name);
-      if (!supported.includes(platform)) supported.push(platform);
-    }
+  if (image && parseRef(image).host === "docker.io") {
+    throw new ShimError(`docker shim: docker run ${image} pulls ${image} from ${DOCKER_HUB}`);
   }
-  process.stdout.write(JSON.stringify({ supported, emulators }, null, 2) + "\n");
-  if (hostArch !== "arm64" && !supported.includes("linux/arm64")) {
-    note("qemu-aarch64 is not registered in binfmt_misc (run e2e/setup.sh); linux/arm64 RUN steps will fail");
-  }
+  throw unsupported(`docker run ${args.join(" ")}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -531,14 +682,9 @@ async function main(argv) {
       const [sub, ...r] = rest;
       switch (sub) {
         case "create":
-          // `docker buildx create --name X --driver docker-container --use`: buildah has no builders.
-          {
-            const i = r.indexOf("--name");
-            const name = i >= 0 ? r[i + 1] : (r.find((a) => a.startsWith("--name="))?.slice(7) ?? "e2e-builder");
-            process.stdout.write(`${name}\n`);
-          }
-          return;
+          return buildxCreate(r);
         case "use":
+          return buildxUse(r);
         case "rm":
         case "stop":
           return;
@@ -550,6 +696,7 @@ async function main(argv) {
           return buildxBuild(r);
         case "imagetools":
           if (r[0] === "inspect") return imagetoolsInspect(r.slice(1));
+          if (r[0] === "create") return imagetoolsCreate(r.slice(1));
           throw unsupported(`docker buildx imagetools ${r[0]}`);
         default:
           throw unsupported(`docker buildx ${sub}`);

@@ -173,7 +173,9 @@ export class ImageBuildEnvironment extends Construct {
 
   /** Registers an image built in CodeBuild: its repository is pushed to, its project's logs written. */
   addCodeBuildImage(repositoryName: string, projectName: string, pullsFromPublicEcr: boolean): void {
-    this.registry.pushRepositoryArns.push(this.repositoryArn(repositoryName));
+    // A multi-platform image registers one project per platform for the same repository.
+    const repositoryArn = this.repositoryArn(repositoryName);
+    if (!this.registry.pushRepositoryArns.includes(repositoryArn)) this.registry.pushRepositoryArns.push(repositoryArn);
     this.registry.projectArns.push(this.projectArn(projectName));
     this.registry.logGroupArns.push(this.logGroupArn(`/aws/codebuild/${projectName}`));
     if (pullsFromPublicEcr) this.registry.publicEcr = true;
