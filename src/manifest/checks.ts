@@ -119,7 +119,11 @@ export function secretProblems(field: string, names: readonly string[], where: s
     }));
 }
 
-/** What an image built FROM `parent` needs of it: its platforms, and one index for a multi-platform CodeBuild build. */
+/**
+ * What an image built FROM `parent` needs of it: its platforms. (Each platform is built on its
+ * own, FROM the parent's image for that platform, so a Docker-built parent's per-platform tags
+ * serve a multi-platform CodeBuild-built child as well as an index would.)
+ */
 export function baseImageProblems(
   image: Pick<ImageSpec, "kind" | "name" | "platforms" | "builder">,
   parent: Pick<ImageSpec, "name" | "platforms" | "builder">,
@@ -141,15 +145,6 @@ export function baseImageProblems(
             fix: `add ${missing.join(", ")} to ${parentField}.platforms`,
           },
     );
-  }
-  // The Docker provider pushes one tag per platform and no index, while one CodeBuild build of
-  // several platforms takes a single BASE_IMAGE_URI: every platform would be built FROM one image.
-  if (image.kind === "base" && image.builder === "codebuild" && parent.builder === "docker" && image.platforms.length > 1) {
-    problems.push({
-      field: "builder",
-      message: `builds ${image.platforms.join(", ")} in one CodeBuild build FROM base image ${parent.name}, but ${parent.name} uses builder: docker, which pushes a separate tag per platform and no multi-platform index, so every platform would be built FROM its ${image.platforms[0]} image`,
-      fix: `set builder: codebuild on ${parentField}, or builder: docker on this base image`,
-    });
   }
   return problems;
 }
