@@ -24,7 +24,7 @@ export interface GeneratedTree {
 export const DEFAULT_FILES = 20_000;
 export const PACKAGES = ["receipt_dynamo", "receipt_chroma", "receipt_label"] as const;
 export const LAMBDAS = 30;
-const GENERATOR_VERSION = 2;
+const GENERATOR_VERSION = 3;
 
 /** mulberry32: small, fast, seeded. */
 function rng(seed: number): () => number {
@@ -158,6 +158,8 @@ function manifestText(): string {
     "root: .",
     "stacks:",
     "  dev:",
+    "    region: us-east-1",
+    "  prod:",
     "    region: us-east-1",
     "baseImages:",
     "  receipt-dynamo:",
