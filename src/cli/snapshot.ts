@@ -75,12 +75,18 @@ export function buildSnapshot(analysis: ImageAnalysis, stacks: readonly string[]
 export function buildSnapshotFromRecords(records: readonly SnapshotRecord[]): Snapshot {
   const hashOf = new Map(records.map((r) => [`${r.stack}\0base:${r.image.spec.name}`, r.image.hash]));
   const out: Record<string, { images: Record<string, ImageSnapshot> }> = {};
+  // An image in several stacks has the same files: listed once (tens of thousands of entries at scale).
+  const filesOf = new Map<AnalyzedImage, Record<string, string>>();
   for (const { stack, image, tag, digests, contextBytes, from } of records) {
     const { spec, selection } = image;
-    const files: Record<string, string> = {};
-    for (const line of fileListLines(selection.files, digests)) {
-      const [file, type, value] = line.split("\0") as [string, string, string];
-      files[file] = `${type}:${value}`;
+    let files = filesOf.get(image);
+    if (!files) {
+      files = {};
+      for (const line of fileListLines(selection.files, digests)) {
+        const [file, type, value] = line.split("\0") as [string, string, string];
+        files[file] = `${type}:${value}`;
+      }
+      filesOf.set(image, files);
     }
     out[stack] ??= { images: {} };
     out[stack].images[`${spec.kind}:${spec.name}`] = {
