@@ -47,12 +47,52 @@ export class StagedAsset extends Construct {
     const stackDir = path.join(session.manifest.outdir, session.manifest.forStack(stack).synthesizedStackPath, "..");
     const named = path.join(stackDir, "assets", stack.getLogicalId(this.node));
     const target = path.join(stackDir, this.path);
+    const marker = path.join(named, `.${this.hash}.linked`);
     // Other versions of this asset are stale: the stack references only this one.
     if (fs.existsSync(named)) {
-      for (const name of fs.readdirSync(named)) if (name !== this.hash) fs.rmSync(path.join(named, name), { recursive: true, force: true });
+      for (const name of fs.readdirSync(named)) {
+        if (name !== this.hash && name !== path.basename(marker)) fs.rmSync(path.join(named, name), { recursive: true, force: true });
+      }
     }
-    if (this.isDirectory) linkTree(this.source, target);
-    else linkFile(this.source, target);
+    if (!this.isDirectory) return linkFile(this.source, target);
+    // A directory linked by an earlier synth is checked by its directories' signatures (a file
+    // added, removed or replaced changes its directory's), not file by file: thousands of files
+    // in a base image's context would cost two stats each per stack and synth.
+    if (linkedBefore(marker, target)) return;
+    fs.rmSync(marker, { force: true });
+    linkTree(this.source, target);
+    fs.writeFileSync(marker, JSON.stringify(directorySignatures(target)));
+  }
+}
+
+type Signatures = [string, string, string, string][];
+
+/** Every directory of a tree, with its mtime, ctime and inode (ns, as strings). */
+function directorySignatures(root: string): Signatures {
+  const out: Signatures = [];
+  const visit = (rel: string) => {
+    const st = fs.lstatSync(path.join(root, rel), { bigint: true });
+    out.push([rel, String(st.mtimeNs), String(st.ctimeNs), String(st.ino)]);
+    for (const child of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) if (child.isDirectory()) visit(path.join(rel, child.name));
+  };
+  visit("");
+  return out;
+}
+
+function linkedBefore(marker: string, target: string): boolean {
+  let recorded: Signatures;
+  try {
+    recorded = JSON.parse(fs.readFileSync(marker, "utf8")) as Signatures;
+  } catch {
+    return false;
+  }
+  try {
+    return recorded.every(([rel, mtime, ctime, ino]) => {
+      const st = fs.lstatSync(path.join(target, rel), { bigint: true });
+      return st.isDirectory() && String(st.mtimeNs) === mtime && String(st.ctimeNs) === ctime && String(st.ino) === ino;
+    });
+  } catch {
+    return false;
   }
 }
 
