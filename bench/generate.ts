@@ -4,7 +4,7 @@ import * as path from "node:path";
 /**
  * A synthetic Python monorepo shaped like the seed's: three packages (receipt_dynamo,
  * receipt_chroma, receipt_label), a web app's node_modules, 30 Lambda handler directories, tests
- * and docs; with a manifest of 3 chained base images and 30 Lambdas (27 built FROM a base image,
+ * and docs; with a manifest of two stacks, 3 chained base images and 30 Lambdas (27 built FROM a base image,
  * 3 standalone that copy every package, like the example's create-labels-standalone).
  * Deterministic: the same (files, seed) always gives the same paths and bytes.
  */

@@ -2,7 +2,6 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { AnalyzedImage, ImageAnalysis } from "../analyze.ts";
-import { fileListLines } from "../hashing/image-hash.ts";
 import { stableStringify } from "./stable-json.ts";
 
 /**
@@ -82,9 +81,14 @@ export function buildSnapshotFromRecords(records: readonly SnapshotRecord[]): Sn
     let files = filesOf.get(image);
     if (!files) {
       files = {};
-      for (const line of fileListLines(selection.files, digests)) {
-        const [file, type, value] = line.split("\0") as [string, string, string];
-        files[file] = `${type}:${value}`;
+      // fileListLines' (path, type, digest or link target), without building and splitting a line per file.
+      for (const { entry, linkTarget } of selection.files) {
+        if (entry.kind === "symlink") files[entry.path] = `l:${linkTarget}`;
+        else {
+          const digest = digests.get(entry.path);
+          if (!digest) throw new Error(`internal: no digest for ${entry.path}`);
+          files[entry.path] = `${entry.mode & 0o111 ? "x" : "f"}:${digest}`;
+        }
       }
       filesOf.set(image, files);
     }

@@ -47,21 +47,21 @@ export class StagedAsset extends Construct {
     const stackDir = path.join(session.manifest.outdir, session.manifest.forStack(stack).synthesizedStackPath, "..");
     const named = path.join(stackDir, "assets", stack.getLogicalId(this.node));
     const target = path.join(stackDir, this.path);
-    const marker = path.join(named, `.${this.hash}.linked`);
     // Other versions of this asset are stale: the stack references only this one.
     if (fs.existsSync(named)) {
-      for (const name of fs.readdirSync(named)) {
-        if (name !== this.hash && name !== path.basename(marker)) fs.rmSync(path.join(named, name), { recursive: true, force: true });
-      }
+      for (const name of fs.readdirSync(named)) if (name !== this.hash) fs.rmSync(path.join(named, name), { recursive: true, force: true });
     }
     if (!this.isDirectory) return linkFile(this.source, target);
     // A directory linked by an earlier synth is checked by its directories' signatures (a file
     // added, removed or replaced changes its directory's), not file by file: thousands of files
-    // in a base image's context would cost two stats each per stack and synth.
-    if (linkedBefore(marker, target)) return;
+    // in a base image's context would cost two stats each per stack and synth. The record sits
+    // outside the stack's directory, which must hold only what Terraform needs.
+    const marker = path.join(session.manifest.outdir, ".staged-assets", `${stack.node.id}--${stack.getLogicalId(this.node)}.json`);
+    if (linkedBefore(marker, this.hash, target)) return;
     fs.rmSync(marker, { force: true });
     linkTree(this.source, target);
-    fs.writeFileSync(marker, JSON.stringify(directorySignatures(target)));
+    fs.mkdirSync(path.dirname(marker), { recursive: true });
+    fs.writeFileSync(marker, JSON.stringify({ hash: this.hash, directories: directorySignatures(target) }));
   }
 }
 
@@ -79,10 +79,12 @@ function directorySignatures(root: string): Signatures {
   return out;
 }
 
-function linkedBefore(marker: string, target: string): boolean {
+function linkedBefore(marker: string, hash: string, target: string): boolean {
   let recorded: Signatures;
   try {
-    recorded = JSON.parse(fs.readFileSync(marker, "utf8")) as Signatures;
+    const data = JSON.parse(fs.readFileSync(marker, "utf8")) as { hash: string; directories: Signatures };
+    if (data.hash !== hash || !Array.isArray(data.directories)) return false;
+    recorded = data.directories;
   } catch {
     return false;
   }

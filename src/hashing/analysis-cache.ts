@@ -205,6 +205,9 @@ export class SelectionCache {
 
   /** Writes the records reused or made in this session (atomically). Never throws. */
   save(): void {
+    // Every stored record was reused and none was made: the file on disk says exactly this.
+    const stored = this.stored;
+    if (stored && this.fresh.size === 0 && this.kept.size === Object.keys(stored.images).length) return;
     try {
       const paths: string[] = [];
       const fileDigests: string[] = [];

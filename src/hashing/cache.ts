@@ -147,6 +147,12 @@ export function openDigestCache(options: DigestCacheOptions): PersistentDigestCa
       try {
         const trustBefore = sessionStartNs - TIMESTAMP_MARGIN_NS;
         const keep = [...used].filter(([, v]) => typeof v === "number" || youngest(v.entry) < trustBefore);
+        // Every entry loaded was used and nothing new was learnt: the file on disk says exactly this.
+        if (loaded && keep.length === loaded.count && keep.every(([, v]) => typeof v === "number")) {
+          saved = keep.length;
+          selection.save();
+          return;
+        }
         const bytes = encode(options.root, keep, loaded, sessionStartNs, now());
         fs.mkdirSync(path.dirname(file), { recursive: true });
         const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
