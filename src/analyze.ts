@@ -137,9 +137,14 @@ export class ImageAnalyzer {
     options: AnalyzeImageOptions,
   ): AnalyzedImage {
     const providedPackages = [...new Set([...(parent?.providedPackages ?? []), ...spec.packages])];
+    // Only git tags read `selected`: built on first use (tens of thousands of paths at scale).
+    let selected: Set<string> | undefined;
     const lineage = {
       pathspecs: [...new Set([...(parent?.lineage.pathspecs ?? []), spec.dockerfile, ...selection.sourcePatterns])],
-      selected: new Set([...(parent?.lineage.selected ?? []), ...selection.files.map((f) => f.entry.path)]),
+      get selected(): ReadonlySet<string> {
+        selected ??= new Set([...(parent?.lineage.selected ?? []), ...selection.files.map((f) => f.entry.path)]);
+        return selected;
+      },
     };
     const warnings = [...selection.warnings];
     let git: string | undefined;

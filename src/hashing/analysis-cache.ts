@@ -116,6 +116,8 @@ export class SelectionCache {
   /** Directory checks of this session, shared by the images that consulted the same directories. */
   private readonly dirOk = new Map<number, boolean>();
   private readonly nondirOk = new Map<number, boolean>();
+  /** By path index: the file as checked this session, or null when it changed. */
+  private readonly fileOk: (SelectedFile | null | undefined)[] = [];
   private reusedCount = 0;
 
   constructor(private readonly options: SelectionCacheOptions) {
@@ -175,20 +177,24 @@ export class SelectionCache {
       }
       if (!ok) return undefined;
     }
-    const files: SelectedFile[] = [];
-    const found: [string, string][] = [];
-    for (const i of image.files) {
-      const entry = index.fileEntry(stored.paths[i]!);
-      if (!entry || entry.kind !== "file") return undefined;
-      const digest = digests.get(entry.path) || cache.lookup(entry);
-      if (!digest || digest !== stored.digests[i]) return undefined;
-      files.push({ entry });
-      found.push([entry.path, digest]);
+    const files: SelectedFile[] = new Array(image.files.length);
+    for (let n = 0; n < image.files.length; n++) {
+      const i = image.files[n]!;
+      // Each path is checked once per session, however many images select it.
+      let file = this.fileOk[i];
+      if (file === undefined) {
+        const entry = index.fileEntry(stored.paths[i]!);
+        const digest = entry?.kind === "file" ? digests.get(entry.path) || cache.lookup(entry) : undefined;
+        file = entry && digest && digest === stored.digests[i] ? { entry } : null;
+        this.fileOk[i] = file;
+      }
+      if (file === null) return undefined;
+      files[n] = file;
     }
     // The Dockerfile is one of the files whose digest matched, so this is the text hashed then.
     const dockerfileText = readText(index.root, files, dockerfile);
     if (dockerfileText === undefined || image.dockerfile !== sha256(dockerfileText)) return undefined;
-    for (const [p, d] of found) digests.set(p, d);
+    for (const n of image.files) if (!digests.has(stored.paths[n]!)) digests.set(stored.paths[n]!, stored.digests[n]!);
     this.kept.add(sha256(key));
     this.reusedCount++;
     // The buildspec is rendered from the spec, the Dockerfile and the left-out packages, all unchanged, by unchanged code.
