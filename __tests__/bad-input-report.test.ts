@@ -44,7 +44,7 @@ function env(manifest: string): NodeJS.ProcessEnv {
   return { ...process.env, IMAGES_MANIFEST: manifest, CHECKPOINT_DISABLE: "1", LAMBDA_IMAGES_CACHE_DIR: path.join(tmp, "cache"), FORCE_COLOR: "0" };
 }
 
-/** The real cdktf CLI (0.21.0), which runs `npx tsx main.ts` as cdktf.json says. */
+/** The real cdktf CLI (0.21.0), which runs the app cdktf.json names. */
 function cdktfSynth(manifest: string) {
   return spawnSync("npx", ["cdktf", "synth", "--output", path.join(tmp, "cdktf.out")], { cwd: REPO, env: env(manifest), encoding: "utf8", timeout: 120_000 });
 }

@@ -4,7 +4,7 @@ import * as path from "node:path";
 /**
  * A synthetic Python monorepo shaped like the seed's: three packages (receipt_dynamo,
  * receipt_chroma, receipt_label), a web app's node_modules, 30 Lambda handler directories, tests
- * and docs; with a manifest of 3 chained base images and 30 Lambdas (27 built FROM a base image,
+ * and docs; with a manifest of two stacks, 3 chained base images and 30 Lambdas (27 built FROM a base image,
  * 3 standalone that copy every package, like the example's create-labels-standalone).
  * Deterministic: the same (files, seed) always gives the same paths and bytes.
  */
@@ -24,7 +24,7 @@ export interface GeneratedTree {
 export const DEFAULT_FILES = 20_000;
 export const PACKAGES = ["receipt_dynamo", "receipt_chroma", "receipt_label"] as const;
 export const LAMBDAS = 30;
-const GENERATOR_VERSION = 2;
+const GENERATOR_VERSION = 3;
 
 /** mulberry32: small, fast, seeded. */
 function rng(seed: number): () => number {
@@ -158,6 +158,8 @@ function manifestText(): string {
     "root: .",
     "stacks:",
     "  dev:",
+    "    region: us-east-1",
+    "  prod:",
     "    region: us-east-1",
     "baseImages:",
     "  receipt-dynamo:",

@@ -1,16 +1,22 @@
 #!/usr/bin/env node
-// The package's command. An installed package runs its compiled JavaScript with plain node; a
-// development checkout without a build runs the TypeScript sources through tsx.
+// The package's command. It runs the compiled JavaScript in this process (an installed package
+// has only that; a development checkout compiles changed sources first, see compiled.mjs), and
+// falls back to the TypeScript sources through tsx only when they cannot be compiled.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { compiledEntry } from "./compiled.mjs";
 
-const compiled = fileURLToPath(new URL("../dist/src/cli/main.js", import.meta.url));
-const source = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
-const args = existsSync(source) || !existsSync(compiled) ? ["--import", import.meta.resolve("tsx"), source] : [compiled];
-const child = spawn(process.execPath, [...args, ...process.argv.slice(2)], { stdio: "inherit" });
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
-child.on("exit", (code, signal) => {
-  if (signal) process.kill(process.pid, signal);
-  else process.exit(code ?? 1);
-});
+const compiled = compiledEntry("src/cli/main.js");
+if (compiled) {
+  // main.js runs its command when it is the process's entry script.
+  process.argv[1] = compiled;
+  await import(pathToFileURL(compiled).href);
+} else {
+  const source = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+  const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), source, ...process.argv.slice(2)], { stdio: "inherit" });
+  for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+  child.on("exit", (code, signal) => {
+    if (signal) process.kill(process.pid, signal);
+    else process.exit(code ?? 1);
+  });
+}

@@ -3,7 +3,8 @@ import * as path from "node:path";
 import type { Manifest } from "./manifest/load.ts";
 import type { ImageSpec } from "./manifest/spec.ts";
 import { SelectionError } from "./manifest/errors.ts";
-import { DockerIgnoreCache, selectImage, type ImageSelection } from "./selection/select.ts";
+import { DockerIgnoreCache, ignoreCandidates, selectImage, type ImageSelection } from "./selection/select.ts";
+import { ignoreState } from "./hashing/analysis-cache.ts";
 import { digestFilesSync, type DigestCache } from "./hashing/digest.ts";
 import { imageHash } from "./hashing/image-hash.ts";
 import { contentTag, gitTag, STATIC_TAG } from "./hashing/tags.ts";
@@ -64,14 +65,40 @@ export class ImageAnalyzer {
     const key = JSON.stringify([inputs, parent?.hash ?? null, parent?.providedPackages ?? [], options]);
     let image = this.analyzed.get(key);
     if (!image) {
-      image = this.analyzeOnce(spec, parent, options);
+      image = this.reuse(key, spec, parent, options) ?? this.analyzeOnce(key, spec, parent, options);
       this.analyzed.set(key, image);
     }
     return image;
   }
 
-  private analyzeOnce(spec: ImageSpec, parent: AnalyzedImage | undefined, options: AnalyzeImageOptions): AnalyzedImage {
-    const selection = selectImage(this.index, spec, parent?.providedPackages ?? [], this.ignores);
+  /** The last synth's selection and hash, when the warm-path cache shows nothing it depends on changed. */
+  private reuse(key: string, spec: ImageSpec, parent: AnalyzedImage | undefined, options: AnalyzeImageOptions): AnalyzedImage | undefined {
+    const selections = this.cache?.selection;
+    if (!selections || options.gitTag) return undefined;
+    const reused = selections.reuse(
+      key,
+      this.index,
+      spec.dockerfile,
+      ignoreState(this.root, ignoreCandidates(spec)),
+      this.cache!,
+      this.digests,
+    );
+    if (!reused) return undefined;
+    const selection: ImageSelection = {
+      image: spec,
+      dockerfileText: reused.dockerfileText,
+      files: reused.files,
+      sourcePatterns: reused.sourcePatterns,
+      excludedPackages: reused.excludedPackages,
+      warnings: reused.warnings,
+    };
+    return this.finish(spec, parent, selection, reused.buildspec, reused.hash, options);
+  }
+
+  private analyzeOnce(key: string, spec: ImageSpec, parent: AnalyzedImage | undefined, options: AnalyzeImageOptions): AnalyzedImage {
+    const selections = options.gitTag ? undefined : this.cache?.selection;
+    const ignore = selections ? ignoreState(this.root, ignoreCandidates(spec)) : undefined;
+    const { result: selection, consulted } = this.index.trace(() => selectImage(this.index, spec, parent?.providedPackages ?? [], this.ignores));
     digestFilesSync(this.root, selection.files.map((f) => f.entry), this.cache, this.digests);
     const buildspec = spec.builder === "codebuild" ? buildspecForImage({ spec, selection }) : undefined;
     const hash = imageHash({
@@ -85,10 +112,39 @@ export class ImageAnalyzer {
       baseImageHash: parent?.hash,
       context: spec.context,
     });
+    selections?.record({
+      key,
+      dockerfileText: selection.dockerfileText,
+      ignore: ignore!,
+      buildspec,
+      consulted,
+      files: selection.files,
+      digests: this.digests,
+      hash,
+      sourcePatterns: selection.sourcePatterns,
+      excludedPackages: selection.excludedPackages,
+      warnings: selection.warnings,
+    });
+    return this.finish(spec, parent, selection, buildspec, hash, options);
+  }
+
+  private finish(
+    spec: ImageSpec,
+    parent: AnalyzedImage | undefined,
+    selection: ImageSelection,
+    buildspec: string | undefined,
+    hash: string,
+    options: AnalyzeImageOptions,
+  ): AnalyzedImage {
     const providedPackages = [...new Set([...(parent?.providedPackages ?? []), ...spec.packages])];
+    // Only git tags read `selected`: built on first use (tens of thousands of paths at scale).
+    let selected: Set<string> | undefined;
     const lineage = {
       pathspecs: [...new Set([...(parent?.lineage.pathspecs ?? []), spec.dockerfile, ...selection.sourcePatterns])],
-      selected: new Set([...(parent?.lineage.selected ?? []), ...selection.files.map((f) => f.entry.path)]),
+      get selected(): ReadonlySet<string> {
+        selected ??= new Set([...(parent?.lineage.selected ?? []), ...selection.files.map((f) => f.entry.path)]);
+        return selected;
+      },
     };
     const warnings = [...selection.warnings];
     let git: string | undefined;

@@ -1,9 +1,13 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Zip, ZipDeflate, ZipPassThrough } from "fflate";
+import { createRequire } from "node:module";
 import { contextRelative, type SelectedFile } from "../selection/select.ts";
 import type { AnalyzedImage } from "../analyze.ts";
+
+// Loaded on first use: `plan` and a synth with nothing to compress never need it.
+let fflate: typeof import("fflate") | undefined;
+const zipLibrary = () => (fflate ??= createRequire(import.meta.url)("fflate") as typeof import("fflate"));
 
 /** Every entry gets the same timestamp, so the same files always give the same bytes. */
 // Local time: zip stores DOS times without a zone, and fflate converts with the local offset.
@@ -64,6 +68,7 @@ export function writeDeterministicZipSync(sources: readonly ZipSource[], outFile
   const hash = createHash("sha256");
   let bytes = 0;
   let failure: Error | null = null;
+  const { Zip, ZipDeflate, ZipPassThrough } = zipLibrary();
   const zip = new Zip((error, chunk) => {
     if (error) failure = error;
     else {

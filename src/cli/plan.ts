@@ -95,12 +95,13 @@ function diffImage(was: ImageSnapshot, now: ImageSnapshot): PlanReason[] {
   const added: string[] = [];
   const removed: string[] = [];
   const changed: string[] = [];
-  for (const [file, value] of Object.entries(now.files)) {
+  // The hash covers every file's path, type and digest: equal hashes, equal files (the common case, and the costly one to compare).
+  if (was.hash !== now.hash) for (const [file, value] of Object.entries(now.files)) {
     if (dockerfileChanged && (file === now.dockerfile || file === was.dockerfile)) continue;
     if (!(file in was.files)) added.push(file);
     else if (was.files[file] !== value) changed.push(file);
   }
-  for (const file of Object.keys(was.files)) {
+  if (was.hash !== now.hash) for (const file of Object.keys(was.files)) {
     if (dockerfileChanged && (file === now.dockerfile || file === was.dockerfile)) continue;
     if (!(file in now.files)) removed.push(file);
   }

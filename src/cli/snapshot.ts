@@ -2,7 +2,6 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { AnalyzedImage, ImageAnalysis } from "../analyze.ts";
-import { fileListLines } from "../hashing/image-hash.ts";
 import { stableStringify } from "./stable-json.ts";
 
 /**
@@ -75,12 +74,23 @@ export function buildSnapshot(analysis: ImageAnalysis, stacks: readonly string[]
 export function buildSnapshotFromRecords(records: readonly SnapshotRecord[]): Snapshot {
   const hashOf = new Map(records.map((r) => [`${r.stack}\0base:${r.image.spec.name}`, r.image.hash]));
   const out: Record<string, { images: Record<string, ImageSnapshot> }> = {};
+  // An image in several stacks has the same files: listed once (tens of thousands of entries at scale).
+  const filesOf = new Map<AnalyzedImage, Record<string, string>>();
   for (const { stack, image, tag, digests, contextBytes, from } of records) {
     const { spec, selection } = image;
-    const files: Record<string, string> = {};
-    for (const line of fileListLines(selection.files, digests)) {
-      const [file, type, value] = line.split("\0") as [string, string, string];
-      files[file] = `${type}:${value}`;
+    let files = filesOf.get(image);
+    if (!files) {
+      files = {};
+      // fileListLines' (path, type, digest or link target), without building and splitting a line per file.
+      for (const { entry, linkTarget } of selection.files) {
+        if (entry.kind === "symlink") files[entry.path] = `l:${linkTarget}`;
+        else {
+          const digest = digests.get(entry.path);
+          if (!digest) throw new Error(`internal: no digest for ${entry.path}`);
+          files[entry.path] = `${entry.mode & 0o111 ? "x" : "f"}:${digest}`;
+        }
+      }
+      filesOf.set(image, files);
     }
     out[stack] ??= { images: {} };
     out[stack].images[`${spec.kind}:${spec.name}`] = {

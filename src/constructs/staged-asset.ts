@@ -51,8 +51,50 @@ export class StagedAsset extends Construct {
     if (fs.existsSync(named)) {
       for (const name of fs.readdirSync(named)) if (name !== this.hash) fs.rmSync(path.join(named, name), { recursive: true, force: true });
     }
-    if (this.isDirectory) linkTree(this.source, target);
-    else linkFile(this.source, target);
+    if (!this.isDirectory) return linkFile(this.source, target);
+    // A directory linked by an earlier synth is checked by its directories' signatures (a file
+    // added, removed or replaced changes its directory's), not file by file: thousands of files
+    // in a base image's context would cost two stats each per stack and synth. The record sits
+    // outside the stack's directory, which must hold only what Terraform needs.
+    const marker = path.join(session.manifest.outdir, ".staged-assets", `${stack.node.id}--${stack.getLogicalId(this.node)}.json`);
+    if (linkedBefore(marker, this.hash, target)) return;
+    fs.rmSync(marker, { force: true });
+    linkTree(this.source, target);
+    fs.mkdirSync(path.dirname(marker), { recursive: true });
+    fs.writeFileSync(marker, JSON.stringify({ hash: this.hash, directories: directorySignatures(target) }));
+  }
+}
+
+type Signatures = [string, string, string, string][];
+
+/** Every directory of a tree, with its mtime, ctime and inode (ns, as strings). */
+function directorySignatures(root: string): Signatures {
+  const out: Signatures = [];
+  const visit = (rel: string) => {
+    const st = fs.lstatSync(path.join(root, rel), { bigint: true });
+    out.push([rel, String(st.mtimeNs), String(st.ctimeNs), String(st.ino)]);
+    for (const child of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) if (child.isDirectory()) visit(path.join(rel, child.name));
+  };
+  visit("");
+  return out;
+}
+
+function linkedBefore(marker: string, hash: string, target: string): boolean {
+  let recorded: Signatures;
+  try {
+    const data = JSON.parse(fs.readFileSync(marker, "utf8")) as { hash: string; directories: Signatures };
+    if (data.hash !== hash || !Array.isArray(data.directories)) return false;
+    recorded = data.directories;
+  } catch {
+    return false;
+  }
+  try {
+    return recorded.every(([rel, mtime, ctime, ino]) => {
+      const st = fs.lstatSync(path.join(target, rel), { bigint: true });
+      return st.isDirectory() && String(st.mtimeNs) === mtime && String(st.ctimeNs) === ctime && String(st.ino) === ino;
+    });
+  } catch {
+    return false;
   }
 }
 

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { WalkEntry } from "../selection/walk.ts";
 import type { DigestCache } from "./digest.ts";
+import { SelectionCache } from "./analysis-cache.ts";
 
 /**
  * A persistent cache of file digests, so a synth after no change reads no file contents.
@@ -124,9 +125,11 @@ export function openDigestCache(options: DigestCacheOptions): PersistentDigestCa
   /** path → loaded index (a hit) or a fresh entry. */
   const used = new Map<string, number | { entry: WalkEntry; digest: string }>();
 
+  const selection = new SelectionCache({ root: options.root, dir: path.dirname(file), now, onWarning: warn });
   return {
     enabled: true,
     file,
+    selection,
     lookup(entry) {
       const i = loaded?.index.get(entry.path);
       if (i === undefined || !matches(loaded!, i, entry)) {
@@ -144,6 +147,12 @@ export function openDigestCache(options: DigestCacheOptions): PersistentDigestCa
       try {
         const trustBefore = sessionStartNs - TIMESTAMP_MARGIN_NS;
         const keep = [...used].filter(([, v]) => typeof v === "number" || youngest(v.entry) < trustBefore);
+        // Every entry loaded was used and nothing new was learnt: the file on disk says exactly this.
+        if (loaded && keep.length === loaded.count && keep.every(([, v]) => typeof v === "number")) {
+          saved = keep.length;
+          selection.save();
+          return;
+        }
         const bytes = encode(options.root, keep, loaded, sessionStartNs, now());
         fs.mkdirSync(path.dirname(file), { recursive: true });
         const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
@@ -155,6 +164,7 @@ export function openDigestCache(options: DigestCacheOptions): PersistentDigestCa
           throw error;
         }
         saved = keep.length;
+        selection.save();
       } catch (error) {
         warn(`the digest cache ${file} could not be saved (${(error as Error).message}); the next synth re-reads every file`);
       }

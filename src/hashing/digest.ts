@@ -5,12 +5,15 @@ import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { WalkEntry } from "../selection/walk.ts";
 import { SelectionError } from "../manifest/errors.ts";
+import type { SelectionCache } from "./analysis-cache.ts";
 
 /** Remembers file digests between synths, keyed by what stat says about the file. */
 export interface DigestCache {
   /** The digest recorded for this exact (path, size, mtime, inode, mode), if it can be trusted. */
   lookup(entry: WalkEntry): string | undefined;
   record(entry: WalkEntry, digest: string): void;
+  /** The warm path's selection cache kept beside the digests, when there is one. */
+  readonly selection?: SelectionCache;
 }
 
 /**

@@ -1,4 +1,18 @@
-import { Token } from "cdktf";
+import { createRequire } from "node:module";
+
+// cdktf is loaded on first use: `plan` and the manifest checks, which never meet a token, would
+// otherwise pay ~100 ms to load it. Only construct props (inside a cdktf app) can hold tokens.
+let token: typeof import("cdktf").Token | undefined;
+const Token = {
+  isUnresolved(value: unknown): boolean {
+    // cdktf's string tokens read `${TfToken[…]}` (lists `#{TfToken[…]}`); its number tokens are
+    // doubles near -1.9e289: anything else is a plain value, without loading cdktf.
+    if (typeof value === "string" && !value.includes("TfToken[")) return false;
+    if (typeof value === "number" && Math.abs(value) < 1e280) return false;
+    token ??= (createRequire(import.meta.url)("cdktf") as typeof import("cdktf")).Token;
+    return token.isUnresolved(value);
+  },
+};
 
 /**
  * Lambda's fixed limits on a function's configuration, checked before anything is deployed.

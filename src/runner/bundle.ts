@@ -3,13 +3,16 @@
 // Called at synth time, so it must be fast and its output byte-for-byte reproducible: the files'
 // hashes end up in Terraform triggers, and a spurious diff would rebuild every image.
 import { buildSync, type BuildOptions } from "esbuild";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUILD_STARTER_BUNDLE_TARGET, CLI_BUNDLE_TARGET } from "./runtime.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const PROJECT_ROOT = resolve(HERE, "..", "..");
+// The TypeScript sources, also when this module runs compiled from dist/src/runner in a
+// development checkout: the bundle is made from the same files either way, so it is byte-identical.
+const SOURCES = existsSync(join(HERE, "cli.ts")) ? HERE : resolve(HERE, "..", "..", "..", "src", "runner");
+const PROJECT_ROOT = resolve(SOURCES, "..", "..");
 
 const COMMON: BuildOptions = {
   absWorkingDir: PROJECT_ROOT,
@@ -44,7 +47,7 @@ export function bundleRunnerSync(outDir: string): { cliFile: string; lambdaFile:
   const cliFile = resolve(outDir, RUNNER_BUNDLES.cli.file);
   const lambdaFile = resolve(outDir, RUNNER_BUNDLES.lambda.file);
   const one = (b: (typeof RUNNER_BUNDLES)[keyof typeof RUNNER_BUNDLES], outfile: string) =>
-    buildSync({ ...COMMON, target: b.target, entryPoints: [join(HERE, b.entry)], outfile });
+    buildSync({ ...COMMON, target: b.target, entryPoints: [join(SOURCES, b.entry)], outfile });
   writeIfChanged(cliFile, one(RUNNER_BUNDLES.cli, cliFile).outputFiles![0]!.contents, 0o755);
   writeIfChanged(lambdaFile, one(RUNNER_BUNDLES.lambda, lambdaFile).outputFiles![0]!.contents, 0o644);
   // index.js is CommonJS; without this marker a `"type": "module"` package.json further up

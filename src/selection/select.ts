@@ -68,6 +68,11 @@ export function packagesOfBases(baseImage: string | undefined, bases: ReadonlyMa
   return packages;
 }
 
+/** The ignore files BuildKit would read for an image, in its order of precedence (root-relative). */
+export function ignoreCandidates(image: Pick<ImageSpec, "dockerfile" | "context">): string[] {
+  return [`${image.dockerfile}.dockerignore`, joinPath(image.context, ".dockerignore")];
+}
+
 /** .dockerignore matchers of one repository, shared by the images that use the same file and context. */
 export class DockerIgnoreCache {
   private readonly matchers = new Map<string, DockerIgnore>();
@@ -75,8 +80,7 @@ export class DockerIgnoreCache {
 
   /** BuildKit reads `<Dockerfile>.dockerignore` next to the Dockerfile before the context's `.dockerignore`. */
   forImage(image: Pick<ImageSpec, "dockerfile" | "context">): { file: string | undefined; ignore: DockerIgnore } {
-    const candidates = [`${image.dockerfile}.dockerignore`, joinPath(image.context, ".dockerignore")];
-    const file = candidates.find((f) => fs.existsSync(path.join(this.root, f)));
+    const file = ignoreCandidates(image).find((f) => fs.existsSync(path.join(this.root, f)));
     const key = `${file ?? ""}\0${image.context}`;
     let ignore = this.matchers.get(key);
     if (!ignore) {

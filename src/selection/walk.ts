@@ -31,6 +31,17 @@ interface Listing {
 }
 
 /**
+ * What `lstat` said about a path the walk asked "is this a directory, and what is in it?": for a
+ * directory, the times and inode that change whenever an entry is added, removed or renamed in
+ * it; `null` for anything else (a file, a symlink, nothing).
+ */
+export interface DirectorySignature {
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly ino: bigint;
+}
+
+/**
  * The one walk of a repository per synth, done lazily and shared by every image of the App: a
  * directory is read the first time an image's selection needs it, a file is `lstat`ed the first
  * time an image may select it, and neither is ever done twice. Images only enter directories
@@ -39,6 +50,9 @@ interface Listing {
  */
 export class RepositoryIndex {
   private readonly listings = new Map<string, Listing | null>();
+  private readonly signatures = new Map<string, DirectorySignature | null>();
+  /** While a trace runs: every directory (or would-be directory) the walk consulted. */
+  private traced?: Set<string>;
   private readonly known = new Map<string, WalkEntry>();
   private statted = 0;
   private reads = 0;
@@ -62,6 +76,36 @@ export class RepositoryIndex {
 
   get stats(): WalkStats {
     return { directoriesRead: this.reads, filesStatted: this.statted };
+  }
+
+  /**
+   * Runs `fn` and returns, beside its result, every path whose listing it consulted (directories
+   * read, and paths found not to be directories) with what lstat said about each when it was
+   * read: if none of them changed since, the walk would see the same names.
+   */
+  trace<T>(fn: () => T): { result: T; consulted: Map<string, DirectorySignature | null> } {
+    const outer = this.traced;
+    const traced = new Set<string>();
+    this.traced = traced;
+    try {
+      const result = fn();
+      const consulted = new Map<string, DirectorySignature | null>();
+      for (const dir of traced) consulted.set(dir, this.signatures.get(dir) ?? null);
+      return { result, consulted };
+    } finally {
+      this.traced = outer;
+      if (outer) for (const dir of traced) outer.add(dir);
+    }
+  }
+
+  /** What lstat says about `dir` now, in the form {@link trace} reports it. */
+  signatureNow(dir: string): DirectorySignature | null {
+    try {
+      const st = fs.lstatSync(dir === "" ? this.root : path.join(this.root, dir), { bigint: true });
+      return st.isDirectory() ? { mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino } : null;
+    } catch {
+      return null;
+    }
   }
 
   /** Whether `dir` is a directory the walk may enter (read once, then remembered). */
@@ -131,13 +175,18 @@ export class RepositoryIndex {
   }
 
   private listing(dir: string): Listing | null {
+    this.traced?.add(dir);
     const known = this.listings.get(dir);
     if (known !== undefined) return known;
     let listing: Listing | null = null;
     const abs = dir === "" ? this.root : path.join(this.root, dir);
+    this.signatures.set(dir, null);
     try {
       // A symlink to a directory is an entry of its own (COPY copies the link), never walked into.
-      if (dir !== "" && !fs.lstatSync(abs).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+      // Stat'ed before it is read: a change after this moment shows in the signature next time.
+      const st = fs.lstatSync(abs, { bigint: true });
+      if (!st.isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+      this.signatures.set(dir, { mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino });
       // Synchronous calls: the promise API's thread-pool round trips double a warm synth's cost.
       const subdirectories: string[] = [];
       const files: string[] = [];

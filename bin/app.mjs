@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// The images.yaml app (main.ts) as a cdktf "app" command, compiled: `cdktf synth --app "node bin/app.mjs"`
+// (or cdktf.json "app": "node bin/app.mjs") runs it without tsx's start-up; with sources that
+// cannot be compiled it runs them through tsx, as `npx tsx main.ts` would.
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { compiledEntry, PACKAGE_ROOT } from "./compiled.mjs";
+
+const compiled = compiledEntry("main.js");
+if (compiled) await import(pathToFileURL(compiled).href);
+else {
+  const r = spawnSync(process.execPath, ["--import", import.meta.resolve("tsx"), path.join(PACKAGE_ROOT, "main.ts")], { stdio: "inherit" });
+  process.exit(r.status ?? 1);
+}
