@@ -9,7 +9,7 @@ import { digestFilesSync, type DigestCache } from "./hashing/digest.ts";
 import { imageHash } from "./hashing/image-hash.ts";
 import { contentTag, gitTag, STATIC_TAG } from "./hashing/tags.ts";
 import { buildspecForImage } from "./buildspec.ts";
-import { RepositoryIndex } from "./selection/walk.ts";
+import { RepositoryIndex, type WalkEntry } from "./selection/walk.ts";
 
 /** Everything synth needs to know about one image. */
 export interface AnalyzedImage {
@@ -47,6 +47,8 @@ export class ImageAnalyzer {
   private readonly ignores: DockerIgnoreCache;
   /** The same image asked twice (a front end's check, then its construct) is analyzed once. */
   private readonly analyzed = new Map<string, AnalyzedImage>();
+  /** Selections made ahead by {@link prefetch}, by what selection reads. */
+  private readonly preselected = new Map<string, ReturnType<ImageAnalyzer["select"]>>();
 
   /** @param root absolute, symlink-resolved repository root */
   constructor(
@@ -69,6 +71,34 @@ export class ImageAnalyzer {
       this.analyzed.set(key, image);
     }
     return image;
+  }
+
+  /**
+   * The cold path of a batch (every image of a manifest): select all images first, then hash
+   * all their files in one pass spread over the cores, instead of image by image (most images
+   * are too small to be worth a worker thread of their own). Selection needs only each image's
+   * inherited packages, not its parent's hash, so nothing waits. Skipped on the warm path, where
+   * the selection cache reuses images one by one without selecting them.
+   */
+  prefetch(images: readonly { readonly spec: ImageSpec; readonly inheritedPackages: readonly string[] }[]): void {
+    if (this.cache?.selection?.warm) return;
+    const entries: WalkEntry[] = [];
+    for (const { spec, inheritedPackages } of images) {
+      const key = selectionKey(spec, inheritedPackages);
+      if (this.preselected.has(key)) continue;
+      try {
+        const selected = this.select(spec, inheritedPackages);
+        this.preselected.set(key, selected);
+        for (const f of selected.result.files) entries.push(f.entry);
+      } catch {
+        // analyze() selects it again and reports the error in its place.
+      }
+    }
+    digestFilesSync(this.root, entries, this.cache, this.digests);
+  }
+
+  private select(spec: ImageSpec, inheritedPackages: readonly string[]) {
+    return this.index.trace(() => selectImage(this.index, spec, inheritedPackages, this.ignores));
   }
 
   /** The last synth's selection and hash, when the warm-path cache shows nothing it depends on changed. */
@@ -98,7 +128,8 @@ export class ImageAnalyzer {
   private analyzeOnce(key: string, spec: ImageSpec, parent: AnalyzedImage | undefined, options: AnalyzeImageOptions): AnalyzedImage {
     const selections = options.gitTag ? undefined : this.cache?.selection;
     const ignore = selections ? ignoreState(this.root, ignoreCandidates(spec)) : undefined;
-    const { result: selection, consulted } = this.index.trace(() => selectImage(this.index, spec, parent?.providedPackages ?? [], this.ignores));
+    const inherited = parent?.providedPackages ?? [];
+    const { result: selection, consulted } = this.preselected.get(selectionKey(spec, inherited)) ?? this.select(spec, inherited);
     digestFilesSync(this.root, selection.files.map((f) => f.entry), this.cache, this.digests);
     const buildspec = spec.builder === "codebuild" ? buildspecForImage({ spec, selection }) : undefined;
     const hash = imageHash({
@@ -173,6 +204,12 @@ export class ImageAnalyzer {
   }
 }
 
+/** What a selection reads of an image: its inputs and the packages its bases hold. */
+function selectionKey(spec: ImageSpec, inheritedPackages: readonly string[]): string {
+  const { kind, name, dockerfile, context, platforms, include, buildArgs, baseImage, packages, builder } = spec;
+  return JSON.stringify([{ kind, name, dockerfile, context, platforms, include, buildArgs, baseImage, packages, builder }, inheritedPackages]);
+}
+
 export interface ImageAnalysis {
   readonly manifest: Manifest;
   readonly walk: RepositoryIndex;
@@ -205,7 +242,14 @@ export function analyzeImagesSync(manifest: Manifest, options: AnalyzeOptions = 
   const byName = new Map<string, AnalyzedImage>();
   const images: AnalyzedImage[] = [];
   const errors: string[] = [];
-  for (const spec of [...manifest.baseImages, ...manifest.lambdas]) {
+  // What each base provides to the images built FROM it, as analyze() computes it (parents first).
+  const provided = new Map<string, string[]>();
+  for (const base of manifest.baseImages) {
+    provided.set(base.name, [...new Set([...(base.baseImage ? (provided.get(base.baseImage) ?? []) : []), ...base.packages])]);
+  }
+  const specs = [...manifest.baseImages, ...manifest.lambdas];
+  analyzer.prefetch(specs.map((spec) => ({ spec, inheritedPackages: spec.baseImage ? (provided.get(spec.baseImage) ?? []) : [] })));
+  for (const spec of specs) {
     const parent = spec.baseImage ? byName.get(spec.baseImage) : undefined;
     // A base whose own selection failed is reported already; its dependents cannot be hashed.
     if (spec.baseImage && !parent) continue;

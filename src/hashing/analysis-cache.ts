@@ -142,6 +142,11 @@ export class SelectionCache {
     }
   }
 
+  /** Whether a previous session's selections were loaded (the warm path may reuse them). */
+  get warm(): boolean {
+    return this.stored !== undefined;
+  }
+
   stats(): SelectionCacheStats {
     return { reused: this.reusedCount, recorded: [...this.fresh.values()].filter((f) => f.trusted).length, ignored: this.ignored };
   }
