@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { createImagesApp } from "../app.ts";
 import { CONTEXT_PREFIX } from "../constructs/context-bucket.ts";
 import { loadManifest } from "../manifest/load.ts";
+import { CommandError } from "../manifest/errors.ts";
 import { RUNNER_AWS_CALLS } from "../runner/core.ts";
 
 // `lambda-images iam`: the least-privilege IAM policies for whoever runs `terraform apply` on a
@@ -206,7 +207,7 @@ const BACKEND_GRANTS: Readonly<Record<string, readonly Grant[]>> = {
   ],
 };
 
-export class IamError extends Error {}
+export class IamError extends CommandError {}
 
 export interface IamOptions {
   /** The account to name in ARNs. @default "*" */

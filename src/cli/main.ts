@@ -5,11 +5,10 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { analyzeImages } from "../analyze.ts";
 import { defaultCacheDir, openDigestCache } from "../hashing/cache.ts";
-import { ManifestError, PropsError, SelectionError } from "../manifest/errors.ts";
+import { CommandError, ManifestError, PropsError, SelectionError } from "../manifest/errors.ts";
 import { loadManifest, manifestPath } from "../manifest/load.ts";
 import { manifestGraphImages, mermaidGraph, type GraphImage } from "./graph.ts";
 import { comparePlans, computePlan, formatPlanTable, measureContextBytes, type Plan } from "./plan.ts";
-import { iamCommand, IamError } from "./iam.ts";
 import { writeSchema, schemaText } from "./schema.ts";
 import { readSnapshot, type Snapshot } from "./snapshot.ts";
 import { stableStringify } from "./stable-json.ts";
@@ -43,7 +42,7 @@ Exit status: 0 on success (whatever the plan says), 1 on a bad manifest, 2 on ba
 
 class UsageError extends Error {}
 /** The construct app could not be synthesized: its own output says why. */
-class AppError extends Error {}
+class AppError extends CommandError {}
 
 /** What cdktf.json says: the app command, the output directory, the manifest (images.yaml front end). */
 function cdktfJson(cwd: string): { app?: string; output?: string; manifest?: string } {
@@ -164,6 +163,8 @@ export async function run(argv: readonly string[], io: CliIo = { out: process.st
       return 0;
     }
     case "iam": {
+      // Loaded here: it synthesizes the stacks (cdktf, the providers, the runner's SDK calls), which plan and graph never need.
+      const { iamCommand } = await import("./iam.ts");
       const text = iamCommand(manifestFile(), { stack: values.stack as string | undefined, account: values.account as string | undefined });
       io.out.write(text);
       return 0;
@@ -192,7 +193,7 @@ if (isEntry) {
         process.exit(2);
       }
       // Bad input is the user's to fix: say what and where, without a stack trace.
-      const known = error instanceof ManifestError || error instanceof SelectionError || error instanceof PropsError || error instanceof AppError || error instanceof IamError;
+      const known = error instanceof ManifestError || error instanceof SelectionError || error instanceof PropsError || error instanceof CommandError;
       process.stderr.write(`${known ? (error as Error).message : String((error as Error)?.stack ?? error)}\n`);
       process.exit(1);
     },

@@ -43,3 +43,11 @@ export class PropsError extends Error {
     this.name = "PropsError";
   }
 }
+
+/** A command's input is unusable (a flag, a stack name): one line saying what and how to fix it. */
+export class CommandError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
