@@ -7,12 +7,10 @@ import { loadManifest } from "../src/manifest/load.ts";
 import { cacheFileFor, openDigestCache, TIMESTAMP_MARGIN_NS } from "../src/hashing/cache.ts";
 import type { WalkEntry } from "../src/selection/walk.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
+import { later, quiet } from "./helpers/cache-clock.ts";
 
 let copy: ExampleCopy;
 let cacheDir: string;
-const quiet = { onWarning: (m: string) => { throw new Error(m); } };
-/** A clock 10 s ahead: files the test just wrote count as old enough to be trusted. */
-const later = () => BigInt(Date.now()) * 1_000_000n + 10_000_000_000n;
 
 beforeEach(() => {
   copy = copyExample();

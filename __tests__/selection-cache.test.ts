@@ -6,15 +6,13 @@ import { analyzeImages, type ImageAnalysis } from "../src/analyze.ts";
 import { loadManifest } from "../src/manifest/load.ts";
 import { openDigestCache } from "../src/hashing/cache.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
+import { later, quiet } from "./helpers/cache-clock.ts";
 
 // The warm path's selection cache (git's untracked cache) may only ever save work: after any
 // change, the cached analysis must equal one made from scratch.
 
 let copy: ExampleCopy;
 let cacheDir: string;
-const quiet = { onWarning: (m: string) => { throw new Error(m); } };
-/** A clock 10 s ahead: what the test just wrote counts as old enough to be trusted (no racy window). */
-const later = () => BigInt(Date.now()) * 1_000_000n + 10_000_000_000n;
 
 beforeEach(() => {
   copy = copyExample();
