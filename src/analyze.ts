@@ -114,15 +114,7 @@ export class ImageAnalyzer {
       this.digests,
     );
     if (!reused) return undefined;
-    const selection: ImageSelection = {
-      image: spec,
-      dockerfileText: reused.dockerfileText,
-      files: reused.files,
-      sourcePatterns: reused.sourcePatterns,
-      excludedPackages: reused.excludedPackages,
-      warnings: reused.warnings,
-    };
-    return this.finish(spec, parent, selection, reused.buildspec, reused.hash, options);
+    return this.finish(spec, parent, { image: spec, ...reused.selection }, reused.buildspec, reused.hash, options);
   }
 
   private analyzeOnce(key: string, spec: ImageSpec, parent: AnalyzedImage | undefined, options: AnalyzeImageOptions): AnalyzedImage {
@@ -143,19 +135,7 @@ export class ImageAnalyzer {
       baseImageHash: parent?.hash,
       context: spec.context,
     });
-    selections?.record({
-      key,
-      dockerfileText: selection.dockerfileText,
-      ignore: ignore!,
-      buildspec,
-      consulted,
-      files: selection.files,
-      digests: this.digests,
-      hash,
-      sourcePatterns: selection.sourcePatterns,
-      excludedPackages: selection.excludedPackages,
-      warnings: selection.warnings,
-    });
+    selections?.record({ key, selection, ignore: ignore!, buildspec, consulted, digests: this.digests, hash });
     return this.finish(spec, parent, selection, buildspec, hash, options);
   }
 
@@ -167,7 +147,7 @@ export class ImageAnalyzer {
     hash: string,
     options: AnalyzeImageOptions,
   ): AnalyzedImage {
-    const providedPackages = [...new Set([...(parent?.providedPackages ?? []), ...spec.packages])];
+    const providedPackages = packagesProvided(parent?.providedPackages ?? [], spec.packages);
     // Only git tags read `selected`: built on first use (tens of thousands of paths at scale).
     let selected: Set<string> | undefined;
     const lineage = {
@@ -238,14 +218,14 @@ export async function analyzeImages(manifest: Manifest, options: AnalyzeOptions 
 
 export function analyzeImagesSync(manifest: Manifest, options: AnalyzeOptions = {}): ImageAnalysis {
   const analyzer = options.analyzer ?? new ImageAnalyzer(manifest.root, options.cache);
-  const manifestInput = manifest.file ? [toPosix(path.relative(manifest.root, manifest.file))] : [];
+  const manifestInput = manifestGitInputs(manifest);
   const byName = new Map<string, AnalyzedImage>();
   const images: AnalyzedImage[] = [];
   const errors: string[] = [];
   // What each base provides to the images built FROM it, as analyze() computes it (parents first).
   const provided = new Map<string, string[]>();
   for (const base of manifest.baseImages) {
-    provided.set(base.name, [...new Set([...(base.baseImage ? (provided.get(base.baseImage) ?? []) : []), ...base.packages])]);
+    provided.set(base.name, packagesProvided(base.baseImage ? (provided.get(base.baseImage) ?? []) : [], base.packages));
   }
   const specs = [...manifest.baseImages, ...manifest.lambdas];
   analyzer.prefetch(specs.map((spec) => ({ spec, inheritedPackages: spec.baseImage ? (provided.get(spec.baseImage) ?? []) : [] })));
@@ -287,6 +267,12 @@ export function imageTag(image: Pick<AnalyzedImage, "spec" | "contentTag" | "git
   return image.gitTag ?? image.contentTag;
 }
 
-function toPosix(p: string): string {
-  return p.split(path.sep).join("/");
+/** What an image gives the images built FROM it: what its base gave it, then its own packages. */
+function packagesProvided(inherited: readonly string[], own: readonly string[]): string[] {
+  return [...new Set([...inherited, ...own])];
+}
+
+/** A manifest is an input of its base images' git tags (it holds their build args): its root-relative path. */
+export function manifestGitInputs(manifest: Pick<Manifest, "file" | "root">): string[] {
+  return manifest.file ? [path.relative(manifest.root, manifest.file).split(path.sep).join("/")] : [];
 }

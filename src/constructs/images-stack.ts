@@ -1,4 +1,3 @@
-import * as path from "node:path";
 import { CloudBackend, LocalBackend, NamedCloudWorkspace, S3Backend, TerraformElement, TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct, Node } from "constructs";
 // cdktf's own logical-id scheme (allocateLogicalId is the documented place to change it).
@@ -7,6 +6,7 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { codebuildProjectName, imageRepositoryName, lambdaFunctionName, type Manifest } from "../manifest/load.ts";
 import type { BackendSpec } from "../manifest/schema.ts";
 import { boundedName } from "../naming.ts";
+import { manifestGitInputs } from "../analyze.ts";
 import { BaseImageSet } from "./base-image-set.ts";
 import { ImageBuildEnvironment } from "./image-build-environment.ts";
 import { LambdaImage } from "./lambda-image.ts";
@@ -64,8 +64,7 @@ export class ImagesStack extends TerraformStack {
       buildStarterName: boundedName(`${manifest.project}-build-starter-${stackName}`, 64),
     });
 
-    const manifestInput = manifest.file ? path.relative(manifest.root, manifest.file).split(path.sep).join("/") : undefined;
-    const tag = stackSpec.useStaticBaseImage ? "stable" : manifest.tags === "git" ? { extraInputs: manifestInput ? [manifestInput] : [] } : "content";
+    const tag = stackSpec.useStaticBaseImage ? "stable" : manifest.tags === "git" ? { extraInputs: manifestGitInputs(manifest) } : "content";
     const bases = new BaseImageSet(this, "base", {
       images: Object.fromEntries(
         manifest.baseImages.map((spec) => [

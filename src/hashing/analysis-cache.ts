@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { DirectorySignature, RepositoryIndex, WalkEntry } from "../selection/walk.ts";
-import type { SelectedFile } from "../selection/select.ts";
+import type { ImageSelection, SelectedFile } from "../selection/select.ts";
 import type { DigestCache } from "./digest.ts";
 import { TIMESTAMP_MARGIN_NS } from "./cache.ts";
 
@@ -31,28 +31,24 @@ import { TIMESTAMP_MARGIN_NS } from "./cache.ts";
 const FORMAT = "lambda-images-selection-cache";
 const VERSION = 1;
 
+/** What of an image's selection the cache keeps: all of it but the spec it was made for. */
+export type CachedSelection = Omit<ImageSelection, "image">;
+
+/** An image the cache vouches for: its selection, buildspec and hash as the last synth made them. */
 export interface ReusedImage {
-  readonly files: SelectedFile[];
-  readonly dockerfileText: string;
+  readonly selection: CachedSelection;
   readonly buildspec: string | undefined;
   readonly hash: string;
-  readonly sourcePatterns: readonly string[];
-  readonly excludedPackages: readonly string[];
-  readonly warnings: readonly string[];
 }
 
 export interface ImageRecordInput {
   readonly key: string;
-  readonly dockerfileText: string;
+  readonly selection: CachedSelection;
   readonly ignore: IgnoreState;
   readonly buildspec: string | undefined;
   readonly consulted: ReadonlyMap<string, DirectorySignature | null>;
-  readonly files: readonly SelectedFile[];
   readonly digests: ReadonlyMap<string, string>;
   readonly hash: string;
-  readonly sourcePatterns: readonly string[];
-  readonly excludedPackages: readonly string[];
-  readonly warnings: readonly string[];
 }
 
 /** Which `.dockerignore` candidates exist, and the text of the one that applies. */
@@ -203,14 +199,15 @@ export class SelectionCache {
     this.kept.add(sha256(key));
     this.reusedCount++;
     // The buildspec is rendered from the spec, the Dockerfile and the left-out packages, all unchanged, by unchanged code.
-    return { files, dockerfileText, buildspec: image.buildspec ?? undefined, hash: image.hash, sourcePatterns: image.sourcePatterns, excludedPackages: image.excludedPackages, warnings: image.warnings };
+    const { sourcePatterns, excludedPackages, warnings } = image;
+    return { selection: { files, dockerfileText, sourcePatterns, excludedPackages, warnings }, buildspec: image.buildspec ?? undefined, hash: image.hash };
   }
 
   /** Remembers a fresh analysis, for the next session. */
   record(input: ImageRecordInput): void {
     const trustBefore = this.sessionStartNs - TIMESTAMP_MARGIN_NS;
     const young = (s: DirectorySignature) => s.mtimeNs >= trustBefore || s.ctimeNs >= trustBefore;
-    const trusted = input.files.every((f) => f.entry.kind === "file") && [...input.consulted.values()].every((s) => s === null || !young(s));
+    const trusted = input.selection.files.every((f) => f.entry.kind === "file") && [...input.consulted.values()].every((s) => s === null || !young(s));
     this.fresh.set(sha256(input.key), { input, trusted });
   }
 
@@ -250,17 +247,18 @@ export class SelectionCache {
       for (const [id, { input, trusted }] of this.fresh) {
         if (!trusted) continue;
         const consulted = [...input.consulted];
+        const { selection } = input;
         images[id] = {
-          dockerfile: sha256(input.dockerfileText),
+          dockerfile: sha256(selection.dockerfileText),
           ignore: input.ignore,
           buildspec: input.buildspec ?? null,
           dirs: consulted.filter(([, s]) => s !== null).map(([p, s]) => dirOf(p, s!)),
           nondirs: consulted.filter(([, s]) => s === null).map(([p]) => pathOf(p)),
-          files: input.files.map((f) => pathOf(f.entry.path, input.digests.get(f.entry.path)!)),
+          files: selection.files.map((f) => pathOf(f.entry.path, input.digests.get(f.entry.path)!)),
           hash: input.hash,
-          sourcePatterns: input.sourcePatterns,
-          excludedPackages: input.excludedPackages,
-          warnings: input.warnings,
+          sourcePatterns: selection.sourcePatterns,
+          excludedPackages: selection.excludedPackages,
+          warnings: selection.warnings,
         };
       }
       // Records reused unchanged keep their paths and signatures: re-index them into this file's tables.

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import dockerignore, { type Ignore } from "@balena/dockerignore";
-import type { ImageSpec, Manifest } from "../manifest/load.ts";
+import type { ImageSpec } from "../manifest/load.ts";
 import { isInside, normalizeRelative } from "../manifest/paths.ts";
 import { SelectionError } from "../manifest/errors.ts";
 import { checkBaseImageUse, checkBasePackagesCopied, dockerfileSources, type ContextSource } from "./dockerfile.ts";
@@ -42,30 +42,6 @@ interface ImageRules {
   readonly ignoreFile: string | undefined;
   readonly excludedPackages: readonly string[];
   readonly warnings: readonly string[];
-}
-
-/**
- * Selects the build-context files of every image of a manifest, sharing one lazy walk of the
- * repository: what each Dockerfile COPYs/ADDs, plus `include` globs, plus the Dockerfile, minus
- * `.dockerignore`, minus the packages its base images already hold.
- */
-export function selectImages(manifest: Manifest): { walk: RepositoryIndex; selections: ImageSelection[] } {
-  const index = new RepositoryIndex(manifest.root);
-  const ignores = new DockerIgnoreCache(manifest.root);
-  const bases = new Map(manifest.baseImages.map((b) => [b.name, b]));
-  const selections = [...manifest.baseImages, ...manifest.lambdas].map((image) =>
-    selectImage(index, image, packagesOfBases(image.baseImage, bases), ignores),
-  );
-  return { walk: index, selections };
-}
-
-/** The packages of a base image and of every base it is built FROM, parents' last. */
-export function packagesOfBases(baseImage: string | undefined, bases: ReadonlyMap<string, Pick<ImageSpec, "baseImage" | "packages">>): string[] {
-  const packages: string[] = [];
-  for (let parent = baseImage; parent !== undefined; parent = bases.get(parent)?.baseImage) {
-    for (const pkg of bases.get(parent)?.packages ?? []) if (!packages.includes(pkg)) packages.push(pkg);
-  }
-  return packages;
 }
 
 /** The ignore files BuildKit would read for an image, in its order of precedence (root-relative). */
