@@ -101,6 +101,21 @@ describe("plan", () => {
     expect(standalone.contextBytes).toBeGreaterThan(create.contextBytes! * 2);
   });
 
+  it("sizes a Docker-built base by the bytes Docker receives, without compressing an archive nobody uploads", async () => {
+    const plan = await planJson();
+    const analysis = await analyzeImages(loadManifest(copy.manifest));
+    const bases = analysis.images.filter((i) => i.spec.kind === "base");
+    expect(bases.map((b) => b.spec.builder)).toContain("docker");
+    const dev = plan.stacks.find((s) => s.name === "dev")!;
+    for (const base of bases.filter((b) => b.spec.builder === "docker")) {
+      const onDisk = base.selection.files.reduce((n, f) => n + fs.statSync(path.join(copy.dir, f.entry.path)).size, 0);
+      expect(dev.images.find((i) => i.kind === "base" && i.name === base.spec.name)!.contextBytes).toBe(onDisk);
+    }
+    const archives = fs.existsSync(path.join(cacheDir, "contexts")) ? fs.readdirSync(path.join(cacheDir, "contexts")) : [];
+    expect(archives.filter((f) => f.startsWith("base-"))).toEqual([]);
+    expect(archives.filter((f) => f.startsWith("lambda-") && f.endsWith(".zip")).length).toBeGreaterThan(0);
+  });
+
   it("a handler edit rebuilds only that Lambda, naming the file", async () => {
     edit("infra/upload_images/handler/upload.py", "def ", "def  ");
     fs.writeFileSync(path.join(copy.dir, "infra/upload_images/handler/extra.py"), "X = 1\n");

@@ -161,3 +161,13 @@ export function cachedContextArchive(cacheDir: string, image: Pick<AnalyzedImage
   fs.writeFileSync(sidecar, JSON.stringify(written));
   return written;
 }
+
+/**
+ * Bytes a Docker-built image's context holds: its staged files (symlinks as their target text),
+ * which Docker receives as an uncompressed tar.
+ */
+export function dockerContextBytes(image: Pick<AnalyzedImage, "selection">): number {
+  let bytes = 0;
+  for (const { entry } of image.selection.files) bytes += entry.kind === "symlink" ? Buffer.byteLength(entry.linkText!) : entry.size;
+  return bytes;
+}

@@ -1,5 +1,5 @@
 import type { ImageAnalysis } from "../analyze.ts";
-import { cachedContextArchive } from "../archive/context-archive.ts";
+import { cachedContextArchive, dockerContextBytes } from "../archive/context-archive.ts";
 import { buildSnapshot, type ImageSnapshot, type ReadSnapshotResult, type Snapshot } from "./snapshot.ts";
 
 /** Why an image will be rebuilt. */
@@ -121,13 +121,18 @@ function diffImage(was: ImageSnapshot, now: ImageSnapshot): PlanReason[] {
 }
 
 /**
- * Bytes of each image's compressed context archive: the archive synth keeps in the cache
- * directory, content-addressed, so an unchanged image costs a stat, not a compression.
+ * Bytes of each image's build context as it travels: for a CodeBuild-built image, its compressed
+ * archive in S3 (the one synth keeps in the cache directory, content-addressed, so an unchanged
+ * image costs a stat, not a compression); for a Docker-built base, the files Docker receives
+ * (its build context is an uncompressed tar), so nothing is compressed that is never uploaded.
  */
 export function measureContextBytes(analysis: ImageAnalysis, cacheDir: string): Map<string, number> {
   const sizes = new Map<string, number>();
   for (const image of analysis.images) {
-    sizes.set(`${image.spec.kind}:${image.spec.name}`, cachedContextArchive(cacheDir, image, analysis.manifest.root).bytes);
+    sizes.set(
+      `${image.spec.kind}:${image.spec.name}`,
+      image.spec.builder === "docker" ? dockerContextBytes(image) : cachedContextArchive(cacheDir, image, analysis.manifest.root).bytes,
+    );
   }
   return sizes;
 }

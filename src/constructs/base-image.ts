@@ -2,6 +2,7 @@ import { Construct } from "constructs";
 import type { ITerraformDependable } from "cdktf";
 import type { AnalyzedImage } from "../analyze.ts";
 import { imageTag } from "../analyze.ts";
+import { dockerContextBytes } from "../archive/context-archive.ts";
 import { STATIC_TAG } from "../hashing/tags.ts";
 import type { Platform } from "../manifest/schema.ts";
 import type { ImageSpec } from "../manifest/spec.ts";
@@ -135,6 +136,7 @@ export class BaseImage extends Construct implements BuiltImage {
       this.repository = built.repository;
       this.uris = built.uris;
       this.built = built.built;
+      contextBytes = dockerContextBytes(this.analysis);
     } else {
       const archive = app.contextArchive(this.analysis, env.root);
       env.addCodeBuildImage(repositoryName, projectName, pullsFromPublicEcr(this.analysis.selection.dockerfileText, parent !== undefined));
