@@ -5,11 +5,11 @@ import type { ImageSpec } from "./manifest/spec.ts";
 import { SelectionError } from "./manifest/errors.ts";
 import { DockerIgnoreCache, ignoreCandidates, selectImage, type ImageSelection } from "./selection/select.ts";
 import { ignoreState } from "./hashing/analysis-cache.ts";
-import { digestFilesSync, type DigestCache } from "./hashing/digest.ts";
+import { DigestBatch, digestFilesSync, type DigestCache } from "./hashing/digest.ts";
 import { imageHash } from "./hashing/image-hash.ts";
 import { contentTag, gitTag, STATIC_TAG } from "./hashing/tags.ts";
 import { buildspecForImage } from "./buildspec.ts";
-import { RepositoryIndex, type WalkEntry } from "./selection/walk.ts";
+import { RepositoryIndex } from "./selection/walk.ts";
 
 /** Everything synth needs to know about one image. */
 export interface AnalyzedImage {
@@ -74,27 +74,29 @@ export class ImageAnalyzer {
   }
 
   /**
-   * The cold path of a batch (every image of a manifest): select all images first, then hash
-   * all their files in one pass spread over the cores, instead of image by image (most images
-   * are too small to be worth a worker thread of their own). Selection needs only each image's
-   * inherited packages, not its parent's hash, so nothing waits. Skipped on the warm path, where
+   * The cold path of a batch (every image of a manifest): select every image, handing each one's
+   * files to worker threads that hash them while the next image is selected, instead of
+   * selecting and hashing image by image (most images are too small to be worth a thread of
+   * their own). Selection needs only each image's inherited packages, not its parent's hash, so
+   * nothing waits. Skipped on the warm path, where
    * the selection cache reuses images one by one without selecting them.
    */
   prefetch(images: readonly { readonly spec: ImageSpec; readonly inheritedPackages: readonly string[] }[]): void {
     if (this.cache?.selection?.warm) return;
-    const entries: WalkEntry[] = [];
+    const hashing = new DigestBatch(this.root, this.cache, this.digests);
     for (const { spec, inheritedPackages } of images) {
       const key = selectionKey(spec, inheritedPackages);
       if (this.preselected.has(key)) continue;
       try {
         const selected = this.select(spec, inheritedPackages);
         this.preselected.set(key, selected);
-        for (const f of selected.result.files) entries.push(f.entry);
+        // Worker threads hash these while the next image is selected.
+        hashing.add(selected.result.files.map((f) => f.entry));
       } catch {
         // analyze() selects it again and reports the error in its place.
       }
     }
-    digestFilesSync(this.root, entries, this.cache, this.digests);
+    hashing.finish();
   }
 
   private select(spec: ImageSpec, inheritedPackages: readonly string[]) {

@@ -22,40 +22,10 @@ export interface DigestCache {
  * Digests already in `into` are not computed again (the App-wide memo of one synth).
  */
 export function digestFilesSync(root: string, entries: Iterable<WalkEntry>, cache?: DigestCache, into = new Map<string, string>()): Map<string, string> {
-  const digests = into;
-  const queue: WalkEntry[] = [];
-  const links: WalkEntry[] = [];
-  for (const entry of entries) {
-    if (digests.has(entry.path)) continue;
-    if (entry.kind === "symlink") {
-      digests.set(entry.path, "");
-      links.push(entry);
-      continue;
-    }
-    if (entry.kind !== "file") continue;
-    const cached = cache?.lookup(entry);
-    if (cached) digests.set(entry.path, cached);
-    else {
-      digests.set(entry.path, "");
-      queue.push(entry);
-    }
-  }
-  const files = queue.map((e) => path.join(root, e.path));
-  const hashed = digestInParallel(files, queue.reduce((sum, e) => sum + e.size, 0));
-  queue.forEach((entry, i) => {
-    digests.set(entry.path, hashed[i]!);
-    cache?.record(entry, hashed[i]!);
-  });
-  for (const link of links) {
-    let target: fs.Stats | undefined;
-    try {
-      target = fs.statSync(path.join(root, link.path));
-    } catch {
-      // A dangling link has no content of its own to hash.
-    }
-    digests.set(link.path, target?.isFile() ? digestFileSync(path.join(root, link.path)) : "-");
-  }
-  return digests;
+  const batch = new DigestBatch(root, cache, into);
+  batch.add(entries);
+  batch.finish();
+  return into;
 }
 
 /** {@link digestFilesSync}, for callers that await. */
@@ -63,66 +33,165 @@ export async function digestFiles(root: string, entries: Iterable<WalkEntry>, ca
   return digestFilesSync(root, entries, cache);
 }
 
-/** Below this much content a worker thread costs more to start than it saves. */
-const PARALLEL_MIN_BYTES = 16 << 20;
+/**
+ * Files to digest, handed over as they are found: once there is enough queued to be worth it,
+ * worker threads start hashing while the caller goes on (selecting the next image, on the cold
+ * path), and {@link finish} hashes what is left on this thread too and waits for the rest. Until
+ * then the files' digests in `into` are "" (claimed: added twice, hashed once).
+ */
+export class DigestBatch {
+  private readonly queue: WalkEntry[] = [];
+  private readonly links: WalkEntry[] = [];
+  private readonly jobs: { entries: WalkEntry[]; job: HashJob }[] = [];
+  private queuedFiles = 0;
+  private queuedBytes = 0;
+
+  constructor(
+    private readonly root: string,
+    private readonly cache: DigestCache | undefined,
+    private readonly into: Map<string, string>,
+  ) {}
+
+  add(entries: Iterable<WalkEntry>): void {
+    for (const entry of entries) {
+      if (this.into.has(entry.path)) continue;
+      if (entry.kind === "symlink") {
+        this.into.set(entry.path, "");
+        this.links.push(entry);
+        continue;
+      }
+      if (entry.kind !== "file") continue;
+      const cached = this.cache?.lookup(entry);
+      if (cached) this.into.set(entry.path, cached);
+      else {
+        this.into.set(entry.path, "");
+        this.queue.push(entry);
+        this.queuedFiles++;
+        this.queuedBytes += entry.size;
+      }
+    }
+    // Enough to keep a worker busy for a while: hand it over now, so hashing overlaps what the caller does next.
+    if (!process.env.NOPIPE2 && this.queue.length > 0 && hashPool.worthIt(this.queuedFiles, this.queuedBytes)) this.dispatch();
+  }
+
+  finish(): void {
+    if (this.queue.length > 0 && (this.jobs.length > 0 || hashPool.worthIt(this.queuedFiles, this.queuedBytes))) this.dispatch();
+    if (this.queue.length > 0) {
+      // Too little to start a thread for: hash it here.
+      for (const entry of this.queue.splice(0)) this.settle(entry, digestFileSync(path.join(this.root, entry.path)));
+    }
+    for (const { entries, job } of this.jobs.splice(0)) {
+      const digests = job.complete();
+      entries.forEach((entry, i) => this.settle(entry, digests[i] ?? digestFileSync(path.join(this.root, entry.path))));
+    }
+    for (const link of this.links.splice(0)) {
+      let target: fs.Stats | undefined;
+      try {
+        target = fs.statSync(path.join(this.root, link.path));
+      } catch {
+        // A dangling link has no content of its own to hash.
+      }
+      this.into.set(link.path, target?.isFile() ? digestFileSync(path.join(this.root, link.path)) : "-");
+    }
+    this.queuedFiles = this.queuedBytes = 0;
+  }
+
+  private dispatch(): void {
+    const entries = this.queue.splice(0);
+    this.jobs.push({ entries, job: hashPool.submit(entries.map((e) => path.join(this.root, e.path))) });
+  }
+
+  private settle(entry: WalkEntry, digest: string): void {
+    this.into.set(entry.path, digest);
+    this.cache?.record(entry, digest);
+  }
+}
 
 /**
- * The same chunked hashing, as plain CommonJS for worker threads (they do not go through tsx).
- * Each worker writes its raw digests into shared memory and flips its flag: the main thread
- * blocks on the flags, so a synchronous synth (cdktf's `app.synth()` is) still uses every core.
+ * The hashing loop of the worker threads, as plain CommonJS (they do not go through tsx). A job
+ * is a list of files and shared memory: a claim counter, a done counter, a status byte and 32
+ * digest bytes per file. Every worker and the main thread claim files from the same counter,
+ * so whoever is free takes the next file; a file a worker cannot read is left to the main
+ * thread, which reports the error.
  */
 const WORKER_SOURCE = `
-const { workerData } = require("node:worker_threads");
+const { parentPort } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
 const fs = require("node:fs");
-const { files, out, flags, slot } = workerData;
-const digests = new Uint8Array(out);
-const flag = new Int32Array(flags);
 const chunk = Buffer.allocUnsafe(1 << 20);
-try {
-  files.forEach((file, i) => {
-    const hash = createHash("sha256");
-    const fd = fs.openSync(file, "r");
+parentPort.on("message", ({ files, shared }) => {
+  const counters = new Int32Array(shared, 0, 2);
+  const status = new Uint8Array(shared, 8, files.length);
+  const digests = new Uint8Array(shared, 8 + files.length);
+  for (let i = Atomics.add(counters, 0, 1); i < files.length; i = Atomics.add(counters, 0, 1)) {
     try {
-      for (let n = fs.readSync(fd, chunk, 0, chunk.length, null); n > 0; n = fs.readSync(fd, chunk, 0, chunk.length, null)) hash.update(chunk.subarray(0, n));
-    } finally {
-      fs.closeSync(fd);
+      const hash = createHash("sha256");
+      const fd = fs.openSync(files[i], "r");
+      try {
+        for (let n = fs.readSync(fd, chunk, 0, chunk.length, null); n > 0; n = fs.readSync(fd, chunk, 0, chunk.length, null)) hash.update(chunk.subarray(0, n));
+      } finally {
+        fs.closeSync(fd);
+      }
+      digests.set(hash.digest(), i * 32);
+      status[i] = 1;
+    } catch {
+      status[i] = 2;
     }
-    digests.set(hash.digest(), i * 32);
-  });
-  Atomics.store(flag, slot, 1);
-} catch (error) {
-  Atomics.store(flag, slot, 2);
-}
-Atomics.notify(flag, slot);
+    if (Atomics.add(counters, 1, 1) + 1 === files.length) Atomics.notify(counters, 1);
+  }
+});
 `;
 
-/**
- * Digests of many files, spread over the machine's cores when there is enough to read: a cold
- * synth (every CI run, every Terraform Cloud run) is bound by hashing.
- */
-function digestInParallel(files: readonly string[], totalBytes: number): string[] {
-  const threads = Math.min(os.availableParallelism(), 4);
-  if (threads < 2 || totalBytes < PARALLEL_MIN_BYTES || files.length < threads) return files.map(digestFileSync);
-  // Deal files round-robin: sizes in a repository are mixed enough for an even split.
-  const shares = Array.from({ length: threads }, (_, t) => files.filter((_, i) => i % threads === t));
-  const flags = new Int32Array(new SharedArrayBuffer(4 * threads));
-  const outputs = shares.map((share) => new SharedArrayBuffer(32 * share.length));
-  const workers = shares.slice(1).map((share, w) => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { files: share, out: outputs[w + 1], flags: flags.buffer, slot: w + 1 } });
-    worker.unref();
-    return worker;
-  });
-  const results: string[][] = [shares[0]!.map(digestFileSync)];
-  for (let t = 1; t < threads; t++) {
-    while (Atomics.load(flags, t) === 0) Atomics.wait(flags, t, 0, 1000);
-    // A worker that failed (a file unreadable there) leaves its share to this thread, which reports the error.
-    const raw = Buffer.from(outputs[t]!);
-    results.push(Atomics.load(flags, t) === 1 ? shares[t]!.map((_, i) => raw.subarray(i * 32, i * 32 + 32).toString("hex")) : shares[t]!.map(digestFileSync));
-  }
-  void Promise.all(workers.map((w) => w.terminate()));
-  return files.map((_, i) => results[i % threads]![Math.floor(i / threads)]!);
+interface HashJob {
+  /** Hashes unclaimed files on this thread, waits for the workers' and returns every digest (undefined where a worker failed). */
+  complete(): (string | undefined)[];
 }
+
+/**
+ * Worker threads kept for the life of the process, started the first time there is enough to
+ * hash (a cold synth or plan, every CI and Terraform Cloud run, is bound by hashing) and
+ * unref'd, so they never keep the process alive. One fewer than the cores: the main thread is
+ * busy selecting while they hash, and joins them at the end.
+ */
+class HashPool {
+  private workers?: Worker[];
+  private readonly size = Math.min(os.availableParallelism(), 4) - 1;
+
+  /** Whether this much queued work is worth handing to threads (a thread costs ~30 ms to start). */
+  worthIt(files: number, bytes: number): boolean {
+    return this.size >= 1 && (bytes >= PARALLEL_MIN_BYTES || files >= PARALLEL_MIN_FILES);
+  }
+
+  submit(files: string[]): HashJob {
+    const shared = new SharedArrayBuffer(8 + files.length * 33);
+    const counters = new Int32Array(shared, 0, 2);
+    const status = new Uint8Array(shared, 8, files.length);
+    const digests = Buffer.from(shared, 8 + files.length);
+    this.workers ??= Array.from({ length: this.size }, () => {
+      const worker = new Worker(WORKER_SOURCE, { eval: true });
+      worker.unref();
+      return worker;
+    });
+    for (const worker of this.workers) worker.postMessage({ files, shared });
+    return {
+      complete: () => {
+        const mine = new Map<number, string>();
+        for (let i = Atomics.add(counters, 0, 1); i < files.length; i = Atomics.add(counters, 0, 1)) {
+          mine.set(i, digestFileSync(files[i]!));
+          Atomics.add(counters, 1, 1);
+        }
+        for (let done = Atomics.load(counters, 1); done < files.length; done = Atomics.load(counters, 1)) Atomics.wait(counters, 1, done, 1000);
+        return files.map((_, i) => mine.get(i) ?? (status[i] === 1 ? digests.toString("hex", i * 32, i * 32 + 32) : undefined));
+      },
+    };
+  }
+}
+
+/** Below this much queued content or this many files, a worker thread costs more to start than it saves. */
+const PARALLEL_MIN_BYTES = 16 << 20;
+const PARALLEL_MIN_FILES = 2000;
+
+const hashPool = new HashPool();
 
 const CHUNK = Buffer.allocUnsafe(1 << 20);
 

@@ -36,8 +36,9 @@ export function fileListLines(files: readonly SelectedFile[], digests: ReadonlyM
 /** The image's content hash: its files plus every other input of the build. */
 export function imageHash(inputs: ImageHashInputs): string {
   const hash = createHash("sha256");
-  hash.update(`${HASH_VERSION}\n`);
-  for (const line of fileListLines(inputs.files, inputs.digests)) hash.update(`${line}\n`);
+  // One update for the whole list: tens of thousands of small updates cost more than the hashing.
+  const lines = fileListLines(inputs.files, inputs.digests);
+  hash.update(`${HASH_VERSION}\n${lines.join("\n")}${lines.length > 0 ? "\n" : ""}`);
   hash.update(
     JSON.stringify({
       dockerfile: inputs.dockerfile,

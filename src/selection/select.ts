@@ -8,9 +8,6 @@ import { checkBaseImageUse, checkBasePackagesCopied, dockerfileSources, type Con
 import { PathPattern } from "./patterns.ts";
 import { RepositoryIndex, type WalkEntry } from "./walk.ts";
 
-// The package is CommonJS (`module.exports = factory`); its typings describe an ES default export.
-const newIgnore = dockerignore as unknown as () => Ignore;
-
 /** A file in an image's build context. */
 export interface SelectedFile {
   readonly entry: WalkEntry;
@@ -121,10 +118,49 @@ function imageRules(root: string, image: ImageSpec, excludedPackages: readonly s
   };
 }
 
-/** A .dockerignore file's rules (Docker's semantics, via @balena/dockerignore), with answers memoized. */
-class DockerIgnore {
+// The package is CommonJS (`module.exports = factory`); its typings describe an ES default export.
+const newIgnore = dockerignore as unknown as (options?: { ignorecase?: boolean }) => Ignore;
+
+/** A rule as @balena/dockerignore parses it, with the regexp it compiles for it. */
+interface ParsedRule {
+  readonly dirs: readonly string[];
+  readonly negative: boolean;
+  readonly regexp: RegExp;
+  /** How many parent-path components a match of the rule needs at least (its non-`**` parts). */
+  readonly minDirs: number;
+  readonly globstar: boolean;
+}
+
+/**
+ * The rules and regexps of a @balena/dockerignore matcher, read from the matcher itself so that
+ * parsing and pattern semantics stay the library's; undefined if its internals ever change shape,
+ * and then every answer comes from its public `ignores`.
+ */
+function parsedRules(matcher: Ignore): ParsedRule[] | undefined {
+  const internals = matcher as unknown as { _rules?: unknown; _compile?: (rule: unknown) => { regexp?: unknown } };
+  if (!Array.isArray(internals._rules) || typeof internals._compile !== "function") return undefined;
+  const rules: ParsedRule[] = [];
+  for (const rule of internals._rules as { dirs?: unknown; negative?: unknown }[]) {
+    const regexp = internals._compile.call(matcher, rule).regexp;
+    if (!(regexp instanceof RegExp) || regexp.global || regexp.sticky || !Array.isArray(rule.dirs) || typeof rule.negative !== "boolean") return undefined;
+    const dirs = rule.dirs as string[];
+    rules.push({ dirs, negative: rule.negative, regexp, minDirs: dirs.filter((d) => d !== "**").length, globstar: dirs.includes("**") });
+  }
+  return rules;
+}
+
+/**
+ * A .dockerignore file's rules (Docker's semantics, via @balena/dockerignore), with answers
+ * memoized. Docker decides a path by its last matching rule, where a rule matches a path or one
+ * of its parent directories; the parent half depends only on the directory, so it is computed
+ * once per directory instead of once per file (the library re-tests every parent of every path).
+ * Case-sensitive, as Docker on Linux is (the library ignores case unless told otherwise).
+ */
+export class DockerIgnore {
   private readonly matcher: Ignore;
+  private readonly rules: readonly ParsedRule[] | undefined;
   private readonly answers = new Map<string, boolean>();
+  private readonly parentMatches = new Map<string, readonly boolean[]>();
   /** The `!` rules (root-relative): an ignored directory holding a path one of them matches must still be walked. */
   readonly negations: readonly PathPattern[];
 
@@ -136,7 +172,8 @@ class DockerIgnore {
   ) {
     const lines = file ? fs.readFileSync(path.join(root, file), "utf8").split(/\r?\n/) : [];
     const rules = lines.map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
-    this.matcher = newIgnore().add(rules);
+    this.matcher = newIgnore({ ignorecase: false }).add(rules);
+    this.rules = parsedRules(this.matcher);
     this.negations = rules
       .filter((l) => l.startsWith("!"))
       .map((l) => {
@@ -150,10 +187,42 @@ class DockerIgnore {
     let answer = this.answers.get(p);
     if (answer === undefined) {
       const inContext = this.context === "" ? p : p === this.context ? "" : p.startsWith(`${this.context}/`) ? p.slice(this.context.length + 1) : undefined;
-      answer = inContext === undefined ? true : inContext === "" ? false : this.matcher.ignores(inContext);
+      answer = inContext === undefined ? true : inContext === "" ? false : this.ignoresInContext(inContext);
       this.answers.set(p, answer);
     }
     return answer;
+  }
+
+  /** The library's decision for a clean, context-relative path, with the parent half memoized. */
+  private ignoresInContext(p: string): boolean {
+    if (!this.rules) return this.matcher.ignores(p);
+    const slash = p.lastIndexOf("/");
+    const parents = slash < 0 ? undefined : this.parentsMatch(p.slice(0, slash));
+    let ignored = false;
+    for (let r = 0; r < this.rules.length; r++) {
+      const rule = this.rules[r]!;
+      if (rule.regexp.test(p) || parents?.[r]) ignored = !rule.negative;
+    }
+    return ignored;
+  }
+
+  /** Per rule: whether it matches `dir` or one of its parents, the way the library tests a path's parent directory. */
+  private parentsMatch(dir: string): readonly boolean[] {
+    let known = this.parentMatches.get(dir);
+    if (!known) {
+      const dirs = dir.split("/");
+      const prefix = (n: number) => dirs.slice(0, n).join("/");
+      known = this.rules!.map((rule) => {
+        if (rule.globstar) {
+          // `**` stands for any number of directories, so every long enough prefix counts.
+          for (let n = rule.minDirs; n <= dirs.length; n++) if (rule.regexp.test(prefix(n))) return true;
+          return false;
+        }
+        return rule.dirs.length <= dirs.length && rule.regexp.test(prefix(rule.dirs.length));
+      });
+      this.parentMatches.set(dir, known);
+    }
+    return known;
   }
 }
 
