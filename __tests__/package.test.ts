@@ -84,4 +84,17 @@ describe("npm pack → install → cdktf synth in a scratch project", () => {
     expect(fs.statSync(path.join(stackDir, object!.source)).size).toBeGreaterThan(0);
     expect(fs.existsSync(path.join(project, "cdktf.out", "images.snapshot.json"))).toBe(true);
   });
+
+  it("`npx lambda-images plan` there runs the installed command (its one-file bundle) on the construct app", () => {
+    expect(fs.existsSync(path.join(project, "node_modules", "lambda-image-builds", "dist", "src", "cli", "main.bundle.mjs"))).toBe(true);
+    const env: NodeJS.ProcessEnv = { ...process.env, CHECKPOINT_DISABLE: "1" };
+    delete env.NODE_OPTIONS;
+    const result = spawnSync(path.join(project, "node_modules", ".bin", "lambda-images"), ["plan", "--json"], { cwd: project, env, encoding: "utf8" });
+    expect(result.status, result.stderr).toBe(0);
+    const plan = JSON.parse(result.stdout) as { snapshot: string; summary: { images: number; unchanged: number } };
+    // Right after the synth above: found, and nothing to rebuild.
+    expect(plan.snapshot).toBe("found");
+    expect(plan.summary.images).toBeGreaterThan(0);
+    expect(plan.summary.unchanged).toBe(plan.summary.images);
+  });
 });

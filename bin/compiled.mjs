@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { bundleCli } from "./bundle-cli.mjs";
 
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const DIST = path.join(PACKAGE_ROOT, "dist");
@@ -68,7 +69,14 @@ function build(tsc, compiled) {
     cwd: PACKAGE_ROOT,
     stdio: ["ignore", "ignore", "inherit"],
   });
-  if (r.status !== 0 || !fs.existsSync(compiled)) return undefined;
+  if (r.status !== 0) return undefined;
+  try {
+    bundleCli();
+  } catch (error) {
+    // The command then runs unbundled from dist/src, only slower to load.
+    process.stderr.write(`lambda-images: could not bundle the command (${error.message})\n`);
+  }
+  if (!fs.existsSync(compiled)) return undefined;
   fs.writeFileSync(STAMP, "");
   // Whole seconds down: a source saved in the same second as the build started counts as newer.
   const at = Math.floor(started / 1000);

@@ -4,9 +4,11 @@
 // falls back to the TypeScript sources through tsx only when they cannot be compiled.
 import { spawn } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { CLI_BUNDLE } from "./bundle-cli.mjs";
 import { compiledEntry } from "./compiled.mjs";
 
-const compiled = compiledEntry("src/cli/main.js");
+// The one-file bundle of the command when there is one (see bundle-cli.mjs), else its modules.
+const compiled = compiledEntry(CLI_BUNDLE) ?? compiledEntry("src/cli/main.js");
 if (compiled) {
   // main.js runs its command when it is the process's entry script.
   process.argv[1] = compiled;
