@@ -1,9 +1,22 @@
 import * as path from "node:path";
-import { DockerfileParser, type Instruction } from "dockerfile-ast";
+import { DockerfileParser, type Dockerfile, type Instruction } from "dockerfile-ast";
 import { normalizeRelative } from "../manifest/paths.ts";
 import { SelectionError } from "../manifest/errors.ts";
 import { lintDockerfile } from "./dockerfile-lint.ts";
 import { PathPattern } from "./patterns.ts";
+
+const parsed = new Map<string, Dockerfile>();
+
+/** dockerfile-ast's parse of a Dockerfile's text, once per text: an image's Dockerfile is read by several checks. */
+function parseDockerfile(text: string): Dockerfile {
+  let dockerfile = parsed.get(text);
+  if (!dockerfile) {
+    if (parsed.size >= 512) parsed.clear();
+    dockerfile = DockerfileParser.parse(text);
+    parsed.set(text, dockerfile);
+  }
+  return dockerfile;
+}
 
 /** A path or Docker wildcard pattern, relative to the build context, that a COPY or ADD reads. */
 export interface ContextSource {
@@ -29,7 +42,7 @@ export interface DockerfileSources {
 export function dockerfileSources(text: string, buildArgs: Readonly<Record<string, string>>, dockerfileName: string): DockerfileSources {
   const lint = lintDockerfile(text, dockerfileName);
   if (lint.errors.length > 0) throw new SelectionError(lint.errors.join("\n"));
-  const dockerfile = DockerfileParser.parse(text);
+  const dockerfile = parseDockerfile(text);
   const sources: ContextSource[] = [];
   const warnings: string[] = [...lint.warnings];
   const globalArgs = new Map<string, string | undefined>();
@@ -208,7 +221,7 @@ function expand(value: string, vars: Map<string, string | undefined>, where: str
  * `${BASE_IMAGE_URI:-…}` is never used, so it does not count.
  */
 export function pullsFromPublicEcr(text: string, hasBaseImage: boolean): boolean {
-  return DockerfileParser.parse(text)
+  return parseDockerfile(text)
     .getFROMs()
     .some((from) => {
       let image = from.getArgumentsContent() ?? "";
@@ -238,7 +251,7 @@ const AUTOMATIC_PLATFORM_ARGS = new Set(["TARGETPLATFORM", "TARGETOS", "TARGETAR
  */
 export function checkBaseImageUse(text: string, file: string, use: BaseImageUse): string[] {
   const errors: string[] = [];
-  const dockerfile = DockerfileParser.parse(text);
+  const dockerfile = parseDockerfile(text);
   const instructions = dockerfile.getInstructions();
   const firstFrom = instructions.findIndex((i) => i.getKeyword() === "FROM");
   if (firstFrom < 0) return errors;

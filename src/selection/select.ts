@@ -279,26 +279,27 @@ function selectFor(index: RepositoryIndex, rules: ImageRules): ImageSelection {
     throw new SelectionError(problems.sort((a, b) => a.line - b.line).map((p) => p.text).join("\n"));
   }
 
-  const selected = new Map<string, SelectedFile>();
-  const consider = (entry: WalkEntry) => {
-    if (selected.has(entry.path)) return;
-    if (entry.kind === "other") {
-      throw new SelectionError(
-        `${image.name}: ${entry.path} is not a regular file (a socket, FIFO or device) but is selected for the build context. Fix: add it to ${ignoredBy}`,
-      );
-    }
-    selected.set(entry.path, { entry, linkTarget: entry.kind === "symlink" ? symlinkTarget(root, entry) : undefined });
-  };
-  for (const entry of perSelector.flat().sort((a, b) => (a.path < b.path ? -1 : 1))) {
-    if (entry.path === image.dockerfile) continue;
+  const selected = new Map<string, WalkEntry>();
+  for (const entry of perSelector.flat()) {
+    if (entry.path === image.dockerfile || selected.has(entry.path)) continue;
     if (isIgnored(entry.path) || isExcluded(entry.path)) continue;
-    consider(entry);
+    selected.set(entry.path, entry);
   }
   const dockerfileEntry = index.fileEntry(image.dockerfile);
   if (!dockerfileEntry) throw new SelectionError(`${image.name}: Dockerfile ${image.dockerfile} disappeared during the walk. Fix: run synth again`);
-  consider(dockerfileEntry);
+  selected.set(dockerfileEntry.path, dockerfileEntry);
 
-  const files = [...selected.values()].sort((a, b) => (a.entry.path < b.entry.path ? -1 : 1));
+  // Sorted once, here; a problem with a file is reported for the first such path.
+  const files = [...selected.values()]
+    .sort((a, b) => (a.path < b.path ? -1 : 1))
+    .map((entry): SelectedFile => {
+      if (entry.kind === "other") {
+        throw new SelectionError(
+          `${image.name}: ${entry.path} is not a regular file (a socket, FIFO or device) but is selected for the build context. Fix: add it to ${ignoredBy}`,
+        );
+      }
+      return entry.kind === "symlink" ? { entry, linkTarget: symlinkTarget(root, entry) } : { entry };
+    });
   const sourcePatterns = rules.selectors.map((p) => p.pattern);
   return {
     image,

@@ -115,7 +115,7 @@ export class RepositoryIndex {
 
   /**
    * The files at `prefix` (a file, or a directory and everything below it) that `keep` accepts,
-   * entering only the directories `mayEnter` accepts. Sorted by path.
+   * entering only the directories `mayEnter` accepts, in no particular order.
    */
   collect(prefix: string, mayEnter: (dir: string) => boolean, keep: (file: string) => boolean): WalkEntry[] {
     const found: WalkEntry[] = [];
@@ -140,7 +140,7 @@ export class RepositoryIndex {
         if (entry) found.push(entry);
       }
     }
-    return found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return found;
   }
 
   /** The entry of one file (not a directory), or undefined when there is none. */
