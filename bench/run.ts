@@ -199,6 +199,13 @@ async function main(): Promise<void> {
     const cdkCache = path.join(home, ".cdk");
     const emptyCdkCache = () => fs.rmSync(cdkCache, { recursive: true, force: true });
     results.cdkNatural = await timeRuns("aws-cdk-lib, a DockerImageAsset per image, its cache empty", Math.min(RUNS, 3), emptyCdkCache, naturalAll);
+    // The same as a process of its own (node, aws-cdk-lib loaded, the fingerprints): beside our whole-process plan.
+    const cdkJob = path.join(scratch, "cdk-natural.json");
+    fs.writeFileSync(cdkJob, JSON.stringify({ root: manifest.root, ignoreLines, dockerfiles: first.images.map((image) => image.spec.dockerfile) }));
+    await wholeRuns(results, "cdkNaturalProcess", "process: aws-cdk-lib, a DockerImageAsset per image, its cache empty", Math.min(RUNS, 3), [process.execPath, path.join(PROJECT, "bench", "cdk-natural.mjs"), cdkJob], {
+      env: { ...process.env, HOME: home },
+      before: emptyCdkCache,
+    });
     results.cdkCold = await timeRuns("aws-cdk-lib, exact exclusions, its cache empty", RUNS, emptyCdkCache, fingerprintAll);
     results.cdkWarm = await timeRuns("aws-cdk-lib, exact exclusions, its cache warm", RUNS, undefined, fingerprintAll);
 
@@ -424,7 +431,8 @@ function formatReport(
     ["digest cache save, 20,000 entries", ms(med("cacheSave")), `${(cacheBytes / 1e6).toFixed(2)} MB file`],
     ["digest cache load, 20,000 entries", ms(med("cacheLoad")), ""],
     ["process: lambda-images plan --json, warm", ms(med("planWarm")), also(cpu("planWarm"), rss("planWarm"))],
-    ["process: lambda-images plan --json, caches empty (archives kept)", ms(med("planCold")), also(cpu("planCold"), `aws-cdk-lib's natural use is ${x(med("cdkNatural"), med("planCold"))} slower`, `${x(med("planCold"), med("sha256sum"))} sha256sum`)],
+    ["process: aws-cdk-lib, a DockerImageAsset per image, its cache empty", ms(med("cdkNaturalProcess")), also(cpu("cdkNaturalProcess"), rss("cdkNaturalProcess"))],
+    ["process: lambda-images plan --json, caches empty (archives kept)", ms(med("planCold")), also(cpu("planCold"), `aws-cdk-lib's natural use is ${x(med("cdkNaturalProcess"), med("planCold"))} slower as a process, ${x(med("cdkNatural"), med("planCold"))} counting only its fingerprints`, `${x(med("planCold"), med("sha256sum"))} sha256sum`)],
     ["process: lambda-images plan --json, nothing cached", ms(med("planEmpty")), also(cpu("planEmpty"), "compresses every context archive")],
     ["process: npm run synth (direct), bench tree, warm", ms(med("synthDirect")), also(cpu("synthDirect"), rss("synthDirect"))],
   ];
@@ -437,7 +445,11 @@ function formatReport(
   const out = whole.out;
   const targets: [string, boolean | undefined, string][] = [
     ["plan warm ≤ 0.5 s (whole process)", med("planWarm") <= 500, `${ms(med("planWarm"))} ms${r.planWarmCpu ? ` (CPU ${ms(med("planWarmCpu"))} ms)` : ""}`],
-    ["plan cold ≥ 10× faster than aws-cdk-lib's natural use", med("cdkNatural") / med("planCold") >= 10, `${x(med("cdkNatural"), med("planCold"))} (whole process, archives kept${r.planColdCpu ? `; ${x(med("cdkNatural"), med("planColdCpu"))} in its CPU time` : ""}); in-process analysis ${x(med("cdkNatural"), med("cold"))}`],
+    [
+      "plan cold ≥ 10× faster than aws-cdk-lib's natural use",
+      med("cdkNaturalProcess") / med("planCold") >= 10,
+      `${x(med("cdkNaturalProcess"), med("planCold"))} process against process (archives kept); ${x(med("cdkNatural"), med("planCold"))} against its fingerprints alone, in its process after aws-cdk-lib has loaded; in-process analysis against those fingerprints ${x(med("cdkNatural"), med("cold"))}`,
+    ],
     ["cold no slower than sha256sum", med("planCold") <= med("sha256sum"), `${x(med("planCold"), med("sha256sum"))} (whole process); in-process analysis ${x(med("cold"), med("sha256sum"))}`],
     ["analysis warm ≤ 2× git status", med("warm") <= 2 * med("gitStatus"), x(med("warm"), med("gitStatus"))],
     [
@@ -482,6 +494,7 @@ function formatReport(
     "- **ours, cold** (in-process): open empty digest and selection caches, `analyzeImages` (one walk, every image's selection, SHA-256 of each distinct selected file, image hashes), save the caches.",
     "- **ours, warm** (in-process): the same with the caches a previous run saved; nothing changed, so no file is read (checked: every digest lookup hits), and each image's selection is reused after its directories', ignore file's and files' stat data are checked.",
     "- **aws-cdk-lib, a DockerImageAsset per image**: what `new DockerImageAsset(this, id, { directory: root, file: <Dockerfile> })` fingerprints: `FileSystem.fingerprint(root, { exclude: [.dockerignore lines, \"!.dockerignore\", \"!<Dockerfile name>\"], ignoreMode: IgnoreMode.DOCKER, extraHash })` once per image, i.e. the whole repository minus `.dockerignore` each time. Its fingerprint disk cache (`~/.cdk/cache`, keyed by inode, mtime and size) is emptied before each run.",
+    "- **process: aws-cdk-lib, a DockerImageAsset per image**: the same fingerprints in a process of their own (`node bench/cdk-natural.mjs`: node, aws-cdk-lib loaded, the 33 fingerprints, its cache emptied first), to compare with our whole-process plan; still a lower bound of `cdk synth`, which also starts its CLI and copies each asset into `cdk.out`.",
     "- **aws-cdk-lib, exact exclusions**: the same with `exclude` = `**`, then `!` + each COPY source and the Dockerfile, then the `.dockerignore` rules (checked: it selects exactly our files): aws-cdk-lib given our selection.",
     "- **sha256sum**: `xargs -0 sha256sum` over the distinct selected files: the cost of reading and hashing them once, single-threaded.",
     "- **git status**: `git status --porcelain` on the same tree committed to a throwaway repository (`node_modules/` in `.gitignore`, index refreshed): what it costs to notice that nothing changed.",

@@ -1,6 +1,6 @@
 import type { ImageAnalysis } from "../analyze.ts";
 import { cachedContextArchive, dockerContextBytes } from "../archive/context-archive.ts";
-import { buildSnapshot, type ImageSnapshot, type ReadSnapshotResult, type Snapshot } from "./snapshot.ts";
+import { buildSnapshot, fileCount, type ImageSnapshot, type ReadSnapshotResult, type Snapshot } from "./snapshot.ts";
 
 /** Why an image will be rebuilt. */
 export type PlanReason =
@@ -76,7 +76,7 @@ export function comparePlans(current: Snapshot, previous: ReadSnapshotResult, co
             tag: image.tag,
             previousTag: was?.tag ?? null,
             hash: image.hash,
-            files: Object.keys(image.files).length,
+            files: fileCount(image),
             contextBytes: contextBytes.get(key) ?? image.contextBytes ?? null,
             baseImage: image.baseImage,
             platforms: image.platforms,

@@ -118,12 +118,36 @@ function fromDisk(disk: DiskSnapshot): Snapshot {
   };
   const stacks: Record<string, StackSnapshot> = {};
   for (const [name, stack] of Object.entries(disk.stacks)) {
-    stacks[name] = { images: Object.fromEntries(Object.entries(stack.images).map(([key, image]) => [key, { ...image, files: files(image.files) }])) };
+    stacks[name] = {
+      images: Object.fromEntries(Object.entries(stack.images).map(([key, { files: ranges, ...image }]) => [key, withLazyFiles(image, () => files(ranges))])),
+    };
   }
   return { format: FORMAT, version: VERSION, stacks };
 }
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** How many files an image has, known without building its file map. */
+const fileCounts = new WeakMap<ImageSnapshot, number>();
+
+/** The number of files of an image in a snapshot. */
+export function fileCount(image: ImageSnapshot): number {
+  return fileCounts.get(image) ?? Object.keys(image.files).length;
+}
+
+/**
+ * An image snapshot whose `files` map is built the first time it is read: a plan compares file
+ * maps only for images whose hash changed, and at scale the maps are tens of thousands of entries.
+ */
+function withLazyFiles(image: Omit<ImageSnapshot, "files">, build: () => Readonly<Record<string, string>>, count?: number): ImageSnapshot {
+  let files: Readonly<Record<string, string>> | undefined;
+  const lazy = Object.defineProperty({ ...image }, "files", {
+    enumerable: true,
+    get: () => (files ??= build()),
+  }) as ImageSnapshot;
+  if (count !== undefined) fileCounts.set(lazy, count);
+  return lazy;
+}
 
 /** One image of one stack as a synth built it. */
 export interface SnapshotRecord {
@@ -151,13 +175,12 @@ export function buildSnapshotFromRecords(records: readonly SnapshotRecord[]): Sn
   const out: Record<string, { images: Record<string, ImageSnapshot> }> = {};
   // An image in several stacks has the same files: listed once (tens of thousands of entries at scale).
   const filesOf = new Map<AnalyzedImage, Record<string, string>>();
-  for (const { stack, image, tag, digests, contextBytes, from } of records) {
-    const { spec, selection } = image;
+  const filesOfImage = (image: AnalyzedImage, digests: ReadonlyMap<string, string>) => {
     let files = filesOf.get(image);
     if (!files) {
       files = {};
       // fileListLines' (path, type, digest or link target), without building and splitting a line per file.
-      for (const { entry, linkTarget } of selection.files) {
+      for (const { entry, linkTarget } of image.selection.files) {
         if (entry.kind === "symlink") files[entry.path] = `l:${linkTarget}`;
         else {
           const digest = digests.get(entry.path);
@@ -167,8 +190,12 @@ export function buildSnapshotFromRecords(records: readonly SnapshotRecord[]): Sn
       }
       filesOf.set(image, files);
     }
+    return files;
+  };
+  for (const { stack, image, tag, digests, contextBytes, from } of records) {
+    const { spec, selection } = image;
     out[stack] ??= { images: {} };
-    out[stack].images[`${spec.kind}:${spec.name}`] = {
+    out[stack].images[`${spec.kind}:${spec.name}`] = withLazyFiles({
       kind: spec.kind,
       name: spec.name,
       hash: image.hash,
@@ -179,11 +206,10 @@ export function buildSnapshotFromRecords(records: readonly SnapshotRecord[]): Sn
       dockerfile: spec.dockerfile,
       dockerfileSha256: sha256(selection.dockerfileText),
       buildArgsSha256: sha256(JSON.stringify(Object.entries(spec.buildArgs).sort(([a], [b]) => (a < b ? -1 : 1)))),
-      files,
       ...(spec.context ? { context: spec.context } : {}),
       ...(contextBytes !== undefined ? { contextBytes } : {}),
       ...(from ? { from } : {}),
-    };
+    }, () => filesOfImage(image, digests), selection.files.length);
   }
   return { format: FORMAT, version: VERSION, stacks: out };
 }
