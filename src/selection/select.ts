@@ -79,10 +79,20 @@ export function joinPath(context: string, p: string): string {
   return p === "" ? context : `${context}/${p}`;
 }
 
+/** Whether root-relative `p` is `dir` or below it. */
+function isInsidePath(p: string, dir: string): boolean {
+  return p.startsWith(dir) && (p.length === dir.length || p.charCodeAt(dir.length) === 47 /* "/" */);
+}
+
+function insideAny(p: string, dirs: readonly string[]): boolean {
+  for (const dir of dirs) if (isInsidePath(p, dir)) return true;
+  return false;
+}
+
 function mayEnter(rules: ImageRules, dir: string): boolean {
   if (rules.image.dockerfile.startsWith(dir + "/")) return true;
   if (!rules.selectors.some((p) => p.mayEnter(dir))) return false;
-  if (rules.excludedPackages.some((pkg) => dir === pkg || dir.startsWith(pkg + "/"))) return false;
+  if (insideAny(dir, rules.excludedPackages)) return false;
   // An ignored directory can only be skipped when no `!` rule could bring back a file inside it.
   if (rules.ignore.ignores(dir) && !rules.ignore.negations.some((n) => n.mayEnter(dir))) return false;
   return true;
@@ -229,7 +239,7 @@ export class DockerIgnore {
 function selectFor(index: RepositoryIndex, rules: ImageRules): ImageSelection {
   const { image } = rules;
   const root = index.root;
-  const isExcluded = (p: string) => rules.excludedPackages.find((pkg) => p === pkg || p.startsWith(pkg + "/"));
+  const isExcluded = (p: string) => (insideAny(p, rules.excludedPackages) ? rules.excludedPackages.find((pkg) => isInsidePath(p, pkg)) : undefined);
   const isIgnored = (p: string) => rules.ignore.ignores(p);
   const enter = (dir: string) => mayEnter(rules, dir);
 
