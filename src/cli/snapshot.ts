@@ -64,32 +64,49 @@ interface DiskSnapshot {
 }
 
 function toDisk(snapshot: Snapshot): DiskSnapshot {
-  const table = new Map<string, string>();
+  // Each distinct file list once (an image is in several stacks), as path-sorted pairs.
+  const listOf = new Map<ImageSnapshot, FileList>();
+  const lists = new Set<FileList>();
   for (const stack of Object.values(snapshot.stacks)) {
-    for (const image of Object.values(stack.images)) for (const [file, value] of Object.entries(image.files)) table.set(file, value);
+    for (const image of Object.values(stack.images)) {
+      const list = sortedFileLists.get(image)?.() ?? Object.entries(image.files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      listOf.set(image, list);
+      lists.add(list);
+    }
   }
+  const table = new Map<string, string>();
+  for (const list of lists) for (const [file, value] of list) table.set(file, value);
   const paths = [...table.keys()].sort();
   const indexOf = new Map(paths.map((p, i) => [p, i]));
-  const rangesOf = new Map<Readonly<Record<string, string>>, string>();
-  const ranges = (files: Readonly<Record<string, string>>): string => {
-    let text = rangesOf.get(files);
+  const rangesOf = new Map<FileList, string>();
+  const ranges = (list: FileList): string => {
+    let text = rangesOf.get(list);
     if (text === undefined) {
-      const indices = Object.keys(files).map((f) => indexOf.get(f)!).sort((a, b) => a - b);
+      // Sorted paths have ascending indices: runs of consecutive ones become "a-b".
       const parts: string[] = [];
-      for (let i = 0; i < indices.length; ) {
+      for (let i = 0; i < list.length; ) {
+        const from = indexOf.get(list[i]![0])!;
         let j = i;
-        while (j + 1 < indices.length && indices[j + 1] === indices[j]! + 1) j++;
-        parts.push(i === j ? `${indices[i]}` : `${indices[i]}-${indices[j]}`);
+        while (j + 1 < list.length && indexOf.get(list[j + 1]![0]) === from + (j + 1 - i)) j++;
+        parts.push(i === j ? `${from}` : `${from}-${from + (j - i)}`);
         i = j + 1;
       }
       text = parts.join(",");
-      rangesOf.set(files, text);
+      rangesOf.set(list, text);
     }
     return text;
   };
   const stacks: Record<string, { images: Record<string, Omit<ImageSnapshot, "files"> & { files: string }> }> = {};
   for (const [name, stack] of Object.entries(snapshot.stacks)) {
-    stacks[name] = { images: Object.fromEntries(Object.entries(stack.images).map(([key, image]) => [key, { ...image, files: ranges(image.files) }])) };
+    stacks[name] = {
+      images: Object.fromEntries(
+        Object.entries(stack.images).map(([key, image]) => {
+          const { files: _files, ...rest } = Object.getOwnPropertyDescriptors(image);
+          const fields = Object.fromEntries(Object.entries(rest).map(([k, d]) => [k, d.value])) as Omit<ImageSnapshot, "files">;
+          return [key, { ...fields, files: ranges(listOf.get(image)!) }];
+        }),
+      ),
+    };
   }
   return { format: FORMAT, version: VERSION, files: paths.map((p) => `${p}\t${table.get(p)}`), stacks };
 }
@@ -127,25 +144,29 @@ function fromDisk(disk: DiskSnapshot): Snapshot {
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
-/** How many files an image has, known without building its file map. */
-const fileCounts = new WeakMap<ImageSnapshot, number>();
+/** An image's files as [path, value] pairs sorted by path. */
+type FileList = readonly (readonly [string, string])[];
+
+/** For snapshots of an analysis: each image's sorted file list, made without building its map. */
+const sortedFileLists = new WeakMap<ImageSnapshot, () => FileList>();
 
 /** The number of files of an image in a snapshot. */
 export function fileCount(image: ImageSnapshot): number {
-  return fileCounts.get(image) ?? Object.keys(image.files).length;
+  const list = sortedFileLists.get(image);
+  return list ? list().length : Object.keys(image.files).length;
 }
 
 /**
  * An image snapshot whose `files` map is built the first time it is read: a plan compares file
  * maps only for images whose hash changed, and at scale the maps are tens of thousands of entries.
  */
-function withLazyFiles(image: Omit<ImageSnapshot, "files">, build: () => Readonly<Record<string, string>>, count?: number): ImageSnapshot {
+function withLazyFiles(image: Omit<ImageSnapshot, "files">, build: () => Readonly<Record<string, string>>, list?: () => FileList): ImageSnapshot {
   let files: Readonly<Record<string, string>> | undefined;
   const lazy = Object.defineProperty({ ...image }, "files", {
     enumerable: true,
     get: () => (files ??= build()),
   }) as ImageSnapshot;
-  if (count !== undefined) fileCounts.set(lazy, count);
+  if (list) sortedFileLists.set(lazy, list);
   return lazy;
 }
 
@@ -174,20 +195,26 @@ export function buildSnapshotFromRecords(records: readonly SnapshotRecord[]): Sn
   const hashOf = new Map(records.map((r) => [`${r.stack}\0base:${r.image.spec.name}`, r.image.hash]));
   const out: Record<string, { images: Record<string, ImageSnapshot> }> = {};
   // An image in several stacks has the same files: listed once (tens of thousands of entries at scale).
+  const listOf = new Map<AnalyzedImage, FileList>();
   const filesOf = new Map<AnalyzedImage, Record<string, string>>();
+  // fileListLines' (path, type, digest or link target), without building and splitting a line per file.
+  const listOfImage = (image: AnalyzedImage, digests: ReadonlyMap<string, string>): FileList => {
+    let list = listOf.get(image);
+    if (!list) {
+      list = image.selection.files.map(({ entry, linkTarget }) => {
+        if (entry.kind === "symlink") return [entry.path, `l:${linkTarget}`] as const;
+        const digest = digests.get(entry.path);
+        if (!digest) throw new Error(`internal: no digest for ${entry.path}`);
+        return [entry.path, `${entry.mode & 0o111 ? "x" : "f"}:${digest}`] as const;
+      });
+      listOf.set(image, list);
+    }
+    return list;
+  };
   const filesOfImage = (image: AnalyzedImage, digests: ReadonlyMap<string, string>) => {
     let files = filesOf.get(image);
     if (!files) {
-      files = {};
-      // fileListLines' (path, type, digest or link target), without building and splitting a line per file.
-      for (const { entry, linkTarget } of image.selection.files) {
-        if (entry.kind === "symlink") files[entry.path] = `l:${linkTarget}`;
-        else {
-          const digest = digests.get(entry.path);
-          if (!digest) throw new Error(`internal: no digest for ${entry.path}`);
-          files[entry.path] = `${entry.mode & 0o111 ? "x" : "f"}:${digest}`;
-        }
-      }
+      files = Object.fromEntries(listOfImage(image, digests));
       filesOf.set(image, files);
     }
     return files;
@@ -209,7 +236,7 @@ export function buildSnapshotFromRecords(records: readonly SnapshotRecord[]): Sn
       ...(spec.context ? { context: spec.context } : {}),
       ...(contextBytes !== undefined ? { contextBytes } : {}),
       ...(from ? { from } : {}),
-    }, () => filesOfImage(image, digests), selection.files.length);
+    }, () => filesOfImage(image, digests), () => listOfImage(image, digests));
   }
   return { format: FORMAT, version: VERSION, stacks: out };
 }
