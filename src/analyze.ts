@@ -10,6 +10,7 @@ import { imageHash } from "./hashing/image-hash.ts";
 import { contentTag, gitTag, STATIC_TAG } from "./hashing/tags.ts";
 import { buildspecForImage } from "./buildspec.ts";
 import { RepositoryIndex } from "./selection/walk.ts";
+import { workerPool } from "./worker-pool.ts";
 
 /** Everything synth needs to know about one image. */
 export interface AnalyzedImage {
@@ -83,6 +84,8 @@ export class ImageAnalyzer {
    */
   prefetch(images: readonly { readonly spec: ImageSpec; readonly inheritedPackages: readonly string[] }[]): void {
     if (this.cache?.selection?.warm) return;
+    // Hashing follows the first selections: the threads start on their own cores meanwhile.
+    if (images.length > 1) workerPool.prestart();
     const hashing = new DigestBatch(this.root, this.cache, this.digests);
     for (const { spec, inheritedPackages } of images) {
       const key = selectionKey(spec, inheritedPackages);

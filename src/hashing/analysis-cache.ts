@@ -115,6 +115,7 @@ export class SelectionCache {
   /** By path index: the file as checked this session, or null when it changed. */
   private readonly fileOk: (SelectedFile | null | undefined)[] = [];
   private reusedCount = 0;
+  private statted = false;
 
   constructor(private readonly options: SelectionCacheOptions) {
     this.sessionStartNs = (options.now ?? wallClockNs)();
@@ -178,6 +179,7 @@ export class SelectionCache {
       }
       if (!ok) return undefined;
     }
+    this.statAhead(index);
     const files: SelectedFile[] = new Array(image.files.length);
     for (let n = 0; n < image.files.length; n++) {
       const i = image.files[n]!;
@@ -201,6 +203,19 @@ export class SelectionCache {
     // The buildspec is rendered from the spec, the Dockerfile and the left-out packages, all unchanged, by unchanged code.
     const { sourcePatterns, excludedPackages, warnings } = image;
     return { selection: { files, dockerfileText, sourcePatterns, excludedPackages, warnings }, buildspec: image.buildspec ?? undefined, hash: image.hash };
+  }
+
+  /**
+   * Once per session, before the first file check: every file the stored records name is
+   * `lstat`ed at once, spread over the cores (git status preloads its index the same way). At
+   * scale these checks are most of the warm path.
+   */
+  private statAhead(index: RepositoryIndex): void {
+    if (this.statted || !this.stored) return;
+    this.statted = true;
+    const referenced = new Set<number>();
+    for (const image of Object.values(this.stored.images)) for (const i of image.files) referenced.add(i);
+    index.statAhead([...referenced].map((i) => this.stored!.paths[i]!));
   }
 
   /** Remembers a fresh analysis, for the next session. */

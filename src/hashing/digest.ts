@@ -1,10 +1,9 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
-import { Worker } from "node:worker_threads";
 import type { WalkEntry } from "../selection/walk.ts";
 import { SelectionError } from "../manifest/errors.ts";
 import type { SelectionCache } from "./analysis-cache.ts";
+import { workerPool } from "../worker-pool.ts";
 
 /** Remembers file digests between synths, keyed by what stat says about the file. */
 export interface DigestCache {
@@ -41,7 +40,7 @@ export async function digestFiles(root: string, entries: Iterable<WalkEntry>, ca
 export class DigestBatch {
   private readonly queue: WalkEntry[] = [];
   private readonly links: WalkEntry[] = [];
-  private readonly jobs: { entries: WalkEntry[]; job: HashJob }[] = [];
+  private readonly jobs: { entries: WalkEntry[]; job: { complete(): (string | undefined)[] } }[] = [];
   private queuedFiles = 0;
   private queuedBytes = 0;
 
@@ -70,11 +69,11 @@ export class DigestBatch {
       }
     }
     // Enough to keep a worker busy for a while: hand it over now, so hashing overlaps what the caller does next.
-    if (!process.env.NOPIPE2 && this.queue.length > 0 && hashPool.worthIt(this.queuedFiles, this.queuedBytes)) this.dispatch();
+    if (this.queue.length > 0 && workerPool.worthIt(this.queuedFiles, this.queuedBytes)) this.dispatch();
   }
 
   finish(): void {
-    if (this.queue.length > 0 && (this.jobs.length > 0 || hashPool.worthIt(this.queuedFiles, this.queuedBytes))) this.dispatch();
+    if (this.queue.length > 0 && (this.jobs.length > 0 || workerPool.worthIt(this.queuedFiles, this.queuedBytes))) this.dispatch();
     if (this.queue.length > 0) {
       // Too little to start a thread for: hash it here.
       for (const entry of this.queue.splice(0)) this.settle(entry, digestFileSync(this.absolute(entry.path)));
@@ -97,7 +96,7 @@ export class DigestBatch {
 
   private dispatch(): void {
     const entries = this.queue.splice(0);
-    this.jobs.push({ entries, job: hashPool.submit(entries.map((e) => this.absolute(e.path))) });
+    this.jobs.push({ entries, job: workerPool.hash(entries.map((e) => this.absolute(e.path)), digestFileSync) });
   }
 
   /** `root/path` for a clean root-relative path (path.join's normalizing costs more than the join, ten thousand times). */
@@ -110,92 +109,6 @@ export class DigestBatch {
     this.cache?.record(entry, digest);
   }
 }
-
-/**
- * The hashing loop of the worker threads, as plain CommonJS (they do not go through tsx). A job
- * is a list of files and shared memory: a claim counter, a done counter, a status byte and 32
- * digest bytes per file. Every worker and the main thread claim files from the same counter,
- * so whoever is free takes the next file; a file a worker cannot read is left to the main
- * thread, which reports the error.
- */
-const WORKER_SOURCE = `
-const { parentPort } = require("node:worker_threads");
-const { createHash } = require("node:crypto");
-const fs = require("node:fs");
-const chunk = Buffer.allocUnsafe(1 << 20);
-parentPort.on("message", ({ files, shared }) => {
-  const counters = new Int32Array(shared, 0, 2);
-  const status = new Uint8Array(shared, 8, files.length);
-  const digests = new Uint8Array(shared, 8 + files.length);
-  for (let i = Atomics.add(counters, 0, 1); i < files.length; i = Atomics.add(counters, 0, 1)) {
-    try {
-      const hash = createHash("sha256");
-      const fd = fs.openSync(files[i], "r");
-      try {
-        for (let n = fs.readSync(fd, chunk, 0, chunk.length, null); n > 0; n = fs.readSync(fd, chunk, 0, chunk.length, null)) hash.update(chunk.subarray(0, n));
-      } finally {
-        fs.closeSync(fd);
-      }
-      digests.set(hash.digest(), i * 32);
-      status[i] = 1;
-    } catch {
-      status[i] = 2;
-    }
-    if (Atomics.add(counters, 1, 1) + 1 === files.length) Atomics.notify(counters, 1);
-  }
-});
-`;
-
-interface HashJob {
-  /** Hashes unclaimed files on this thread, waits for the workers' and returns every digest (undefined where a worker failed). */
-  complete(): (string | undefined)[];
-}
-
-/**
- * Worker threads kept for the life of the process, started the first time there is enough to
- * hash (a cold synth or plan, every CI and Terraform Cloud run, is bound by hashing) and
- * unref'd, so they never keep the process alive. One fewer than the cores: the main thread is
- * busy selecting while they hash, and joins them at the end.
- */
-class HashPool {
-  private workers?: Worker[];
-  private readonly size = Math.min(os.availableParallelism(), 4) - 1;
-
-  /** Whether this much queued work is worth handing to threads (a thread costs ~30 ms to start). */
-  worthIt(files: number, bytes: number): boolean {
-    return this.size >= 1 && (bytes >= PARALLEL_MIN_BYTES || files >= PARALLEL_MIN_FILES);
-  }
-
-  submit(files: string[]): HashJob {
-    const shared = new SharedArrayBuffer(8 + files.length * 33);
-    const counters = new Int32Array(shared, 0, 2);
-    const status = new Uint8Array(shared, 8, files.length);
-    const digests = Buffer.from(shared, 8 + files.length);
-    this.workers ??= Array.from({ length: this.size }, () => {
-      const worker = new Worker(WORKER_SOURCE, { eval: true });
-      worker.unref();
-      return worker;
-    });
-    for (const worker of this.workers) worker.postMessage({ files, shared });
-    return {
-      complete: () => {
-        const mine = new Map<number, string>();
-        for (let i = Atomics.add(counters, 0, 1); i < files.length; i = Atomics.add(counters, 0, 1)) {
-          mine.set(i, digestFileSync(files[i]!));
-          Atomics.add(counters, 1, 1);
-        }
-        for (let done = Atomics.load(counters, 1); done < files.length; done = Atomics.load(counters, 1)) Atomics.wait(counters, 1, done, 1000);
-        return files.map((_, i) => mine.get(i) ?? (status[i] === 1 ? digests.toString("hex", i * 32, i * 32 + 32) : undefined));
-      },
-    };
-  }
-}
-
-/** Below this much queued content or this many files, a worker thread costs more to start than it saves. */
-const PARALLEL_MIN_BYTES = 16 << 20;
-const PARALLEL_MIN_FILES = 2000;
-
-const hashPool = new HashPool();
 
 const CHUNK = Buffer.allocUnsafe(1 << 20);
 

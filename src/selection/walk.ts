@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import { SelectionError } from "../manifest/errors.ts";
+import { workerPool } from "../worker-pool.ts";
 
 /** A path the walk found that some image may select. */
 export interface WalkEntry {
@@ -140,6 +141,24 @@ export class RepositoryIndex {
       }
     }
     return found;
+  }
+
+  /**
+   * `lstat`s these root-relative files ahead, on the worker threads beside this one, when there
+   * are enough to be worth it: what {@link fileEntry} then finds for them without a system call
+   * of its own. Only regular files (and sockets, FIFOs, devices) are taken; anything else, or a
+   * failure, is left for fileEntry to look at and report.
+   */
+  statAhead(paths: readonly string[]): void {
+    const wanted = paths.filter((p) => !this.known.has(p));
+    if (!workerPool.worthIt(wanted.length)) return;
+    const stats = workerPool.lstat(wanted.map((p) => this.absolute(p)));
+    wanted.forEach((rel, i) => {
+      const st = stats[i];
+      if (!st || (st.type !== "file" && st.type !== "other")) return;
+      this.statted++;
+      this.known.set(rel, { path: rel, kind: st.type, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, mode: st.mode });
+    });
   }
 
   /** The entry of one file (not a directory), or undefined when there is none. */
