@@ -29,7 +29,7 @@ const claims = (counters, n, each) => {
     if (Atomics.add(counters, 1, 1) + 1 === n) Atomics.notify(counters, 1);
   }
 };
-parentPort.on("message", ({ kind, files, shared }) => {
+parentPort.on("message", ({ kind, files, sizes, shared }) => {
   const n = files.length;
   const counters = new Int32Array(shared, 0, 2);
   if (kind === "hash") {
@@ -39,7 +39,13 @@ parentPort.on("message", ({ kind, files, shared }) => {
       const hash = createHash("sha256");
       const fd = fs.openSync(files[i], "r");
       try {
-        for (let r = fs.readSync(fd, chunk, 0, chunk.length, null); r > 0; r = fs.readSync(fd, chunk, 0, chunk.length, null)) hash.update(chunk.subarray(0, r));
+        // A short read that reaches the size lstat gave is the end: no extra read to learn it.
+        let total = 0;
+        for (let r = fs.readSync(fd, chunk, 0, chunk.length, null); r > 0; r = fs.readSync(fd, chunk, 0, chunk.length, null)) {
+          hash.update(chunk.subarray(0, r));
+          total += r;
+          if (r < chunk.length && total === sizes[i]) break;
+        }
       } finally {
         fs.closeSync(fd);
       }
@@ -103,13 +109,13 @@ class WorkerPool {
    * thread has claimed yet with `hashHere`, waits for the rest, and returns every digest
    * (undefined where a thread failed).
    */
-  hash(files: readonly string[], hashHere: (file: string) => string): { complete(): (string | undefined)[] } {
+  hash(files: readonly string[], sizes: readonly number[], hashHere: (file: string, size: number) => string): { complete(): (string | undefined)[] } {
     const n = files.length;
     const shared = new SharedArrayBuffer(8 + n * 33);
     const status = new Uint8Array(shared, 8, n);
     const digests = Buffer.from(shared, 8 + n);
     const mine = new Map<number, string>();
-    const job = this.submit("hash", files, shared, (i) => mine.set(i, hashHere(files[i]!)));
+    const job = this.submit({ kind: "hash", files, sizes, shared }, (i) => mine.set(i, hashHere(files[i]!, sizes[i]!)));
     return {
       complete: () => {
         job.complete();
@@ -128,7 +134,7 @@ class WorkerPool {
     const size = new Float64Array(shared, 8 + 24 * n, n);
     const mode = new Uint32Array(shared, 8 + 32 * n, n);
     const type = new Uint8Array(shared, 8 + 36 * n, n);
-    const job = this.submit("stat", files, shared, (i) => {
+    const job = this.submit({ kind: "stat", files, shared }, (i) => {
       let st: fs.BigIntStats | undefined;
       try {
         st = fs.lstatSync(files[i]!, { bigint: true, throwIfNoEntry: false });
@@ -161,9 +167,13 @@ class WorkerPool {
   }
 
   /** Posts a job to every thread; `complete` claims what is left on this thread (errors here are thrown) and waits. */
-  private submit(kind: "hash" | "stat", files: readonly string[], shared: SharedArrayBuffer, here: (i: number) => void): { complete(): void } {
+  private submit(
+    message: { kind: "hash" | "stat"; files: readonly string[]; sizes?: readonly number[]; shared: SharedArrayBuffer },
+    here: (i: number) => void,
+  ): { complete(): void } {
+    const { files, shared } = message;
     const counters = new Int32Array(shared, 0, 2);
-    for (const worker of this.start()) worker.postMessage({ kind, files, shared });
+    for (const worker of this.start()) worker.postMessage(message);
     return {
       complete: () => {
         for (let i = Atomics.add(counters, 0, 1); i < files.length; i = Atomics.add(counters, 0, 1)) {

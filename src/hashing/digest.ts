@@ -76,7 +76,7 @@ export class DigestBatch {
     if (this.queue.length > 0 && (this.jobs.length > 0 || workerPool.worthIt(this.queuedFiles, this.queuedBytes))) this.dispatch();
     if (this.queue.length > 0) {
       // Too little to start a thread for: hash it here.
-      for (const entry of this.queue.splice(0)) this.settle(entry, digestFileSync(this.absolute(entry.path)));
+      for (const entry of this.queue.splice(0)) this.settle(entry, digestFileSync(this.absolute(entry.path), entry.size));
     }
     for (const { entries, job } of this.jobs.splice(0)) {
       const digests = job.complete();
@@ -96,7 +96,7 @@ export class DigestBatch {
 
   private dispatch(): void {
     const entries = this.queue.splice(0);
-    this.jobs.push({ entries, job: workerPool.hash(entries.map((e) => this.absolute(e.path)), digestFileSync) });
+    this.jobs.push({ entries, job: workerPool.hash(entries.map((e) => this.absolute(e.path)), entries.map((e) => e.size), digestFileSync) });
   }
 
   /** `root/path` for a clean root-relative path (path.join's normalizing costs more than the join, ten thousand times). */
@@ -115,8 +115,9 @@ const CHUNK = Buffer.allocUnsafe(1 << 20);
 /**
  * Streams a file through SHA-256 in 1 MiB chunks with plain reads: bounded memory like a read
  * stream, without a stream's per-file setup, which costs more than hashing a small file.
+ * `expectedSize` (what lstat said) spares the read that would only report the end.
  */
-export function digestFileSync(file: string): string {
+export function digestFileSync(file: string, expectedSize = -1): string {
   const hash = createHash("sha256");
   let fd: number;
   try {
@@ -126,8 +127,12 @@ export function digestFileSync(file: string): string {
     throw new SelectionError(`${file}: the file cannot be read (${code}). Fix: make it readable by the user running synth, or add it to .dockerignore`);
   }
   try {
+    // A short read that reaches the size lstat gave is the end: no extra read to learn it.
+    let total = 0;
     for (let n = fs.readSync(fd, CHUNK, 0, CHUNK.length, null); n > 0; n = fs.readSync(fd, CHUNK, 0, CHUNK.length, null)) {
       hash.update(CHUNK.subarray(0, n));
+      total += n;
+      if (n < CHUNK.length && total === expectedSize) break;
     }
   } finally {
     fs.closeSync(fd);
