@@ -3,7 +3,7 @@ import * as path from "node:path";
 import type { Manifest } from "./manifest/load.ts";
 import type { ImageSpec } from "./manifest/spec.ts";
 import { SelectionError } from "./manifest/errors.ts";
-import { DockerIgnoreCache, ignoreCandidates, selectImage, type ImageSelection } from "./selection/select.ts";
+import { ignoreCandidates, SelectionMemo, selectImage, type ImageSelection } from "./selection/select.ts";
 import { ignoreState } from "./hashing/analysis-cache.ts";
 import { DigestBatch, digestFilesSync, type DigestCache } from "./hashing/digest.ts";
 import { imageHash } from "./hashing/image-hash.ts";
@@ -45,7 +45,7 @@ export class ImageAnalyzer {
   readonly index: RepositoryIndex;
   /** Root-relative path → hex SHA-256, for every file hashed so far. */
   readonly digests = new Map<string, string>();
-  private readonly ignores: DockerIgnoreCache;
+  private readonly selections: SelectionMemo;
   /** The same image asked twice (a front end's check, then its construct) is analyzed once. */
   private readonly analyzed = new Map<string, AnalyzedImage>();
   /** Selections made ahead by {@link prefetch}, by what selection reads. */
@@ -57,7 +57,7 @@ export class ImageAnalyzer {
     private readonly cache?: DigestCache,
   ) {
     this.index = new RepositoryIndex(root);
-    this.ignores = new DockerIgnoreCache(root);
+    this.selections = new SelectionMemo(root);
   }
 
   /** Selection, hash and tags of one image; `parent` is the analysis of the base image it is built FROM. */
@@ -103,7 +103,7 @@ export class ImageAnalyzer {
   }
 
   private select(spec: ImageSpec, inheritedPackages: readonly string[]) {
-    return this.index.trace(() => selectImage(this.index, spec, inheritedPackages, this.ignores));
+    return this.index.trace(() => selectImage(this.index, spec, inheritedPackages, this.selections));
   }
 
   /** The last synth's selection and hash, when the warm-path cache shows nothing it depends on changed. */

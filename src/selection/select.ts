@@ -37,6 +37,8 @@ interface ImageRules {
   readonly selectors: readonly PathPattern[];
   readonly ignore: DockerIgnore;
   readonly ignoreFile: string | undefined;
+  /** Which matcher `ignore` is (file and context). */
+  readonly ignoreKey: string;
   readonly excludedPackages: readonly string[];
   readonly warnings: readonly string[];
 }
@@ -46,13 +48,19 @@ export function ignoreCandidates(image: Pick<ImageSpec, "dockerfile" | "context"
   return [`${image.dockerfile}.dockerignore`, joinPath(image.context, ".dockerignore")];
 }
 
-/** .dockerignore matchers of one repository, shared by the images that use the same file and context. */
-export class DockerIgnoreCache {
+/**
+ * What selections of one repository share: the `.dockerignore` matchers (one per file and
+ * context) and the files each COPY source reaches under the same rules. Images built from the
+ * same packages (a base image and a standalone Lambda copying the same directory) walk and
+ * filter them once.
+ */
+export class SelectionMemo {
   private readonly matchers = new Map<string, DockerIgnore>();
+  private readonly collected = new Map<string, { readonly found: readonly WalkEntry[]; readonly consulted: readonly string[] }>();
   constructor(private readonly root: string) {}
 
   /** BuildKit reads `<Dockerfile>.dockerignore` next to the Dockerfile before the context's `.dockerignore`. */
-  forImage(image: Pick<ImageSpec, "dockerfile" | "context">): { file: string | undefined; ignore: DockerIgnore } {
+  forImage(image: Pick<ImageSpec, "dockerfile" | "context">): { file: string | undefined; ignore: DockerIgnore; key: string } {
     const file = ignoreCandidates(image).find((f) => fs.existsSync(path.join(this.root, f)));
     const key = `${file ?? ""}\0${image.context}`;
     let ignore = this.matchers.get(key);
@@ -60,7 +68,29 @@ export class DockerIgnoreCache {
       ignore = new DockerIgnore(this.root, file, image.context);
       this.matchers.set(key, ignore);
     }
-    return { file, ignore };
+    return { file, ignore, key };
+  }
+
+  /**
+   * The files below `selector`'s literal prefix that it selects, entering only directories it
+   * can reach and the image's rules allow. Keyed by everything that decides the answer: the
+   * selector, the ignore rules, the left-out packages that meet the prefix, and the Dockerfile
+   * when it lies below it (its directories are always entered). A repeated answer still counts
+   * the directories it read as consulted by this image, for the selection cache.
+   */
+  collect(index: RepositoryIndex, selector: PathPattern, rules: ImageRules): readonly WalkEntry[] {
+    const prefix = selector.literalPrefix;
+    const below = (p: string) => prefix === "" || isInsidePath(p, prefix);
+    const excluded = rules.excludedPackages.filter((pkg) => below(pkg) || isInsidePath(prefix, pkg));
+    const key = JSON.stringify([selector.pattern, rules.ignoreKey, excluded, below(rules.image.dockerfile) ? rules.image.dockerfile : ""]);
+    const known = this.collected.get(key);
+    if (known) {
+      index.consult(known.consulted);
+      return known.found;
+    }
+    const { result: found, consulted } = index.trace(() => index.collect(prefix, (dir) => mayEnter(rules, selector, dir), (p) => selector.selects(p)));
+    this.collected.set(key, { found, consulted: [...consulted.keys()] });
+    return found;
   }
 }
 
@@ -68,9 +98,9 @@ export class DockerIgnoreCache {
  * The build-context files of one image, read through the shared walk. `excludedPackages` are
  * the root-relative package directories its base images already install.
  */
-export function selectImage(index: RepositoryIndex, image: ImageSpec, excludedPackages: readonly string[], ignores: DockerIgnoreCache): ImageSelection {
-  const rules = imageRules(index.root, image, excludedPackages, ignores);
-  return selectFor(index, rules);
+export function selectImage(index: RepositoryIndex, image: ImageSpec, excludedPackages: readonly string[], memo: SelectionMemo): ImageSelection {
+  const rules = imageRules(index.root, image, excludedPackages, memo);
+  return selectFor(index, rules, memo);
 }
 
 /** `context/p`, for root-relative paths built from context-relative ones ("" is the context itself). */
@@ -89,16 +119,20 @@ function insideAny(p: string, dirs: readonly string[]): boolean {
   return false;
 }
 
-function mayEnter(rules: ImageRules, dir: string): boolean {
+/**
+ * Whether `selector`'s walk enters `dir`: a directory it can select from (a file it selects has
+ * every directory above it enterable), not a left-out package, not ignored beyond any `!` rule.
+ */
+function mayEnter(rules: ImageRules, selector: PathPattern, dir: string): boolean {
   if (rules.image.dockerfile.startsWith(dir + "/")) return true;
-  if (!rules.selectors.some((p) => p.mayEnter(dir))) return false;
+  if (!selector.mayEnter(dir)) return false;
   if (insideAny(dir, rules.excludedPackages)) return false;
   // An ignored directory can only be skipped when no `!` rule could bring back a file inside it.
   if (rules.ignore.ignores(dir) && !rules.ignore.negations.some((n) => n.mayEnter(dir))) return false;
   return true;
 }
 
-function imageRules(root: string, image: ImageSpec, excludedPackages: readonly string[], ignores: DockerIgnoreCache): ImageRules {
+function imageRules(root: string, image: ImageSpec, excludedPackages: readonly string[], memo: SelectionMemo): ImageRules {
   const dockerfileText = fs.readFileSync(path.join(root, image.dockerfile), "utf8");
   const parsed = dockerfileSources(dockerfileText, image.buildArgs, image.dockerfile);
   const includes = image.include.map((glob) => {
@@ -106,7 +140,7 @@ function imageRules(root: string, image: ImageSpec, excludedPackages: readonly s
     if ("error" in norm) throw new SelectionError(`${image.name}: include ${norm.error}`);
     return new PathPattern(joinPath(image.context, norm.path));
   });
-  const { file: ignoreFile, ignore } = ignores.forImage(image);
+  const { file: ignoreFile, ignore, key: ignoreKey } = memo.forImage(image);
   const sources = parsed.sources.map((s) => ({ ...s, pattern: joinPath(image.context, s.pattern) }));
   // The seed's traps: a base image that is never used FROM, a package nobody installs.
   const errors = [
@@ -123,6 +157,7 @@ function imageRules(root: string, image: ImageSpec, excludedPackages: readonly s
     selectors: [...patterns, ...includes],
     ignore,
     ignoreFile,
+    ignoreKey,
     excludedPackages,
     warnings: parsed.warnings,
   };
@@ -236,15 +271,14 @@ export class DockerIgnore {
   }
 }
 
-function selectFor(index: RepositoryIndex, rules: ImageRules): ImageSelection {
+function selectFor(index: RepositoryIndex, rules: ImageRules, memo: SelectionMemo): ImageSelection {
   const { image } = rules;
   const root = index.root;
   const isExcluded = (p: string) => (insideAny(p, rules.excludedPackages) ? rules.excludedPackages.find((pkg) => isInsidePath(p, pkg)) : undefined);
   const isIgnored = (p: string) => rules.ignore.ignores(p);
-  const enter = (dir: string) => mayEnter(rules, dir);
 
   // Each selector reads only below its literal prefix; the source checks then look only at these.
-  const perSelector = rules.selectors.map((selector) => index.collect(selector.literalPrefix, enter, (p) => selector.selects(p)));
+  const perSelector = rules.selectors.map((selector) => memo.collect(index, selector, rules));
   const problems: { line: number; text: string }[] = [];
   const ignoredBy = rules.ignoreFile ?? ".dockerignore";
 

@@ -108,6 +108,11 @@ export class RepositoryIndex {
     }
   }
 
+  /** Counts these paths as consulted by the running trace, as if they were read again (they are, from memory). */
+  consult(paths: readonly string[]): void {
+    for (const p of paths) this.listing(p);
+  }
+
   /** Whether `dir` is a directory the walk may enter (read once, then remembered). */
   isDirectory(dir: string): boolean {
     return this.listing(dir) !== null;
