@@ -62,6 +62,10 @@ describe("selection cache", () => {
     const { before, after } = await primedThen(() => fs.writeFileSync(copy.file("receipt_dynamo/receipt_dynamo/extra.py"), "X = 1\n"));
     expect(after.view["base:receipt-dynamo"]!.files).toContain("receipt_dynamo/receipt_dynamo/extra.py");
     expect(after.view["base:receipt-dynamo"]!.hash).not.toBe(before["base:receipt-dynamo"]!.hash);
+    // The standalone Lambda copies the same package: selection walks it once for both images,
+    // and both records depend on its directories.
+    expect(after.view["lambda:create-labels-standalone"]!.files).toContain("receipt_dynamo/receipt_dynamo/extra.py");
+    expect(after.view["lambda:create-labels-standalone"]!.hash).not.toBe(before["lambda:create-labels-standalone"]!.hash);
   });
 
   it("sees a same-size edit whose mtime was put back (only ctime tells)", async () => {
