@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { Worker } from "node:worker_threads";
@@ -9,70 +10,120 @@ import { Worker } from "node:worker_threads";
  * than the cores: the main thread goes on with its own work while they run, and joins in.
  *
  * Synth is synchronous (cdktf's `app.synth()` is), so results come back through shared memory:
- * a job is a list of files plus a SharedArrayBuffer with a claim counter and a done counter.
- * Every worker and the main thread claim files from the same counter, so whoever is free takes
- * the next one; the main thread then blocks on the done counter with `Atomics.wait`. A file a
- * worker could not handle is left unmarked and redone on the main thread, which reports errors.
+ * a job is a list of files plus a SharedArrayBuffer with a claim counter, a done counter and
+ * the results. Every worker and the main thread claim files from the same counter, so whoever
+ * is free takes the next one; the main thread then blocks on the done counter with
+ * `Atomics.wait`. A file a worker could not handle is left unmarked and redone on the main
+ * thread, which reports the error.
  */
+
+/**
+ * The work done per file and the shared-memory layout, as plain JavaScript (threads do not go
+ * through tsx): evaluated in every thread and on this one, so both do exactly the same.
+ */
+const FILE_WORK = `
+const views = (kind, shared, n) =>
+  kind === "hash"
+    ? { counters: new Int32Array(shared, 0, 2), status: new Uint8Array(shared, 8, n), digests: new Uint8Array(shared, 8 + n, 32 * n) }
+    : {
+        counters: new Int32Array(shared, 0, 2),
+        mtime: new BigInt64Array(shared, 8, n),
+        ctime: new BigInt64Array(shared, 8 + 8 * n, n),
+        ino: new BigUint64Array(shared, 8 + 16 * n, n),
+        size: new Float64Array(shared, 8 + 24 * n, n),
+        mode: new Uint32Array(shared, 8 + 32 * n, n),
+        type: new Uint8Array(shared, 8 + 36 * n, n),
+      };
+const bytes = (kind, n) => (kind === "hash" ? 8 + 33 * n : 8 + 37 * n);
+// SHA-256 of a file streamed in chunks; a short read that reaches the size lstat gave is the end
+// (no extra read to learn it). Throws what the file system throws.
+const hashFile = (fs, createHash, chunk, file, size) => {
+  const hash = createHash("sha256");
+  const fd = fs.openSync(file, "r");
+  try {
+    let total = 0;
+    for (let r = fs.readSync(fd, chunk, 0, chunk.length, null); r > 0; r = fs.readSync(fd, chunk, 0, chunk.length, null)) {
+      hash.update(chunk.subarray(0, r));
+      total += r;
+      if (r < chunk.length && total === size) break;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest();
+};
+const doOne = (fs, createHash, chunk, kind, v, files, sizes, i) => {
+  if (kind === "hash") {
+    v.digests.set(hashFile(fs, createHash, chunk, files[i], sizes[i]), i * 32);
+    v.status[i] = 1;
+    return;
+  }
+  const st = fs.lstatSync(files[i], { bigint: true, throwIfNoEntry: false });
+  if (!st) return;
+  v.mtime[i] = st.mtimeNs;
+  v.ctime[i] = st.ctimeNs;
+  v.ino[i] = st.ino;
+  v.size[i] = Number(st.size);
+  v.mode[i] = Number(st.mode);
+  v.type[i] = st.isFile() ? 1 : st.isSymbolicLink() ? 2 : st.isDirectory() ? 3 : 4;
+};
+return { views, bytes, hashFile, doOne };
+`;
+
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
 const fs = require("node:fs");
+const { views, doOne } = (() => {${FILE_WORK}})();
 const chunk = Buffer.allocUnsafe(1 << 20);
-const claims = (counters, n, each) => {
-  for (let i = Atomics.add(counters, 0, 1); i < n; i = Atomics.add(counters, 0, 1)) {
+parentPort.on("message", ({ kind, files, sizes, shared }) => {
+  const n = files.length;
+  const v = views(kind, shared, n);
+  for (let i = Atomics.add(v.counters, 0, 1); i < n; i = Atomics.add(v.counters, 0, 1)) {
     try {
-      each(i);
+      doOne(fs, createHash, chunk, kind, v, files, sizes, i);
     } catch {
       // Unmarked: the main thread does it again and reports the error.
     }
-    if (Atomics.add(counters, 1, 1) + 1 === n) Atomics.notify(counters, 1);
-  }
-};
-parentPort.on("message", ({ kind, files, sizes, shared }) => {
-  const n = files.length;
-  const counters = new Int32Array(shared, 0, 2);
-  if (kind === "hash") {
-    const status = new Uint8Array(shared, 8, n);
-    const digests = new Uint8Array(shared, 8 + n);
-    claims(counters, n, (i) => {
-      const hash = createHash("sha256");
-      const fd = fs.openSync(files[i], "r");
-      try {
-        // A short read that reaches the size lstat gave is the end: no extra read to learn it.
-        let total = 0;
-        for (let r = fs.readSync(fd, chunk, 0, chunk.length, null); r > 0; r = fs.readSync(fd, chunk, 0, chunk.length, null)) {
-          hash.update(chunk.subarray(0, r));
-          total += r;
-          if (r < chunk.length && total === sizes[i]) break;
-        }
-      } finally {
-        fs.closeSync(fd);
-      }
-      digests.set(hash.digest(), i * 32);
-      status[i] = 1;
-    });
-  } else {
-    // The layout WorkerPool.lstat reads.
-    const mtime = new BigInt64Array(shared, 8, n);
-    const ctime = new BigInt64Array(shared, 8 + 8 * n, n);
-    const ino = new BigUint64Array(shared, 8 + 16 * n, n);
-    const size = new Float64Array(shared, 8 + 24 * n, n);
-    const mode = new Uint32Array(shared, 8 + 32 * n, n);
-    const type = new Uint8Array(shared, 8 + 36 * n, n);
-    claims(counters, n, (i) => {
-      const st = fs.lstatSync(files[i], { bigint: true, throwIfNoEntry: false });
-      if (!st) return;
-      mtime[i] = st.mtimeNs;
-      ctime[i] = st.ctimeNs;
-      ino[i] = st.ino;
-      size[i] = Number(st.size);
-      mode[i] = Number(st.mode);
-      type[i] = st.isFile() ? 1 : st.isSymbolicLink() ? 2 : st.isDirectory() ? 3 : 4;
-    });
+    if (Atomics.add(v.counters, 1, 1) + 1 === n) Atomics.notify(v.counters, 1);
   }
 });
 `;
+
+type JobKind = "hash" | "stat";
+interface HashViews {
+  readonly counters: Int32Array;
+  readonly status: Uint8Array;
+  readonly digests: Uint8Array;
+}
+interface StatViews {
+  readonly counters: Int32Array;
+  readonly mtime: BigInt64Array;
+  readonly ctime: BigInt64Array;
+  readonly ino: BigUint64Array;
+  readonly size: Float64Array;
+  readonly mode: Uint32Array;
+  readonly type: Uint8Array;
+}
+interface FileWork {
+  views(kind: "hash", shared: SharedArrayBuffer, n: number): HashViews;
+  views(kind: "stat", shared: SharedArrayBuffer, n: number): StatViews;
+  views(kind: JobKind, shared: SharedArrayBuffer, n: number): HashViews | StatViews;
+  bytes(kind: JobKind, n: number): number;
+  hashFile(fs: unknown, createHash: unknown, chunk: Buffer, file: string, size: number): Buffer;
+  doOne(fs: unknown, createHash: unknown, chunk: Buffer, kind: JobKind, views: HashViews | StatViews, files: readonly string[], sizes: readonly number[] | undefined, i: number): void;
+}
+const work = new Function(FILE_WORK)() as FileWork;
+const CHUNK = Buffer.allocUnsafe(1 << 20);
+
+/**
+ * SHA-256 of a file on this thread, streamed in 1 MiB chunks (bounded memory, and cheaper than a
+ * read stream for small files). `expectedSize`, what lstat said, spares the read that would only
+ * report the end. Throws what the file system throws.
+ */
+export function hashFileHere(file: string, expectedSize = -1): Buffer {
+  return work.hashFile(fs, createHash, CHUNK, file, expectedSize);
+}
 
 /** What lstat said about a path: `type` is "file", "symlink", "directory" or "other". */
 export interface FileStat {
@@ -106,53 +157,26 @@ class WorkerPool {
 
   /**
    * SHA-256 of each file, on the threads while the caller goes on. `complete` hashes what no
-   * thread has claimed yet with `hashHere`, waits for the rest, and returns every digest
-   * (undefined where a thread failed).
+   * thread has claimed yet, waits for the rest, and returns every digest in hex (undefined
+   * where reading failed: the caller hashes it again and reports the error).
    */
-  hash(files: readonly string[], sizes: readonly number[], hashHere: (file: string, size: number) => string): { complete(): (string | undefined)[] } {
-    const n = files.length;
-    const shared = new SharedArrayBuffer(8 + n * 33);
-    const status = new Uint8Array(shared, 8, n);
-    const digests = Buffer.from(shared, 8 + n);
-    const mine = new Map<number, string>();
-    const job = this.submit({ kind: "hash", files, sizes, shared }, (i) => mine.set(i, hashHere(files[i]!, sizes[i]!)));
+  hash(files: readonly string[], sizes: readonly number[]): { complete(): (string | undefined)[] } {
+    const job = this.submit("hash", files, sizes);
     return {
       complete: () => {
-        job.complete();
-        return files.map((_, i) => mine.get(i) ?? (status[i] === 1 ? digests.toString("hex", i * 32, i * 32 + 32) : undefined));
+        const v = job.complete() as HashViews;
+        const digests = Buffer.from(v.digests.buffer, v.digests.byteOffset, v.digests.byteLength);
+        return files.map((_, i) => (v.status[i] === 1 ? digests.toString("hex", i * 32, i * 32 + 32) : undefined));
       },
     };
   }
 
   /** `lstat` of each file, shared with the threads; undefined where it failed (the caller stats it again and reports). */
   lstat(files: readonly string[]): (FileStat | undefined)[] {
-    const n = files.length;
-    const shared = new SharedArrayBuffer(8 + n * 37);
-    const mtime = new BigInt64Array(shared, 8, n);
-    const ctime = new BigInt64Array(shared, 8 + 8 * n, n);
-    const ino = new BigUint64Array(shared, 8 + 16 * n, n);
-    const size = new Float64Array(shared, 8 + 24 * n, n);
-    const mode = new Uint32Array(shared, 8 + 32 * n, n);
-    const type = new Uint8Array(shared, 8 + 36 * n, n);
-    const job = this.submit({ kind: "stat", files, shared }, (i) => {
-      let st: fs.BigIntStats | undefined;
-      try {
-        st = fs.lstatSync(files[i]!, { bigint: true, throwIfNoEntry: false });
-      } catch {
-        // Left unmarked, like a thread's failure.
-      }
-      if (!st) return;
-      mtime[i] = st.mtimeNs;
-      ctime[i] = st.ctimeNs;
-      ino[i] = st.ino;
-      size[i] = Number(st.size);
-      mode[i] = Number(st.mode);
-      type[i] = st.isFile() ? 1 : st.isSymbolicLink() ? 2 : st.isDirectory() ? 3 : 4;
-    });
-    job.complete();
+    const v = this.submit("stat", files).complete() as StatViews;
     return files.map((_, i) => {
-      const t = TYPES[type[i]!];
-      return t ? { type: t, size: size[i]!, mtimeNs: mtime[i]!, ctimeNs: ctime[i]!, ino: ino[i]!, mode: mode[i]! } : undefined;
+      const type = TYPES[v.type[i]!];
+      return type ? { type, size: v.size[i]!, mtimeNs: v.mtime[i]!, ctimeNs: v.ctime[i]!, ino: v.ino[i]!, mode: v.mode[i]! } : undefined;
     });
   }
 
@@ -166,21 +190,23 @@ class WorkerPool {
     return this.workers;
   }
 
-  /** Posts a job to every thread; `complete` claims what is left on this thread (errors here are thrown) and waits. */
-  private submit(
-    message: { kind: "hash" | "stat"; files: readonly string[]; sizes?: readonly number[]; shared: SharedArrayBuffer },
-    here: (i: number) => void,
-  ): { complete(): void } {
-    const { files, shared } = message;
-    const counters = new Int32Array(shared, 0, 2);
-    for (const worker of this.start()) worker.postMessage(message);
+  /** Posts a job to every thread; `complete` claims what is left on this thread, waits, and returns the results' views. */
+  private submit(kind: JobKind, files: readonly string[], sizes?: readonly number[]): { complete(): HashViews | StatViews } {
+    const shared = new SharedArrayBuffer(work.bytes(kind, files.length));
+    const v = work.views(kind, shared, files.length);
+    for (const worker of this.start()) worker.postMessage({ kind, files, sizes, shared });
     return {
       complete: () => {
-        for (let i = Atomics.add(counters, 0, 1); i < files.length; i = Atomics.add(counters, 0, 1)) {
-          here(i);
-          Atomics.add(counters, 1, 1);
+        for (let i = Atomics.add(v.counters, 0, 1); i < files.length; i = Atomics.add(v.counters, 0, 1)) {
+          try {
+            work.doOne(fs, createHash, CHUNK, kind, v, files, sizes, i);
+          } catch {
+            // Unmarked, as a thread leaves it: the caller does it again and reports the error.
+          }
+          Atomics.add(v.counters, 1, 1);
         }
-        for (let done = Atomics.load(counters, 1); done < files.length; done = Atomics.load(counters, 1)) Atomics.wait(counters, 1, done, 1000);
+        for (let done = Atomics.load(v.counters, 1); done < files.length; done = Atomics.load(v.counters, 1)) Atomics.wait(v.counters, 1, done, 1000);
+        return v;
       },
     };
   }

@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import type { WalkEntry } from "../selection/walk.ts";
 import { SelectionError } from "../manifest/errors.ts";
 import type { SelectionCache } from "./analysis-cache.ts";
-import { workerPool } from "../worker-pool.ts";
+import { hashFileHere, workerPool } from "../worker-pool.ts";
 
 /** Remembers file digests between synths, keyed by what stat says about the file. */
 export interface DigestCache {
@@ -96,7 +95,7 @@ export class DigestBatch {
 
   private dispatch(): void {
     const entries = this.queue.splice(0);
-    this.jobs.push({ entries, job: workerPool.hash(entries.map((e) => this.absolute(e.path)), entries.map((e) => e.size), digestFileSync) });
+    this.jobs.push({ entries, job: workerPool.hash(entries.map((e) => this.absolute(e.path)), entries.map((e) => e.size)) });
   }
 
   /** `root/path` for a clean root-relative path (path.join's normalizing costs more than the join, ten thousand times). */
@@ -110,32 +109,15 @@ export class DigestBatch {
   }
 }
 
-const CHUNK = Buffer.allocUnsafe(1 << 20);
-
 /**
- * Streams a file through SHA-256 in 1 MiB chunks with plain reads: bounded memory like a read
- * stream, without a stream's per-file setup, which costs more than hashing a small file.
- * `expectedSize` (what lstat said) spares the read that would only report the end.
+ * SHA-256 (hex) of one file on this thread, streamed; `expectedSize` is what lstat said. A file
+ * that cannot be read is the user's to fix: the error says which and how.
  */
 export function digestFileSync(file: string, expectedSize = -1): string {
-  const hash = createHash("sha256");
-  let fd: number;
   try {
-    fd = fs.openSync(file, "r");
+    return hashFileHere(file, expectedSize).toString("hex");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new SelectionError(`${file}: the file cannot be read (${code}). Fix: make it readable by the user running synth, or add it to .dockerignore`);
   }
-  try {
-    // A short read that reaches the size lstat gave is the end: no extra read to learn it.
-    let total = 0;
-    for (let n = fs.readSync(fd, CHUNK, 0, CHUNK.length, null); n > 0; n = fs.readSync(fd, CHUNK, 0, CHUNK.length, null)) {
-      hash.update(CHUNK.subarray(0, n));
-      total += n;
-      if (n < CHUNK.length && total === expectedSize) break;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest("hex");
 }
