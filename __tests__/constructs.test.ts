@@ -240,6 +240,26 @@ describe("the same checks as images.yaml, reported with the construct path", () 
     ]);
   });
 
+  it("warnings reach the user as cdktf warning annotations on the image's construct, which `cdktf synth` prints", () => {
+    fs.mkdirSync(copy.file("infra/fetching"), { recursive: true });
+    fs.writeFileSync(copy.file("infra/fetching/Dockerfile"), "FROM public.ecr.aws/lambda/python:3.12\nADD https://example.com/model.bin /opt/model.bin\n");
+    const app = testApp(path.join(scratch, "props-cache"));
+    const stack = new TerraformStack(app, "MyStack");
+    new AwsProvider(stack, "aws", { region: "us-east-1" });
+    new ImageBuildEnvironment(stack, "image-builds", { root: copy.dir });
+    new LambdaImage(stack, "fetching", { dockerfile: "infra/fetching/Dockerfile", context: "infra/fetching" });
+    app.synth();
+    // What the CLI reads and prints (@cdktf/cli-core printAnnotations): the stack's annotations in manifest.json.
+    const manifest = JSON.parse(fs.readFileSync(path.join(app.outdir, "manifest.json"), "utf8")) as Json;
+    expect(manifest.stacks.MyStack.annotations).toContainEqual(
+      expect.objectContaining({
+        constructPath: "MyStack/fetching",
+        level: "@cdktf/warn",
+        message: expect.stringMatching(/^infra\/fetching\/Dockerfile:2: ADD https:\/\/example\.com\/model\.bin downloads at build time; its content is not part of the image's content hash/),
+      }),
+    );
+  });
+
   it("BaseImageSet: an unknown parent and a cycle are reported before anything is built", () => {
     expect(
       errorOf((stack) => new BaseImageSet(stack, "bases", { images: { a: { dockerfile: "dockerfiles/Dockerfile.receipt_dynamo", packages: ["receipt_dynamo"], baseImage: "nope" } } })).message,

@@ -106,6 +106,11 @@ describe("Dockerfile sources", () => {
     expect(probe.warnings).toHaveLength(1);
     expect(probe.warnings[0]).toMatch(/^infra\/probe\/Dockerfile:13: ADD https:\/\/example\.com\/model\.tar\.gz downloads at build time; .*not part of the image's content hash/);
     expect(analysis.warnings).toEqual(probe.warnings);
+    // A second image built from the same Dockerfile has the same warning: the user reads it once.
+    fs.appendFileSync(copy.manifest, "  probe-two:\n    dockerfile: infra/probe/Dockerfile\n");
+    const again = await analyze();
+    expect(again.image("probe-two", "lambda").warnings).toEqual(probe.warnings);
+    expect(again.warnings).toEqual(probe.warnings);
   });
 
   it("a source built from an ARG resolves from buildArgs, else the ARG default", async () => {

@@ -261,7 +261,8 @@ export function analyzeImagesSync(manifest: Manifest, options: AnalyzeOptions = 
     images,
     image: find,
     tagFor: (image, stack) => imageTag(image, manifest.stacks[stack]?.useStaticBaseImage ?? false),
-    warnings: images.flatMap((i) => i.warnings),
+    // Images sharing a Dockerfile share its warnings: each once.
+    warnings: [...new Set(images.flatMap((i) => i.warnings))],
   };
 }
 

@@ -24,7 +24,8 @@ export interface ImagesAppOptions {
 export function createImagesApp(options: ImagesAppOptions): { app: App; analysis: ImageAnalysis } {
   const manifest = loadManifest(options.manifestFile);
   const app = new App(options.outdir ? { outdir: options.outdir } : undefined);
-  const images = AppImages.configure(app, { cacheDir: options.workDir, digestCache: options.cache });
+  // Warnings: main.ts prints each one once, for all stacks, before synth.
+  const images = AppImages.configure(app, { cacheDir: options.workDir, digestCache: options.cache, annotateWarnings: false });
   // The same analyzer the constructs use: they find every image already selected and hashed.
   const analysis = analyzeImagesSync(manifest, { analyzer: images.analyzer(manifest.root) });
   for (const stackName of Object.keys(manifest.stacks)) {

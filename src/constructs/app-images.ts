@@ -17,6 +17,13 @@ export interface AppImagesOptions {
   readonly digestCache?: DigestCache;
   /** Write `images.snapshot.json` (what `lambda-images plan` compares with) beside the synthesized stacks. @default true */
   readonly writeSnapshot?: boolean;
+  /**
+   * Add each image's warnings (Dockerfile validator warnings, an ADD of a URL whose content is not
+   * hashed, a git tag that fell back to a content tag) as cdktf warning annotations on its
+   * construct, which `cdktf synth` prints as `WARN [path]: …`. An app that prints them itself
+   * turns this off. @default true
+   */
+  readonly annotateWarnings?: boolean;
 }
 
 /** The runner bundle a stack ships: `runner.cjs` (local-exec) and `build-starter/index.js` (Lambda). */
@@ -66,6 +73,11 @@ export class AppImages {
   private readonly synthesized = new Set<string>();
   private bundle?: RunnerBundle;
   private starter?: ArchiveResult;
+
+  /** Whether image constructs annotate themselves with their analysis's warnings (see {@link AppImagesOptions.annotateWarnings}). */
+  get annotatesWarnings(): boolean {
+    return this.options.annotateWarnings !== false;
+  }
 
   private constructor(private readonly options: AppImagesOptions) {
     this.cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir());

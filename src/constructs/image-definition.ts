@@ -1,4 +1,4 @@
-import { Token } from "cdktf";
+import { Annotations, Token } from "cdktf";
 import type { Construct } from "constructs";
 import type { AnalyzedImage, AnalyzeImageOptions } from "../analyze.ts";
 import { baseImageProblems, checkImage, nameLengthProblem, type ImageInput, type Problem } from "../manifest/checks.ts";
@@ -67,7 +67,10 @@ export function defineImage(
   if (all.length > 0 || !checked.spec) throw new PropsError(scope.node.path, all);
 
   try {
-    return AppImages.of(scope).analyzer(env.root).analyze(checked.spec, parent?.analysis, options);
+    const app = AppImages.of(scope);
+    const image = app.analyzer(env.root).analyze(checked.spec, parent?.analysis, options);
+    if (app.annotatesWarnings) for (const warning of image.warnings) Annotations.of(scope).addWarning(warning);
+    return image;
   } catch (error) {
     if (error instanceof SelectionError) {
       throw new SelectionError(error.message.split("\n").map((line) => `${scope.node.path}: ${line}`).join("\n"));
