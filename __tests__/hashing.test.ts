@@ -8,6 +8,7 @@ import { loadManifest } from "../src/manifest/load.ts";
 import { SelectionError } from "../src/manifest/errors.ts";
 import { imageHash } from "../src/hashing/image-hash.ts";
 import { digestFiles } from "../src/hashing/digest.ts";
+import { workerPool } from "../src/worker-pool.ts";
 import type { WalkEntry } from "../src/selection/walk.ts";
 import { createHash } from "node:crypto";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
@@ -275,5 +276,49 @@ describe("parallel hashing", () => {
       const alone = createHash("sha256").update(fs.readFileSync(path.join(dir, entry.path))).digest("hex");
       expect(digests.get(entry.path), entry.path).toBe(alone);
     }
+  });
+
+  /** `count` files in a fresh directory, each with its own content; `sizeOf(i)` bytes. */
+  function manyFiles(count: number, sizeOf: (i: number) => number): { dir: string; entries: WalkEntry[] } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hashing-many-"));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const entries: WalkEntry[] = [];
+    for (let i = 0; i < count; i++) {
+      const name = `d${i % 7}/f${i}.txt`;
+      fs.mkdirSync(path.join(dir, `d${i % 7}`), { recursive: true });
+      const content = Buffer.alloc(sizeOf(i), `file ${i};`);
+      fs.writeFileSync(path.join(dir, name), content);
+      const st = fs.lstatSync(path.join(dir, name), { bigint: true });
+      entries.push({ path: name, kind: "file", size: content.length, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, mode: Number(st.mode) });
+    }
+    return { dir, entries };
+  }
+
+  it("thousands of small files (worker threads and this thread taking turns) each get their own digest, also at the 1 MiB chunk edges", async () => {
+    const edges = [0, 1, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 2 << 20];
+    const { dir, entries } = manyFiles(2500, (i) => (i < edges.length ? edges[i]! : 10 + (i % 300)));
+    const digests = await digestFiles(dir, entries);
+    const wrong = entries.filter((e) => digests.get(e.path) !== createHash("sha256").update(fs.readFileSync(path.join(dir, e.path))).digest("hex"));
+    expect(wrong.map((e) => e.path)).toEqual([]);
+  });
+
+  it("a file that grew after lstat is hashed whole: the size from lstat only spares the last read when it is reached", async () => {
+    const { dir, entries } = manyFiles(3, () => 100);
+    fs.appendFileSync(path.join(dir, entries[1]!.path), "appended after lstat");
+    const digests = await digestFiles(dir, entries);
+    expect(digests.get(entries[1]!.path)).toBe(createHash("sha256").update(fs.readFileSync(path.join(dir, entries[1]!.path))).digest("hex"));
+  });
+
+  it("lstat over the worker threads says what lstat says, and nothing for a path that is gone", () => {
+    const { dir, entries } = manyFiles(2500, (i) => i % 50);
+    const paths = [...entries.map((e) => path.join(dir, e.path)), path.join(dir, "gone.txt")];
+    const stats = workerPool.lstat(paths);
+    expect(stats.at(-1)).toBeUndefined();
+    const wrong = entries.filter((e, i) => {
+      const st = stats[i];
+      const now = fs.lstatSync(path.join(dir, e.path), { bigint: true });
+      return !st || st.type !== "file" || st.size !== Number(now.size) || st.mtimeNs !== now.mtimeNs || st.ctimeNs !== now.ctimeNs || st.ino !== now.ino || st.mode !== Number(now.mode);
+    });
+    expect(wrong.map((e) => e.path)).toEqual([]);
   });
 });
