@@ -56,7 +56,7 @@ export function ignoreCandidates(image: Pick<ImageSpec, "dockerfile" | "context"
  */
 export class SelectionMemo {
   private readonly matchers = new Map<string, DockerIgnore>();
-  private readonly collected = new Map<string, { readonly found: readonly WalkEntry[]; readonly consulted: readonly string[] }>();
+  private readonly collected = new Map<string, Collected & { readonly consulted: readonly string[] }>();
   constructor(private readonly root: string) {}
 
   /** BuildKit reads `<Dockerfile>.dockerignore` next to the Dockerfile before the context's `.dockerignore`. */
@@ -78,7 +78,7 @@ export class SelectionMemo {
    * when it lies below it (its directories are always entered). A repeated answer still counts
    * the directories it read as consulted by this image, for the selection cache.
    */
-  collect(index: RepositoryIndex, selector: PathPattern, rules: ImageRules): readonly WalkEntry[] {
+  collect(index: RepositoryIndex, selector: PathPattern, rules: ImageRules): Collected {
     const prefix = selector.literalPrefix;
     const below = (p: string) => prefix === "" || isInsidePath(p, prefix);
     const excluded = rules.excludedPackages.filter((pkg) => below(pkg) || isInsidePath(prefix, pkg));
@@ -86,12 +86,20 @@ export class SelectionMemo {
     const known = this.collected.get(key);
     if (known) {
       index.consult(known.consulted);
-      return known.found;
+      return known;
     }
     const { result: found, consulted } = index.trace(() => index.collect(prefix, (dir) => mayEnter(rules, selector, dir), (p) => selector.selects(p)));
-    this.collected.set(key, { found, consulted: [...consulted.keys()] });
-    return found;
+    const kept = found.filter((e) => !rules.ignore.ignores(e.path) && !insideAny(e.path, rules.excludedPackages)).sort((a, b) => (a.path < b.path ? -1 : 1));
+    const collected = { found, kept, consulted: [...consulted.keys()] };
+    this.collected.set(key, collected);
+    return collected;
   }
+}
+
+/** What one COPY source (or include glob) reaches: every file it selects, and those the image keeps (not ignored, not a left-out package), sorted. */
+interface Collected {
+  readonly found: readonly WalkEntry[];
+  readonly kept: readonly WalkEntry[];
 }
 
 /**
@@ -295,7 +303,7 @@ function selectFor(index: RepositoryIndex, rules: ImageRules, memo: SelectionMem
       );
       return;
     }
-    const existing = perSelector[i]!;
+    const existing = perSelector[i]!.found;
     const isDir = !pattern.hasWildcard && index.isDirectory(pattern.pattern);
     // The walk does not enter an ignored directory, so a source inside one finds no entries:
     // it exists, but .dockerignore removes it from the context.
@@ -311,7 +319,7 @@ function selectFor(index: RepositoryIndex, rules: ImageRules, memo: SelectionMem
   });
   // An include glob that matches nothing is a typo: what the user meant to ship is not shipped.
   image.include.forEach((glob, j) => {
-    if (perSelector[rules.patterns.length + j]!.length === 0) {
+    if (perSelector[rules.patterns.length + j]!.found.length === 0) {
       problems.push({
         line: Number.MAX_SAFE_INTEGER,
         text: `${image.kind === "base" ? "base image" : "image"} ${image.name}: include "${glob}" matches no file in the build context (${image.context || "the repository root"}). Fix: correct the glob (it is relative to the build context), or remove it`,
@@ -324,10 +332,8 @@ function selectFor(index: RepositoryIndex, rules: ImageRules, memo: SelectionMem
   }
 
   const selected = new Map<string, WalkEntry>();
-  for (const entry of perSelector.flat()) {
-    if (entry.path === image.dockerfile || selected.has(entry.path)) continue;
-    if (isIgnored(entry.path) || isExcluded(entry.path)) continue;
-    selected.set(entry.path, entry);
+  for (const { kept } of perSelector) {
+    for (const entry of kept) if (entry.path !== image.dockerfile && !selected.has(entry.path)) selected.set(entry.path, entry);
   }
   const dockerfileEntry = index.fileEntry(image.dockerfile);
   if (!dockerfileEntry) throw new SelectionError(`${image.name}: Dockerfile ${image.dockerfile} disappeared during the walk. Fix: run synth again`);
