@@ -416,7 +416,7 @@ function formatReport(
   whole: WholeProcessFacts,
 ) {
   const med = (k: string) => (r[k] ? median(r[k]!) : NaN);
-  const x = (a: number, b: number) => `${(a / b).toFixed(a / b >= 10 ? 0 : 2)}×`;
+  const x = (a: number, b: number) => `${(a / b).toFixed(a / b >= 100 ? 0 : a / b >= 10 ? 1 : 2)}×`;
   const cpu = (k: string) => (r[`${k}Cpu`] ? `CPU ${ms(med(`${k}Cpu`))} ms` : "");
   const rss = (k: string) => (r[`${k}Rss`] ? `peak RSS ${(med(`${k}Rss`) / 2 ** 20).toFixed(0)} MiB` : "");
   const also = (...parts: string[]) => parts.filter(Boolean).join("; ");
