@@ -65,5 +65,22 @@ describe("npm run synth", () => {
     }
     // The cache went where it was told, not into node_modules/.cache.
     expect(fs.existsSync(path.join(tmp, "cache", "runner", "runner.cjs"))).toBe(true);
+
+    // The synth (the app's bundle) and `plan` (the command's bundle) are built from the same
+    // compiled sources, so they fingerprint the same code: the selection cache one writes is the
+    // other's, not set aside as written by other code.
+    const selectionCache = () => {
+      const file = fs.readdirSync(path.join(tmp, "cache")).find((f) => /^selection-.*\.json$/.test(f));
+      return file ? (JSON.parse(fs.readFileSync(path.join(tmp, "cache", file), "utf8")) as { code: string }) : undefined;
+    };
+    const bySynth = selectionCache()?.code;
+    expect(bySynth).toMatch(/^[0-9a-f]{64}$/);
+    const plan = spawnSync(process.execPath, ["bin/lambda-images.mjs", "plan", "--json", "--out", outdir], {
+      encoding: "utf8",
+      env: { ...process.env, LAMBDA_IMAGES_CACHE_DIR: path.join(tmp, "cache") },
+    });
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(JSON.parse(plan.stdout).summary).toMatchObject({ rebuild: 0, new: 0 });
+    expect(selectionCache()?.code).toBe(bySynth);
   }, 240_000);
 });

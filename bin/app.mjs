@@ -5,9 +5,11 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
+import { APP_BUNDLE } from "./bundle.mjs";
 import { compiledEntry, PACKAGE_ROOT } from "./compiled.mjs";
 
-const compiled = compiledEntry("main.js");
+// The app's one-file bundle when there is one (see bundle.mjs), else its modules.
+const compiled = compiledEntry(APP_BUNDLE) ?? compiledEntry("main.js");
 if (compiled) await import(pathToFileURL(compiled).href);
 else {
   const r = spawnSync(process.execPath, ["--import", import.meta.resolve("tsx"), path.join(PACKAGE_ROOT, "main.ts")], { stdio: "inherit" });

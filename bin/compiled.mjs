@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { bundleCli } from "./bundle-cli.mjs";
+import { bundleCommands } from "./bundle.mjs";
 
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const DIST = path.join(PACKAGE_ROOT, "dist");
@@ -71,10 +71,10 @@ function build(tsc, compiled) {
   });
   if (r.status !== 0) return undefined;
   try {
-    bundleCli();
+    bundleCommands();
   } catch (error) {
-    // The command then runs unbundled from dist/src, only slower to load.
-    process.stderr.write(`lambda-images: could not bundle the command (${error.message})\n`);
+    // The commands then run unbundled from dist/, only slower to load.
+    process.stderr.write(`lambda-images: could not bundle the commands (${error.message})\n`);
   }
   if (!fs.existsSync(compiled)) return undefined;
   fs.writeFileSync(STAMP, "");

@@ -4,10 +4,10 @@
 // falls back to the TypeScript sources through tsx only when they cannot be compiled.
 import { spawn } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { CLI_BUNDLE } from "./bundle-cli.mjs";
+import { CLI_BUNDLE } from "./bundle.mjs";
 import { compiledEntry } from "./compiled.mjs";
 
-// The one-file bundle of the command when there is one (see bundle-cli.mjs), else its modules.
+// The one-file bundle of the command when there is one (see bundle.mjs), else its modules.
 const compiled = compiledEntry(CLI_BUNDLE) ?? compiledEntry("src/cli/main.js");
 if (compiled) {
   // main.js runs its command when it is the process's entry script.

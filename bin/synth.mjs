@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
+import { APP_BUNDLE } from "./bundle.mjs";
 import { compiledEntry, PACKAGE_ROOT } from "./compiled.mjs";
 
 const { values } = parseArgs({ options: { output: { type: "string", short: "o" } }, strict: true });
@@ -26,7 +27,8 @@ process.env.CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS = "true";
 process.env.CDKTF_CONTEXT_JSON = JSON.stringify({ ...(process.env.CDKTF_CONTEXT_JSON ? JSON.parse(process.env.CDKTF_CONTEXT_JSON) : {}), cdktfRelativeModules: [] });
 process.env.SYNTH_HCL_OUTPUT = "false";
 
-const compiled = compiledEntry("main.js");
+// The app's one-file bundle when there is one (see bundle.mjs), else its modules.
+const compiled = compiledEntry(APP_BUNDLE) ?? compiledEntry("main.js");
 if (compiled) {
   process.on("exit", (code) => {
     if (code === 0) finish();

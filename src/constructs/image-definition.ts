@@ -3,10 +3,13 @@ import type { Construct } from "constructs";
 import type { AnalyzedImage, AnalyzeImageOptions } from "../analyze.ts";
 import { baseImageProblems, checkImage, nameLengthProblem, type ImageInput, type Problem } from "../manifest/checks.ts";
 import { PropsError, SelectionError } from "../manifest/errors.ts";
+import { useCdktfTokens } from "../manifest/limits.ts";
 import { platform, resourceName } from "../manifest/schema.ts";
 import type { ImageSpec } from "../manifest/spec.ts";
 import { AppImages } from "./app-images.ts";
 import type { ImageBuildEnvironment } from "./image-build-environment.ts";
+
+useCdktfTokens(Token);
 
 /** The platforms images.yaml accepts, from its schema. */
 const PLATFORMS: readonly string[] = platform.options;

@@ -333,13 +333,20 @@ function readText(root: string, files: readonly SelectedFile[], file: string): s
 
 let fingerprint: string | undefined;
 
+/** Set when this module is bundled (bin/bundle.mjs): where the compiled sources are, relative to the bundle. */
+declare const LAMBDA_IMAGES_CODE_ROOT: string | undefined;
+
 /**
  * The code that decides selections and hashes (this package's selection, hashing and manifest
  * modules, and the top-level ones: the analyzer, the buildspec): a cache written by other code is never trusted.
  */
 function codeFingerprint(): string {
   if (fingerprint) return fingerprint;
-  const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+  // The compiled sources a bundle was made from, or this module's own tree.
+  const src =
+    typeof LAMBDA_IMAGES_CODE_ROOT === "string"
+      ? fileURLToPath(new URL(LAMBDA_IMAGES_CODE_ROOT, import.meta.url))
+      : path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
   const hash = createHash("sha256");
   const add = (file: string) => {
     try {

@@ -1,8 +1,9 @@
 import { createRequire } from "node:module";
 
 // cdktf is loaded on first use: `plan` and the manifest checks, which never meet a token, would
-// otherwise pay ~100 ms to load it. Only construct props (inside a cdktf app) can hold tokens.
-let token: typeof import("cdktf").Token | undefined;
+// otherwise pay ~100 ms to load it. Only construct props (inside a cdktf app) can hold tokens, and
+// the constructs hand over the cdktf they use (see useCdktfTokens), so a bundle of them holds one.
+let token: Pick<typeof import("cdktf").Token, "isUnresolved"> | undefined;
 const Token = {
   isUnresolved(value: unknown): boolean {
     // cdktf's string tokens read `${TfToken[…]}` (lists `#{TfToken[…]}`); its number tokens are
@@ -13,6 +14,11 @@ const Token = {
     return token.isUnresolved(value);
   },
 };
+
+/** The constructs' cdktf `Token`: tokens are recognised by the cdktf that made them. */
+export function useCdktfTokens(cdktfToken: Pick<typeof import("cdktf").Token, "isUnresolved">): void {
+  token = cdktfToken;
+}
 
 /**
  * Lambda's fixed limits on a function's configuration, checked before anything is deployed.

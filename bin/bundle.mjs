@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Bundles the compiled commands with their dependencies into one module each, so Node loads one
+// file instead of hundreds (cdktf, zod, yaml and the Dockerfile parser are many small ES and
+// CommonJS modules): ~60 ms off every `lambda-images` command, ~100 ms off every synth.
+//   dist/src/cli/main.bundle.mjs  `lambda-images` (dist/src/cli/main.js). The `iam` command
+//                                 stays outside, imported from ./iam.js when it runs: it loads
+//                                 cdktf and the providers, which plan and graph never need.
+//   dist/main.bundle.mjs          the images.yaml app (dist/main.js) that `npm run synth` and
+//                                 `cdktf synth` run. esbuild stays outside: its JavaScript API
+//                                 finds its native binary relative to its own package.
+// Bundled modules find the compiled sources (which the selection cache fingerprints) through
+// LAMBDA_IMAGES_CODE_ROOT, relative to the bundle. `node bin/bundle.mjs` runs it alone;
+// `npm run build` and compiled.mjs run it after tsc.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const DIST = path.join(PACKAGE_ROOT, "dist");
+/** The bundles, under dist/. */
+export const CLI_BUNDLE = "src/cli/main.bundle.mjs";
+export const APP_BUNDLE = "main.bundle.mjs";
+
+const BUNDLES = [
+  { entry: "src/cli/main.js", out: CLI_BUNDLE, external: ["./iam.js"], codeRoot: "../" },
+  { entry: "main.js", out: APP_BUNDLE, external: ["esbuild"], codeRoot: "./src/" },
+];
+
+/** Writes every bundle from the compiled dist/; throws when esbuild cannot. */
+export function bundleCommands() {
+  const { buildSync } = createRequire(import.meta.url)("esbuild");
+  return BUNDLES.map(({ entry, out, external, codeRoot }) => {
+    const file = path.join(DIST, out);
+    const tmp = `${file}.tmp-${process.pid}`;
+    buildSync({
+      entryPoints: [path.join(DIST, entry)],
+      outfile: tmp,
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      minify: true,
+      legalComments: "none",
+      logLevel: "silent",
+      external,
+      define: { LAMBDA_IMAGES_CODE_ROOT: JSON.stringify(codeRoot) },
+      // CommonJS dependencies bundled into an ES module still call require() for Node's built-ins.
+      banner: { js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);' },
+    });
+    fs.renameSync(tmp, file);
+    return file;
+  });
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  for (const file of bundleCommands()) console.log(`${path.relative(process.cwd(), file)} ${(fs.statSync(file).size / 1024).toFixed(0)} KiB`);
+}
