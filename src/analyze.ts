@@ -79,8 +79,8 @@ export class ImageAnalyzer {
    * files to worker threads that hash them while the next image is selected, instead of
    * selecting and hashing image by image (most images are too small to be worth a thread of
    * their own). Selection needs only each image's inherited packages, not its parent's hash, so
-   * nothing waits. Skipped on the warm path, where
-   * the selection cache reuses images one by one without selecting them.
+   * nothing waits. Skipped on the warm path, where the selection cache reuses images one by one
+   * without selecting them.
    */
   prefetch(images: readonly { readonly spec: ImageSpec; readonly inheritedPackages: readonly string[] }[]): void {
     if (this.cache?.selection?.warm) return;
