@@ -282,7 +282,7 @@ export class DockerIgnore {
 function selectFor(index: RepositoryIndex, rules: ImageRules, memo: SelectionMemo): ImageSelection {
   const { image } = rules;
   const root = index.root;
-  const isExcluded = (p: string) => (insideAny(p, rules.excludedPackages) ? rules.excludedPackages.find((pkg) => isInsidePath(p, pkg)) : undefined);
+  const isExcluded = (p: string) => rules.excludedPackages.find((pkg) => isInsidePath(p, pkg));
   const isIgnored = (p: string) => rules.ignore.ignores(p);
 
   // Each selector reads only below its literal prefix; the source checks then look only at these.
