@@ -7,6 +7,7 @@ import { ImageAnalyzer, type AnalyzedImage } from "../analyze.ts";
 import type { DigestCache } from "../hashing/digest.ts";
 import { defaultCacheDir, openDigestCache, type PersistentDigestCache } from "../hashing/cache.ts";
 import { cachedContextArchive, stageContextDirectory, writeDeterministicZipSync, type ArchiveResult } from "../archive/context-archive.ts";
+import { packageRootOf } from "../manifest/paths.ts";
 import { bundleRunnerSync } from "../runner/bundle.ts";
 import { buildSnapshotFromRecords, writeSnapshot, type SnapshotRecord } from "../cli/snapshot.ts";
 
@@ -36,7 +37,7 @@ export interface RunnerBundle {
 }
 
 /** Where this package's files are: the repository in development, the installed package otherwise. */
-const PACKAGE_ROOT = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+const PACKAGE_ROOT = packageRootOf(path.dirname(fileURLToPath(import.meta.url)));
 
 /**
  * What every image of one cdktf App shares, created on first use: one analyzer (walk, ignore
@@ -158,13 +159,6 @@ export class AppImages {
     for (const cache of this.persistentCaches) cache.save();
     if (this.options.writeSnapshot !== false) writeSnapshot(outdir, buildSnapshotFromRecords(this.records));
     this.synthesized.clear();
-  }
-}
-
-function findPackageRoot(from: string): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, "package.json"))) return dir;
-    if (path.dirname(dir) === dir) return from;
   }
 }
 

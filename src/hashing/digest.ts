@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import type { WalkEntry } from "../selection/walk.ts";
 import { SelectionError } from "../manifest/errors.ts";
+import { underRoot } from "../manifest/paths.ts";
 import type { SelectionCache } from "./analysis-cache.ts";
 import { hashFileHere, workerPool } from "../worker-pool.ts";
 
@@ -98,9 +99,8 @@ export class DigestBatch {
     this.jobs.push({ entries, job: workerPool.hash(entries.map((e) => this.absolute(e.path)), entries.map((e) => e.size)) });
   }
 
-  /** `root/path` for a clean root-relative path (path.join's normalizing costs more than the join, ten thousand times). */
   private absolute(rel: string): string {
-    return `${this.root}/${rel}`;
+    return underRoot(this.root, rel);
   }
 
   private settle(entry: WalkEntry, digest: string): void {

@@ -34,3 +34,19 @@ export function statInside(root: string, rel: string): { stat: fs.Stats } | { er
   if (!isInside(root, real)) return { error: `"${rel}" resolves outside the repository root (to ${real})` };
   return { stat: fs.statSync(real) };
 }
+
+/**
+ * `root/rel` for a clean root-relative POSIX path ("" is the root itself), joined without
+ * path.join's normalizing: the walk and the hashing do this tens of thousands of times.
+ */
+export function underRoot(root: string, rel: string): string {
+  return rel === "" ? root : `${root}/${rel}`;
+}
+
+/** The nearest directory at or above `from` holding a package.json; `from` itself when there is none. */
+export function packageRootOf(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, "package.json"))) return dir;
+    if (path.dirname(dir) === dir) return from;
+  }
+}

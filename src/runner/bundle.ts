@@ -6,21 +6,14 @@ import { buildSync, type BuildOptions } from "esbuild";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { packageRootOf } from "../manifest/paths.ts";
 import { BUILD_STARTER_BUNDLE_TARGET, CLI_BUNDLE_TARGET } from "./runtime.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 // The TypeScript sources, also when this module runs compiled from dist/src/runner in a
 // development checkout: the bundle is made from the same files either way, so it is byte-identical.
-const SOURCES = existsSync(join(HERE, "cli.ts")) ? HERE : join(packageRoot(HERE), "src", "runner");
+const SOURCES = existsSync(join(HERE, "cli.ts")) ? HERE : join(packageRootOf(HERE), "src", "runner");
 const PROJECT_ROOT = resolve(SOURCES, "..", "..");
-
-/** The nearest directory above `from` with a package.json: where dist/ (or a bundle in it) came from. */
-function packageRoot(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "package.json"))) return dir;
-    if (dirname(dir) === dir) return from;
-  }
-}
 
 const COMMON: BuildOptions = {
   absWorkingDir: PROJECT_ROOT,

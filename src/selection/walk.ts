@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import { SelectionError } from "../manifest/errors.ts";
+import { underRoot } from "../manifest/paths.ts";
 import { workerPool } from "../worker-pool.ts";
 
 /** A path the walk found that some image may select. */
@@ -197,9 +198,8 @@ export class RepositoryIndex {
     return entry;
   }
 
-  /** The absolute path of a clean root-relative one (joined without path.join's normalizing: tens of thousands of calls). */
   private absolute(rel: string): string {
-    return rel === "" ? this.root : `${this.root}/${rel}`;
+    return underRoot(this.root, rel);
   }
 
   private listing(dir: string): Listing | null {
