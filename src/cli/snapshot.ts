@@ -69,7 +69,7 @@ function toDisk(snapshot: Snapshot): DiskSnapshot {
   const lists = new Set<FileList>();
   for (const stack of Object.values(snapshot.stacks)) {
     for (const image of Object.values(stack.images)) {
-      const list = sortedFileLists.get(image)?.() ?? Object.entries(image.files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const list = sortedFileLists.get(image)?.list() ?? Object.entries(image.files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       listOf.set(image, list);
       lists.add(list);
     }
@@ -147,26 +147,29 @@ const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")
 /** An image's files as [path, value] pairs sorted by path. */
 type FileList = readonly (readonly [string, string])[];
 
-/** For snapshots of an analysis: each image's sorted file list, made without building its map. */
-const sortedFileLists = new WeakMap<ImageSnapshot, () => FileList>();
+/** For snapshots of an analysis: each image's sorted file list, made without building its map, and its length, known without making either. */
+const sortedFileLists = new WeakMap<ImageSnapshot, { readonly list: () => FileList; readonly count: number }>();
 
 /** The number of files of an image in a snapshot. */
 export function fileCount(image: ImageSnapshot): number {
-  const list = sortedFileLists.get(image);
-  return list ? list().length : Object.keys(image.files).length;
+  return sortedFileLists.get(image)?.count ?? Object.keys(image.files).length;
 }
 
 /**
  * An image snapshot whose `files` map is built the first time it is read: a plan compares file
  * maps only for images whose hash changed, and at scale the maps are tens of thousands of entries.
  */
-function withLazyFiles(image: Omit<ImageSnapshot, "files">, build: () => Readonly<Record<string, string>>, list?: () => FileList): ImageSnapshot {
+function withLazyFiles(
+  image: Omit<ImageSnapshot, "files">,
+  build: () => Readonly<Record<string, string>>,
+  sorted?: { readonly list: () => FileList; readonly count: number },
+): ImageSnapshot {
   let files: Readonly<Record<string, string>> | undefined;
   const lazy = Object.defineProperty({ ...image }, "files", {
     enumerable: true,
     get: () => (files ??= build()),
   }) as ImageSnapshot;
-  if (list) sortedFileLists.set(lazy, list);
+  if (sorted) sortedFileLists.set(lazy, sorted);
   return lazy;
 }
 
@@ -236,7 +239,7 @@ export function buildSnapshotFromRecords(records: readonly SnapshotRecord[]): Sn
       ...(spec.context ? { context: spec.context } : {}),
       ...(contextBytes !== undefined ? { contextBytes } : {}),
       ...(from ? { from } : {}),
-    }, () => filesOfImage(image, digests), () => listOfImage(image, digests));
+    }, () => filesOfImage(image, digests), { list: () => listOfImage(image, digests), count: selection.files.length });
   }
   return { format: FORMAT, version: VERSION, stacks: out };
 }
