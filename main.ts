@@ -1,10 +1,13 @@
 import { createImagesApp } from "./src/app.ts";
+import { deferTokenStackTraces } from "./src/cdktf-stack-traces.ts";
 import { manifestPath } from "./src/manifest/load.ts";
 import { ManifestError, PropsError, SelectionError } from "./src/manifest/errors.ts";
 import { reportErrors, reportWarning } from "./src/report.ts";
 
 // The images.yaml app: `cdktf synth` runs it. The stacks' image build environments record what
 // was built (images.snapshot.json, for `plan`) once the stacks are written.
+// Thousands of tokens, none of whose creation stacks is printed unless one fails to resolve.
+deferTokenStackTraces();
 try {
   const { app, analysis } = createImagesApp({ manifestFile: manifestPath() });
   for (const warning of analysis.warnings) reportWarning(warning);

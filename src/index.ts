@@ -13,6 +13,7 @@ export { AppImages, type AppImagesOptions } from "./constructs/app-images.ts";
 export { ImagesStack, type ImagesStackProps } from "./constructs/images-stack.ts";
 export type { BuiltImage } from "./constructs/built-image.ts";
 export { createImagesApp, type ImagesAppOptions } from "./app.ts";
+export { deferTokenStackTraces } from "./cdktf-stack-traces.ts";
 export { defineManifest, loadManifest, type DefineManifestOptions, type Manifest } from "./manifest/load.ts";
 export type { ManifestInput, Platform } from "./manifest/schema.ts";
 export type { ImageSpec } from "./manifest/spec.ts";
