@@ -86,7 +86,7 @@ describe("npm pack → install → cdktf synth in a scratch project", () => {
   });
 
   it("`npx lambda-images plan` there runs the installed command (its one-file bundle) on the construct app", () => {
-    expect(fs.existsSync(path.join(project, "node_modules", "lambda-image-builds", "dist", "src", "cli", "main.bundle.mjs"))).toBe(true);
+    expect(fs.existsSync(path.join(project, "node_modules", "lambda-image-builds", "dist", "src", "cli", "main.bundle.cjs"))).toBe(true);
     const env: NodeJS.ProcessEnv = { ...process.env, CHECKPOINT_DISABLE: "1" };
     delete env.NODE_OPTIONS;
     const result = spawnSync(path.join(project, "node_modules", ".bin", "lambda-images"), ["plan", "--json"], { cwd: project, env, encoding: "utf8" });

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Bundles the compiled commands with their dependencies into one module each, so Node loads one
-// file instead of hundreds (cdktf, zod, yaml and the Dockerfile parser are many small ES and
-// CommonJS modules): ~60 ms off every `lambda-images` command, ~100 ms off every synth.
-//   dist/src/cli/main.bundle.mjs  `lambda-images` (dist/src/cli/main.js). The `iam` command
+// Bundles the compiled commands with their dependencies into one CommonJS file each, so Node
+// loads one file instead of hundreds (cdktf, zod, yaml and the Dockerfile parser are many small
+// ES and CommonJS modules): ~60 ms off every `lambda-images` command, ~100 ms off every synth.
+// CommonJS, because a CommonJS script can be compiled from a V8 code cache in Node 20
+// (run-bundle.mjs runs them so); ES modules cannot.
+//   dist/src/cli/main.bundle.cjs  `lambda-images` (dist/src/cli/main.js). The `iam` command
 //                                 stays outside, imported from ./iam.js when it runs: it loads
 //                                 cdktf and the providers, which plan and graph never need.
-//   dist/main.bundle.mjs          the images.yaml app (dist/main.js) that `npm run synth` and
+//   dist/main.bundle.cjs          the images.yaml app (dist/main.js) that `npm run synth` and
 //                                 `cdktf synth` run. esbuild stays outside: its JavaScript API
 //                                 finds its native binary relative to its own package.
 // Bundled modules find the compiled sources (which the selection cache fingerprints) through
@@ -19,8 +21,8 @@ import { fileURLToPath } from "node:url";
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const DIST = path.join(PACKAGE_ROOT, "dist");
 /** The bundles, under dist/. */
-export const CLI_BUNDLE = "src/cli/main.bundle.mjs";
-export const APP_BUNDLE = "main.bundle.mjs";
+export const CLI_BUNDLE = "src/cli/main.bundle.cjs";
+export const APP_BUNDLE = "main.bundle.cjs";
 
 const BUNDLES = [
   { entry: "src/cli/main.js", out: CLI_BUNDLE, external: ["./iam.js"], codeRoot: "../" },
@@ -38,15 +40,15 @@ export function bundleCommands() {
       outfile: tmp,
       bundle: true,
       platform: "node",
-      format: "esm",
+      format: "cjs",
       target: "node20",
       minify: true,
       legalComments: "none",
       logLevel: "silent",
       external,
-      define: { LAMBDA_IMAGES_CODE_ROOT: JSON.stringify(codeRoot) },
-      // CommonJS dependencies bundled into an ES module still call require() for Node's built-ins.
-      banner: { js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);' },
+      // The bundled ES modules' import.meta.url is the bundle's URL.
+      define: { LAMBDA_IMAGES_CODE_ROOT: JSON.stringify(codeRoot), "import.meta.url": "__bundleUrl" },
+      banner: { js: 'var __bundleUrl = require("node:url").pathToFileURL(__filename).href;' },
     });
     fs.renameSync(tmp, file);
     return file;

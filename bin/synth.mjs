@@ -7,9 +7,9 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { pathToFileURL } from "node:url";
 import { APP_BUNDLE } from "./bundle.mjs";
 import { compiledEntry, PACKAGE_ROOT } from "./compiled.mjs";
+import { runCompiled } from "./run-bundle.mjs";
 
 const { values } = parseArgs({ options: { output: { type: "string", short: "o" } }, strict: true });
 const cwd = process.cwd();
@@ -33,7 +33,7 @@ if (compiled) {
   process.on("exit", (code) => {
     if (code === 0) finish();
   });
-  await import(pathToFileURL(compiled).href);
+  await runCompiled(compiled);
 } else {
   const r = spawnSync(process.execPath, ["--import", import.meta.resolve("tsx"), path.join(PACKAGE_ROOT, "main.ts")], { stdio: "inherit" });
   if (r.status !== 0) process.exit(r.status ?? 1);

@@ -13,6 +13,12 @@ import { writeSchema, schemaText } from "./schema.ts";
 import { readSnapshot, type Snapshot } from "./snapshot.ts";
 import { stableStringify } from "./stable-json.ts";
 
+/**
+ * Set by bin/run-bundle.mjs when this command runs from its bundle as a vm script (compiled from
+ * V8's code cache), where Node 20 refuses import(): it imports a module beside the bundle.
+ */
+const bundleImport = () => (globalThis as { [key: symbol]: ((specifier: string) => Promise<unknown>) | undefined })[Symbol.for("lambda-images.bundle-import")];
+
 export const USAGE = `lambda-images: see what the next synth builds, and why
 
 Usage:
@@ -164,7 +170,7 @@ export async function run(argv: readonly string[], io: CliIo = { out: process.st
     }
     case "iam": {
       // Loaded here: it synthesizes the stacks (cdktf, the providers, the runner's SDK calls), which plan and graph never need.
-      const { iamCommand } = await import("./iam.ts");
+      const { iamCommand } = ((await bundleImport()?.("./iam.js")) ?? (await import("./iam.ts"))) as typeof import("./iam.ts");
       const text = iamCommand(manifestFile(), { stack: values.stack as string | undefined, account: values.account as string | undefined });
       io.out.write(text);
       return 0;
