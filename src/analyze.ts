@@ -126,8 +126,10 @@ export class ImageAnalyzer {
     const selections = options.gitTag ? undefined : this.cache?.selection;
     const ignore = selections ? ignoreState(this.root, ignoreCandidates(spec)) : undefined;
     const inherited = parent?.providedPackages ?? [];
-    const { result: selection, consulted } = this.preselected.get(selectionKey(spec, inherited)) ?? this.select(spec, inherited);
-    digestFilesSync(this.root, selection.files.map((f) => f.entry), this.cache, this.digests);
+    const preselected = this.preselected.get(selectionKey(spec, inherited));
+    const { result: selection, consulted } = preselected ?? this.select(spec, inherited);
+    // A prefetched selection's files were all hashed (or failed there) when the prefetch finished.
+    if (!preselected) digestFilesSync(this.root, selection.files.map((f) => f.entry), this.cache, this.digests);
     const buildspec = spec.builder === "codebuild" ? buildspecForImage({ spec, selection }) : undefined;
     const hash = imageHash({
       buildspec,
