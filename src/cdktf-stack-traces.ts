@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import stackTraceModule from "cdktf/lib/tokens/private/stack-trace.js";
 
 type CaptureStackTrace = typeof stackTraceModule.captureStackTrace;
@@ -44,15 +45,28 @@ export function captureStackTraceLazily(below?: Function): string[] {
   return linesOnFirstUse(() => (holder.stack ? holder.stack.split("\n").slice(1).map((line) => line.replace(/^\s*at\s+/, "")) : []));
 }
 
-/** An array (to Array.isArray, JSON and every array method) whose elements are computed when first read. */
+/**
+ * An array (to Array.isArray, JSON, util.inspect and every array method) whose elements are
+ * computed when first read. The proxy's target is the array itself, filled then, so what inspects
+ * the target directly (util.inspect does, for a proxy) sees the same lines.
+ */
 function linesOnFirstUse(compute: () => string[]): string[] {
-  let lines: string[] | undefined;
-  const real = () => (lines ??= compute());
-  return new Proxy<string[]>([], {
+  const lines: string[] = [];
+  let computed = false;
+  const real = () => {
+    if (!computed) {
+      computed = true;
+      for (const line of compute()) lines.push(line);
+    }
+    return lines;
+  };
+  // util.inspect formats the array itself (not a copy) when this returns it: filled first.
+  Object.defineProperty(lines, inspect.custom, { value: real });
+  return new Proxy(lines, {
     get(_target, key) {
       const array = real();
       const value = Reflect.get(array, key, array);
-      return typeof value === "function" ? value.bind(array) : value;
+      return typeof value === "function" && key !== inspect.custom ? value.bind(array) : value;
     },
     set: (_target, key, value) => Reflect.set(real(), key, value),
     has: (_target, key) => Reflect.has(real(), key),
