@@ -1,6 +1,6 @@
 // Runs a command's CommonJS bundle (bundle.mjs) with a V8 code cache kept beside it, as Node 22's
 // module compile cache would: the second run of a command skips parsing and compiling the ~1-2 MB
-// of JavaScript its first run compiled (~40 ms off `lambda-images plan`, ~80 ms off a synth).
+// of JavaScript its first run compiled (~30 ms off `lambda-images plan`, ~70 ms off a synth).
 //
 // The cache file is named after the bundle's SHA-256, Node's version and the architecture, so a
 // rebuilt bundle never meets code compiled from another (V8's own check compares only the
