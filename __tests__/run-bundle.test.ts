@@ -64,6 +64,25 @@ describe("bundles run from a code cache", () => {
     expect(runBundle(bundle, "iam")).toBe("42\n");
   });
 
+  // Root writes anywhere whatever the mode: a read-only install is tried as an unprivileged user (setpriv).
+  const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => fs.existsSync(p));
+  const runAs = process.getuid?.() === 0 && setpriv ? setpriv : undefined;
+  if (!runAs) console.warn("skipped: the read-only install check needs root and setpriv to run as an unprivileged user");
+  it.skipIf(!runAs)("in a directory it cannot write (a read-only install), runs without a cache", () => {
+    fs.chmodSync(dir, 0o755);
+    const bundle = path.join(dir, "cmd.cjs");
+    fs.writeFileSync(bundle, "console.log(6 * 7);\n");
+    fs.chmodSync(bundle, 0o644);
+    const driver = `import(${JSON.stringify(RUN_BUNDLE)}).then((m) => m.runCompiled(${JSON.stringify(bundle)}, "plan"))`;
+    for (let run = 0; run < 2; run++) {
+      const r = spawnSync(runAs!, ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "--input-type=module", "-e", driver], { encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toBe("42\n");
+      expect(r.stderr).toBe("");
+    }
+    expect(fs.readdirSync(dir).sort()).toEqual(["cmd.cjs"]);
+  });
+
   it("LAMBDA_IMAGES_NO_CODE_CACHE=1 neither reads nor writes one", () => {
     const bundle = path.join(dir, "cmd.cjs");
     fs.writeFileSync(bundle, "console.log(1 + 1);\n");

@@ -47,12 +47,24 @@ export function runBundle(bundle, kind) {
   }
   // Node's CommonJS wrapper, so the bundle sees what a required module sees.
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: bundle, cachedData });
-  if (enabled && (cachedData === undefined || script.cachedDataRejected)) process.once("exit", () => saveCodeCache(script, bundle, cacheFile));
+  if (enabled && (cachedData === undefined || script.cachedDataRejected) && writable(path.dirname(bundle))) {
+    process.once("exit", () => saveCodeCache(script, bundle, cacheFile));
+  }
   // Node 20 lets no vm script import(): the bundle asks this module instead.
   globalThis[BUNDLE_IMPORT] = (specifier) => import(new URL(specifier, pathToFileURL(bundle)).href);
   const module = { exports: {}, id: bundle, filename: bundle, loaded: false };
   script.runInThisContext().call(module.exports, module.exports, createRequire(bundle), module, bundle, path.dirname(bundle));
   module.loaded = true;
+}
+
+/** Whether this process may write into `dir` (a read-only install: no cache, and no time spent making one). */
+function writable(dir) {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function saveCodeCache(script, bundle, cacheFile) {
