@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { unprivilegedRunner } from "./helpers/unprivileged.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -153,11 +154,8 @@ describe("bad input through `cdktf synth`", () => {
 });
 
 describe("a selected file the user cannot read", () => {
-  // Root reads every file whatever its mode: the check runs as an unprivileged user (setpriv).
-  const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => fs.existsSync(p));
-  const runAs = process.getuid?.() === 0 && setpriv ? setpriv : undefined;
-  if (!runAs) console.warn("skipped: the EACCES check needs root and setpriv to run as an unprivileged user");
-  it.skipIf(!runAs)("is one line naming the file and the fix, in synth and in plan, and nothing is written", () => {
+  const asNobodyCommand = unprivilegedRunner("the EACCES check");
+  it.skipIf(!asNobodyCommand)("is one line naming the file and the fix, in synth and in plan, and nothing is written", () => {
     const base = fs.mkdtempSync(path.join(os.tmpdir(), "eacces-"));
     fs.chmodSync(base, 0o777);
     const copy = copyExample({ prefix: "eacces-" });
@@ -172,7 +170,7 @@ describe("a selected file the user cannot read", () => {
       const out = path.join(base, "cdktf.out");
       const loader = path.join(REPO, "node_modules/tsx/dist/loader.mjs");
       const asNobody = (args: string[], env: NodeJS.ProcessEnv) =>
-        spawnSync(runAs!, ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "--import", `file://${loader}`, ...args], {
+        spawnSync(...asNobodyCommand!(process.execPath, ["--import", `file://${loader}`, ...args]), {
           cwd: REPO,
           env: { ...process.env, ...env, HOME: base, LAMBDA_IMAGES_CACHE_DIR: path.join(base, "cache"), IMAGES_MANIFEST: copy.manifest, CDKTF_OUTDIR: out },
           encoding: "utf8",

@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { unprivilegedRunner } from "./helpers/unprivileged.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUN_BUNDLE = pathToFileURL(path.join(REPO, "bin", "run-bundle.mjs")).href;
@@ -64,18 +65,15 @@ describe("bundles run from a code cache", () => {
     expect(runBundle(bundle, "iam")).toBe("42\n");
   });
 
-  // Root writes anywhere whatever the mode: a read-only install is tried as an unprivileged user (setpriv).
-  const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => fs.existsSync(p));
-  const runAs = process.getuid?.() === 0 && setpriv ? setpriv : undefined;
-  if (!runAs) console.warn("skipped: the read-only install check needs root and setpriv to run as an unprivileged user");
-  it.skipIf(!runAs)("in a directory it cannot write (a read-only install), runs without a cache", () => {
+  const asNobody = unprivilegedRunner("the read-only install check");
+  it.skipIf(!asNobody)("in a directory it cannot write (a read-only install), runs without a cache", () => {
     fs.chmodSync(dir, 0o755);
     const bundle = path.join(dir, "cmd.cjs");
     fs.writeFileSync(bundle, "console.log(6 * 7);\n");
     fs.chmodSync(bundle, 0o644);
     const driver = `import(${JSON.stringify(RUN_BUNDLE)}).then((m) => m.runCompiled(${JSON.stringify(bundle)}, "plan"))`;
     for (let run = 0; run < 2; run++) {
-      const r = spawnSync(runAs!, ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "--input-type=module", "-e", driver], { encoding: "utf8" });
+      const r = spawnSync(...asNobody!(process.execPath, ["--input-type=module", "-e", driver]), { encoding: "utf8" });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toBe("42\n");
       expect(r.stderr).toBe("");
