@@ -257,6 +257,42 @@ describe("how an image is built is part of its hash", () => {
   });
 });
 
+describe("the hash of what a build context holds (names its archive and staged context)", () => {
+  const contextHashes = async () => Object.fromEntries((await analyze(copy)).images.map((i) => [`${i.spec.kind}:${i.spec.name}`, i.contextHash]));
+
+  it("a receipt_dynamo edit changes it only for the images that hold the edited file, though all six are rebuilt", async () => {
+    const beforeContexts = await contextHashes();
+    fs.appendFileSync(copy.file("receipt_dynamo/receipt_dynamo/models.py"), "\n# edited\n");
+    expect(changed(before, await hashes(copy))).toEqual(ALL);
+    expect(changed(beforeContexts, await contextHashes())).toEqual(["base:receipt-dynamo", "lambda:create-labels-standalone"]);
+  });
+
+  it("changes with anything that changes the archive's bytes: a file's content, its executable bit, a rename, a link's text", async () => {
+    const context = async () => (await analyze(copy)).image("sync-dynamo", "lambda").contextHash;
+    const seen = [await context()];
+    const handler = copy.file("infra/sync_dynamo/handler.py");
+    fs.appendFileSync(handler, "\n# edited\n");
+    seen.push(await context());
+    fs.chmodSync(handler, 0o755);
+    seen.push(await context());
+    fs.renameSync(handler, copy.file("infra/sync_dynamo/handler2.py"));
+    seen.push(await context());
+    fs.symlinkSync("handler2.py", copy.file("infra/sync_dynamo/link.py"));
+    seen.push(await context());
+    fs.rmSync(copy.file("infra/sync_dynamo/link.py"));
+    fs.symlinkSync("./handler2.py", copy.file("infra/sync_dynamo/link.py"));
+    seen.push(await context());
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it("does not change when only the mtime does", async () => {
+    const image = async () => (await analyze(copy)).image("receipt-label", "base").contextHash;
+    const first = await image();
+    for (const file of filesUnder(copy.file("receipt_label"))) fs.utimesSync(file, new Date(2001, 1, 1), new Date(2001, 1, 1));
+    expect(await image()).toBe(first);
+  });
+});
+
 describe("parallel hashing", () => {
   it("gives every file the same digest as hashing it alone, when the content is large enough to use worker threads", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hashing-parallel-"));

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
-import { synthExample } from "./helpers/synth.ts";
+import { resourcesOf, synthExample, type SynthResult } from "./helpers/synth.ts";
 
 // What synth writes into cdktf.out is hard-linked from the cache: two stacks and repeated synths
 // hold one copy of each content, and a large selected file is streamed, never read whole.
@@ -77,6 +77,47 @@ describe("cdktf.out", () => {
     await synthExample(copy.dir, outdir, { workDir });
     expect(fs.readFileSync(victim, "utf8")).toBe(expected);
     expect(fs.existsSync(path.join(context, "receipt_dynamo", "stray.py"))).toBe(false);
+  });
+});
+
+describe("a base-package edit", () => {
+  it("rebuilds the images built on that base without compressing or staging their unchanged contexts again", async () => {
+    const edited = copyExample({ prefix: "staged-assets-edit-" });
+    try {
+      const outdir = path.join(tmp, "edit-out");
+      const workDir = path.join(tmp, "edit-work");
+      const cacheEntries = (sub: string) => new Map(fs.readdirSync(path.join(workDir, sub)).map((n) => [n, fs.statSync(path.join(workDir, sub, n))]));
+      const contextObject = (result: SynthResult, image: string) => {
+        const [object] = Object.values(resourcesOf(result.stacks.prod!, "aws_s3_object")).filter((o) => String(o.key).startsWith(`contexts/${image}/`));
+        return object!;
+      };
+      const first = await synthExample(edited.dir, outdir, { workDir });
+      const archivesBefore = cacheEntries("contexts");
+      const stagedBefore = cacheEntries("staged");
+
+      fs.appendFileSync(edited.file("receipt_dynamo/receipt_dynamo/models.py"), "\n# edited\n");
+      const second = await synthExample(edited.dir, outdir, { workDir });
+
+      for (const lambda of ["sync-dynamo", "create-labels", "upload-images"]) {
+        // Rebuilt: its context goes up under its new content hash, which starts the build.
+        expect(contextObject(second, lambda).key, lambda).not.toBe(contextObject(first, lambda).key);
+        // From the same archive, byte for byte: the last synth's file, not written again.
+        expect(contextObject(second, lambda).source, lambda).toBe(contextObject(first, lambda).source);
+      }
+      const archivesAfter = cacheEntries("contexts");
+      const rewritten = [...archivesAfter].filter(([name, st]) => archivesBefore.get(name)?.mtimeMs !== st.mtimeMs).map(([name]) => name.replace(/-[0-9a-f]{16}\.zip(\.json)?$/, ""));
+      // Only the Lambda that copies receipt_dynamo itself gets a new archive (and its size beside it).
+      expect([...new Set(rewritten)]).toEqual(["lambda-create-labels-standalone"]);
+
+      // receipt-label is rebuilt on the new receipt-dynamo from the same staged files; receipt-dynamo is staged again.
+      const stagedAfter = cacheEntries("staged");
+      const restaged = [...stagedAfter].filter(([name, st]) => stagedBefore.get(name)?.mtimeMs !== st.mtimeMs).map(([name]) => name.replace(/-[0-9a-f]{16}(\.complete)?$/, ""));
+      expect([...new Set(restaged)]).toEqual(["receipt-dynamo"]);
+      const dynamoContext = fs.readFileSync(path.join(baseContext(outdir, "prod", "receipt-dynamo"), "receipt_dynamo", "receipt_dynamo", "models.py"), "utf8");
+      expect(dynamoContext).toContain("# edited");
+    } finally {
+      edited.cleanup();
+    }
   });
 });
 

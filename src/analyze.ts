@@ -6,7 +6,7 @@ import { SelectionError } from "./manifest/errors.ts";
 import { ignoreCandidates, SelectionMemo, selectImage, type ImageSelection } from "./selection/select.ts";
 import { ignoreState } from "./hashing/analysis-cache.ts";
 import { DigestBatch, digestFilesSync, type DigestCache } from "./hashing/digest.ts";
-import { imageHash } from "./hashing/image-hash.ts";
+import { imageHashes, type ImageHashes } from "./hashing/image-hash.ts";
 import { contentTag, gitTag, STATIC_TAG } from "./hashing/tags.ts";
 import { buildspecForImage } from "./buildspec.ts";
 import { RepositoryIndex } from "./selection/walk.ts";
@@ -18,6 +18,11 @@ export interface AnalyzedImage {
   readonly selection: ImageSelection;
   /** Content hash (hex SHA-256) of the files and build inputs, including the base image's hash. */
   readonly hash: string;
+  /**
+   * Hex SHA-256 of only what the build context holds (see imageHashes): the key its context
+   * archive and staged context are kept under, reused when only the base or the buildspec changed.
+   */
+  readonly contextHash: string;
   /** `sha-<12 hex>`. */
   readonly contentTag: string;
   /** With git tags, base images' `git-<7 hex>` when their inputs are clean. */
@@ -119,7 +124,7 @@ export class ImageAnalyzer {
       this.digests,
     );
     if (!reused) return undefined;
-    return this.finish(spec, parent, { image: spec, ...reused.selection }, reused.buildspec, reused.hash, options);
+    return this.finish(spec, parent, { image: spec, ...reused.selection }, reused.buildspec, reused, options);
   }
 
   private analyzeOnce(key: string, spec: ImageSpec, parent: AnalyzedImage | undefined, options: AnalyzeImageOptions): AnalyzedImage {
@@ -131,7 +136,7 @@ export class ImageAnalyzer {
     // A prefetched selection's files were all hashed (or failed there) when the prefetch finished.
     if (!preselected) digestFilesSync(this.root, selection.files.map((f) => f.entry), this.cache, this.digests);
     const buildspec = spec.builder === "codebuild" ? buildspecForImage({ spec, selection }) : undefined;
-    const hash = imageHash({
+    const hashes = imageHashes({
       buildspec,
       files: selection.files,
       digests: this.digests,
@@ -142,8 +147,8 @@ export class ImageAnalyzer {
       baseImageHash: parent?.hash,
       context: spec.context,
     });
-    selections?.record({ key, selection, ignore: ignore!, buildspec, consulted, digests: this.digests, hash });
-    return this.finish(spec, parent, selection, buildspec, hash, options);
+    selections?.record({ key, selection, ignore: ignore!, buildspec, consulted, digests: this.digests, ...hashes });
+    return this.finish(spec, parent, selection, buildspec, hashes, options);
   }
 
   private finish(
@@ -151,7 +156,7 @@ export class ImageAnalyzer {
     parent: AnalyzedImage | undefined,
     selection: ImageSelection,
     buildspec: string | undefined,
-    hash: string,
+    { hash, contextHash }: ImageHashes,
     options: AnalyzeImageOptions,
   ): AnalyzedImage {
     const providedPackages = packagesProvided(parent?.providedPackages ?? [], spec.packages);
@@ -174,7 +179,7 @@ export class ImageAnalyzer {
         warnings.push(`base image ${spec.name}: tagged ${contentTag(hash)} instead of a git tag because ${result.reason}${dirty}`);
       }
     }
-    return { spec, selection, hash, contentTag: contentTag(hash), gitTag: git, buildspec, warnings, providedPackages, lineage };
+    return { spec, selection, hash, contextHash, contentTag: contentTag(hash), gitTag: git, buildspec, warnings, providedPackages, lineage };
   }
 
   /**

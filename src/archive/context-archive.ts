@@ -144,12 +144,13 @@ export function stageContextDirectory(root: string, files: readonly SelectedFile
 }
 
 /**
- * The context archive of an analyzed image, kept in `cacheDir` under its content hash with its
- * size and digest beside it: an unchanged image reuses the file (and `plan` its size) from the
- * last synth instead of compressing again.
+ * The context archive of an analyzed image, kept in `cacheDir` under the hash of what it holds
+ * (`contextHash`) with its size and digest beside it: an image whose context files did not change
+ * reuses the file (and `plan` its size) from an earlier synth instead of compressing again, also
+ * when it is rebuilt because its base image changed.
  */
-export function cachedContextArchive(cacheDir: string, image: Pick<AnalyzedImage, "spec" | "hash" | "selection">, root: string): ArchiveResult {
-  const file = path.join(cacheDir, "contexts", `${image.spec.kind}-${image.spec.name}-${image.hash.slice(0, 16)}.zip`);
+export function cachedContextArchive(cacheDir: string, image: Pick<AnalyzedImage, "spec" | "contextHash" | "selection">, root: string): ArchiveResult {
+  const file = path.join(cacheDir, "contexts", `${image.spec.kind}-${image.spec.name}-${image.contextHash.slice(0, 16)}.zip`);
   const sidecar = `${file}.json`;
   try {
     const reused = JSON.parse(fs.readFileSync(sidecar, "utf8")) as ArchiveResult;

@@ -110,14 +110,14 @@ export class AppImages {
     return [...this.analyzers.values()];
   }
 
-  /** The context archive of an image built in CodeBuild, content-addressed: an unchanged image reuses the last synth's file. */
+  /** The context archive of an image built in CodeBuild, named by what it holds: unchanged files reuse an earlier synth's archive. */
   contextArchive(image: AnalyzedImage, root: string): ArchiveResult {
     return cachedContextArchive(this.cacheDir, image, root);
   }
 
-  /** The staged build context of a Docker-built base image: exactly its selected files. */
+  /** The staged build context of a Docker-built base image: exactly its selected files, named by them (as the archives are). */
   stagedContext(image: AnalyzedImage, root: string): string {
-    const dir = path.join(this.cacheDir, "staged", `${image.spec.name}-${image.hash.slice(0, 16)}`);
+    const dir = path.join(this.cacheDir, "staged", `${image.spec.name}-${image.contextHash.slice(0, 16)}`);
     // The marker sits beside the directory: everything inside it becomes the build context.
     if (!fs.existsSync(`${dir}.complete`)) {
       stageContextDirectory(root, image.selection.files, dir, image.spec.context);

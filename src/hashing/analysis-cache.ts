@@ -29,16 +29,17 @@ import { TIMESTAMP_MARGIN_NS } from "./cache.ts";
  */
 
 const FORMAT = "lambda-images-selection-cache";
-const VERSION = 1;
+const VERSION = 2;
 
 /** What of an image's selection the cache keeps: all of it but the spec it was made for. */
 export type CachedSelection = Omit<ImageSelection, "image">;
 
-/** An image the cache vouches for: its selection, buildspec and hash as the last synth made them. */
+/** An image the cache vouches for: its selection, buildspec and hashes as the last synth made them. */
 export interface ReusedImage {
   readonly selection: CachedSelection;
   readonly buildspec: string | undefined;
   readonly hash: string;
+  readonly contextHash: string;
 }
 
 export interface ImageRecordInput {
@@ -49,6 +50,7 @@ export interface ImageRecordInput {
   readonly consulted: ReadonlyMap<string, DirectorySignature | null>;
   readonly digests: ReadonlyMap<string, string>;
   readonly hash: string;
+  readonly contextHash: string;
 }
 
 /** Which `.dockerignore` candidates exist, and the text of the one that applies. */
@@ -67,6 +69,7 @@ interface StoredImage {
   /** Indexes into `paths` (their digests then are in `digests`). */
   readonly files: number[];
   readonly hash: string;
+  readonly contextHash: string;
   readonly sourcePatterns: readonly string[];
   readonly excludedPackages: readonly string[];
   readonly warnings: readonly string[];
@@ -202,7 +205,7 @@ export class SelectionCache {
     this.reusedCount++;
     // The buildspec is rendered from the spec, the Dockerfile and the left-out packages, all unchanged, by unchanged code.
     const { sourcePatterns, excludedPackages, warnings } = image;
-    return { selection: { files, dockerfileText, sourcePatterns, excludedPackages, warnings }, buildspec: image.buildspec ?? undefined, hash: image.hash };
+    return { selection: { files, dockerfileText, sourcePatterns, excludedPackages, warnings }, buildspec: image.buildspec ?? undefined, hash: image.hash, contextHash: image.contextHash };
   }
 
   /**
@@ -271,6 +274,7 @@ export class SelectionCache {
           nondirs: consulted.filter(([, s]) => s === null).map(([p]) => pathOf(p)),
           files: selection.files.map((f) => pathOf(f.entry.path, input.digests.get(f.entry.path)!)),
           hash: input.hash,
+          contextHash: input.contextHash,
           sourcePatterns: selection.sourcePatterns,
           excludedPackages: selection.excludedPackages,
           warnings: selection.warnings,

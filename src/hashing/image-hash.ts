@@ -4,6 +4,8 @@ import type { SelectedFile } from "../selection/select.ts";
 
 /** Bumped when the hash layout changes, so old and new hashes never collide. */
 const HASH_VERSION = "lambda-images/1";
+/** Bumped when what a context archive or staged context holds changes (its layout, its modes). */
+const CONTEXT_HASH_VERSION = "lambda-images/context/1";
 
 export interface ImageHashInputs {
   readonly files: readonly SelectedFile[];
@@ -35,10 +37,34 @@ export function fileListLines(files: readonly SelectedFile[], digests: ReadonlyM
 
 /** The image's content hash: its files plus every other input of the build. */
 export function imageHash(inputs: ImageHashInputs): string {
+  return imageHashes(inputs).hash;
+}
+
+export interface ImageHashes {
+  /** The image's content hash: its files plus every other input of the build (its base image's hash too). */
+  readonly hash: string;
+  /**
+   * The hash of only what its build context holds: each selected file's path relative to the
+   * context, its type and its content digest, and each symlink's text. Its context archive and
+   * staged context are named by it, so an image rebuilt only because its base image, buildspec or
+   * build args changed reuses both instead of compressing or copying the same files again.
+   */
+  readonly contextHash: string;
+}
+
+/** {@link imageHash} and the context's own hash, from one pass over the file list. */
+export function imageHashes(inputs: ImageHashInputs): ImageHashes {
   const hash = createHash("sha256");
   // One update for the whole list: tens of thousands of small updates cost more than the hashing.
   const lines = fileListLines(inputs.files, inputs.digests);
-  hash.update(`${HASH_VERSION}\n${lines.join("\n")}${lines.length > 0 ? "\n" : ""}`);
+  const list = `${lines.join("\n")}${lines.length > 0 ? "\n" : ""}`;
+  hash.update(`${HASH_VERSION}\n${list}`);
+  // The list names files by root-relative path, so with the context it fixes their paths in the
+  // archive; a link's line holds its target, and the archive stores the link's own text.
+  const links = inputs.files.filter(({ entry }) => entry.kind === "symlink").map(({ entry }) => `${entry.path}\0${entry.linkText}\n`);
+  const contextHash = createHash("sha256")
+    .update(`${CONTEXT_HASH_VERSION}\n${inputs.context ?? ""}\n${list}\n${links.join("")}`)
+    .digest("hex");
   hash.update(
     JSON.stringify({
       dockerfile: inputs.dockerfile,
@@ -50,5 +76,5 @@ export function imageHash(inputs: ImageHashInputs): string {
       ...(inputs.context ? { context: inputs.context } : {}),
     }),
   );
-  return hash.digest("hex");
+  return { hash: hash.digest("hex"), contextHash };
 }
