@@ -17,15 +17,21 @@ import * as v8 from "node:v8";
 import * as vm from "node:vm";
 
 /**
- * V8 optimizes a function after it has run a while (its interrupt budget, 67,584 by default in
- * Node 20). Our commands are short: most of what TurboFan compiled for them, on other threads,
- * was thrown away at exit (~200 ms of CPU in a cold `plan` of the bench tree). Fifteen times
- * the budget leaves those compiles out and still optimizes what runs long. Measured on the bench
- * tree, 2 cores: cold `plan` 0.44 → 0.38 s; synth CPU 0.91 → 0.74 s at the same wall time;
- * building every context archive (a 10 s job) ~1.5% slower. V8 keys code caches by its flags,
- * so the caches below are made with this one.
+ * Two V8 settings for commands that are short, and whose code cache is written at exit:
+ * - `--interrupt-budget`: V8 optimizes a function after it has run a while (its interrupt budget,
+ *   67,584 by default in Node 20). Most of what TurboFan compiled for our commands, on other
+ *   threads, was thrown away at exit (~200 ms of CPU in a cold `plan` of the bench tree). Fifteen
+ *   times the budget leaves those compiles out and still optimizes what runs long. Measured on the
+ *   bench tree, 2 cores: cold `plan` 0.44 → 0.38 s; synth CPU 0.91 → 0.74 s at the same wall
+ *   time; building every context archive (a 10 s job) ~1.5% slower.
+ * - `--no-flush-bytecode`: in a long run (a first synth that compresses every archive), V8 drops
+ *   the bytecode of functions that ran only early, so the cache written at exit lacked them and
+ *   every later synth compiled them again: +70-80 ms (0.62 → 0.70 s) per warm synth of the bench
+ *   tree, until the next build. Kept, the cache is as good as one a warm run writes; peak memory
+ *   of that first synth is unchanged (253 MB).
+ * V8 keys code caches by its flags, so the caches below are made with these.
  */
-const V8_FLAGS = "--interrupt-budget=1000000";
+const V8_FLAGS = "--interrupt-budget=1000000 --no-flush-bytecode";
 
 /** Where a bundle run as a vm script finds import() of a module beside it (src/cli/main.ts reads it). */
 const BUNDLE_IMPORT = Symbol.for("lambda-images.bundle-import");
