@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { analyzeImages, type ImageAnalysis } from "../src/analyze.ts";
 import { loadManifest } from "../src/manifest/load.ts";
 import { SelectionError } from "../src/manifest/errors.ts";
-import { imageHash } from "../src/hashing/image-hash.ts";
+import { imageHashes } from "../src/hashing/image-hash.ts";
 import { digestFiles } from "../src/hashing/digest.ts";
 import { workerPool } from "../src/worker-pool.ts";
 import type { WalkEntry } from "../src/selection/walk.ts";
@@ -252,8 +252,11 @@ describe("how an image is built is part of its hash", () => {
       buildArgs: image.spec.buildArgs,
       baseImageHash: analysis.image("receipt-dynamo", "base").hash,
     };
-    expect(imageHash({ ...inputs, buildspec: image.buildspec })).toBe(image.hash);
-    expect(imageHash({ ...inputs, buildspec: `${image.buildspec}# changed\n` })).not.toBe(image.hash);
+    expect(imageHashes({ ...inputs, buildspec: image.buildspec }).hash).toBe(image.hash);
+    const rebuilt = imageHashes({ ...inputs, buildspec: `${image.buildspec}# changed\n` });
+    expect(rebuilt.hash).not.toBe(image.hash);
+    // Built differently from the same files: the same context archive serves.
+    expect(rebuilt.contextHash).toBe(image.contextHash);
   });
 });
 

@@ -35,11 +35,6 @@ export function fileListLines(files: readonly SelectedFile[], digests: ReadonlyM
   });
 }
 
-/** The image's content hash: its files plus every other input of the build. */
-export function imageHash(inputs: ImageHashInputs): string {
-  return imageHashes(inputs).hash;
-}
-
 export interface ImageHashes {
   /** The image's content hash: its files plus every other input of the build (its base image's hash too). */
   readonly hash: string;
@@ -52,7 +47,7 @@ export interface ImageHashes {
   readonly contextHash: string;
 }
 
-/** {@link imageHash} and the context's own hash, from one pass over the file list. */
+/** An image's content hash and its context's own hash, from one pass over the file list. */
 export function imageHashes(inputs: ImageHashInputs): ImageHashes {
   const hash = createHash("sha256");
   // One update for the whole list: tens of thousands of small updates cost more than the hashing.
