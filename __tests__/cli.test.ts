@@ -10,7 +10,7 @@ import { loadManifest } from "../src/manifest/load.ts";
 import { run } from "../src/cli/main.ts";
 import type { Plan, PlannedImage } from "../src/cli/plan.ts";
 import { schemaText } from "../src/cli/schema.ts";
-import { buildSnapshot, readSnapshot, SNAPSHOT_FILE, writeSnapshot } from "../src/cli/snapshot.ts";
+import { buildSnapshot, readSnapshot, SNAPSHOT_FILE, writeSnapshot } from "../src/snapshot/snapshot.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

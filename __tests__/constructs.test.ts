@@ -18,13 +18,12 @@ import {
   LambdaImage,
   LambdaImageFunction,
   ManifestError,
-  PropsError,
-  SelectionError,
+  ImageConstructsError,
   ImagesStack,
 } from "../src/index.ts";
 import { OrdersStack } from "../examples/own-stack/stack.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
-import { readSnapshot } from "../src/cli/snapshot.ts";
+import { readSnapshot } from "../src/snapshot/snapshot.ts";
 import { run } from "../src/cli/main.ts";
 
 /** How `cdktf synth` runs the example app (cdktf.json "app"), without npx's start-up. */
@@ -180,12 +179,14 @@ describe("the same checks as images.yaml, reported with the construct path", () 
   });
   afterAll(() => copy.cleanup());
 
+  // Problems are reported when the App is synthesized (every one at once), not by the constructor.
   const stackWith = (define: (stack: TerraformStack) => void) => {
     const app = testApp(path.join(scratch, "props-cache"));
     const stack = new TerraformStack(app, "MyStack");
     new AwsProvider(stack, "aws", { region: "us-east-1" });
-    new ImageBuildEnvironment(stack, "image-builds", { root: copy.dir });
+    new ImageBuildEnvironment(stack, "image-builds", { root: copy.dir, project: "shop" });
     define(stack);
+    Testing.synth(stack);
   };
   const errorOf = (define: (stack: TerraformStack) => void): Error => {
     try {
@@ -198,8 +199,10 @@ describe("the same checks as images.yaml, reported with the construct path", () 
 
   it("a missing Dockerfile names the construct, the field and the fix", () => {
     const error = errorOf((stack) => new LambdaImage(stack, "api-image", { dockerfile: "services/api/Dockerfile" }));
-    expect(error).toBeInstanceOf(PropsError);
-    expect(error.message).toBe('MyStack/api-image: dockerfile: "services/api/Dockerfile" does not exist. Fix: point it at an existing file inside root');
+    expect(error).toBeInstanceOf(ImageConstructsError);
+    expect(error.message).toBe(
+      `MyStack/api-image: dockerfile: "services/api/Dockerfile" does not exist (paths are relative to the repository root ${copy.dir}, set by root). Fix: point it at an existing file inside root, or set root on the stack's ImageBuildEnvironment`,
+    );
   });
 
   it("paths that leave the root, a Dockerfile outside its context, and an unknown platform", () => {
@@ -207,7 +210,7 @@ describe("the same checks as images.yaml, reported with the construct path", () 
     expect(errorOf((stack) => new LambdaImage(stack, "b", { dockerfile: "infra/sync_dynamo/Dockerfile", context: "infra/upload_images" })).message).toMatch(
       /^MyStack\/b: dockerfile: "infra\/sync_dynamo\/Dockerfile" is outside the build context "infra\/upload_images".*Fix: move the Dockerfile/,
     );
-    expect(errorOf((stack) => new LambdaImage(stack, "c", { dockerfile: "infra/sync_dynamo/Dockerfile", platform: "linux/s390x" as never })).message).toMatch(/^MyStack\/c: platforms: "linux\/s390x" is not a supported platform/);
+    expect(errorOf((stack) => new LambdaImage(stack, "c", { dockerfile: "infra/sync_dynamo/Dockerfile", platform: "linux/s390x" as never })).message).toMatch(/^MyStack\/c: platform: "linux\/s390x" is not a supported platform/);
   });
 
   it("a base image of the wrong platform, a secret-looking variable, a memory Lambda refuses, and a token where a literal is hashed", () => {
@@ -233,7 +236,7 @@ describe("the same checks as images.yaml, reported with the construct path", () 
     fs.mkdirSync(copy.file("infra/broken"), { recursive: true });
     fs.writeFileSync(copy.file("infra/broken/Dockerfile"), "FROM public.ecr.aws/lambda/python:3.12\nCOPY missing.py ./\nCOPY also-missing.py ./\n");
     const error = errorOf((stack) => new LambdaImage(stack, "broken", { dockerfile: "infra/broken/Dockerfile", context: "infra/broken" }));
-    expect(error).toBeInstanceOf(SelectionError);
+    expect(error).toBeInstanceOf(ImageConstructsError);
     expect(error.message.split("\n")).toEqual([
       expect.stringMatching(/^MyStack\/broken: infra\/broken\/Dockerfile:2: COPY source "missing\.py" matches no file in the build context \(infra\/broken\)\. Fix:/),
       expect.stringMatching(/^MyStack\/broken: infra\/broken\/Dockerfile:3: COPY source "also-missing\.py"/),

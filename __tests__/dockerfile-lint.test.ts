@@ -116,7 +116,7 @@ describe("BASE_IMAGE_URI, the seed's trap both ways", () => {
   it("an image without a base image whose FROM ${BASE_IMAGE_URI} has no default is an error", () => {
     const text = "ARG BASE_IMAGE_URI\nFROM ${BASE_IMAGE_URI}\nCOPY a.py /x/\n";
     expect(checkBaseImageUse(text, FILE, withoutBase)).toEqual([
-      "infra/probe/Dockerfile:2: FROM ${BASE_IMAGE_URI} has no value: this image has no baseImage, so nothing passes BASE_IMAGE_URI, and the build fails. Fix: give it a default (FROM ${BASE_IMAGE_URI:-public.ecr.aws/lambda/python:3.12}), or set baseImage in the manifest",
+      "infra/probe/Dockerfile:2: FROM ${BASE_IMAGE_URI} has no value: this image has no baseImage, so nothing passes BASE_IMAGE_URI, and the build fails. Fix: give it a default (FROM ${BASE_IMAGE_URI:-public.ecr.aws/lambda/python:3.12}), or give the image a baseImage",
     ]);
     // An ARG default or a build arg gives it a value.
     expect(checkBaseImageUse("ARG BASE_IMAGE_URI=python:3.12\nFROM ${BASE_IMAGE_URI}\n", FILE, withoutBase)).toEqual([]);
@@ -125,7 +125,7 @@ describe("BASE_IMAGE_URI, the seed's trap both ways", () => {
 
   it("other FROM variables need a value too; BuildKit's platform args are always there", () => {
     expect(checkBaseImageUse("ARG PY\nFROM python:${PY}\n", FILE, withoutBase)).toEqual([
-      "infra/probe/Dockerfile:2: FROM python:${PY} uses PY, which has no value, so the build fails. Fix: give ARG PY a default, or set it under buildArgs in the manifest",
+      "infra/probe/Dockerfile:2: FROM python:${PY} uses PY, which has no value, so the build fails. Fix: give ARG PY a default, or pass it in the image's buildArgs",
     ]);
     expect(checkBaseImageUse("FROM --platform=$BUILDPLATFORM python:3.12\n", FILE, withoutBase)).toEqual([]);
   });

@@ -137,7 +137,7 @@ describe("Dockerfile sources", () => {
   it("an ARG without a value in a source is rejected with the Dockerfile line and the fix", async () => {
     addLambda("probe", "infra/probe/Dockerfile", ["FROM public.ecr.aws/lambda/python:3.12", "ARG HANDLER_DIR", "COPY ${HANDLER_DIR}/handler.py ${LAMBDA_TASK_ROOT}/", ""].join("\n"));
     expect(await selectionError()).toBe(
-      "infra/probe/Dockerfile:3: COPY source uses ${HANDLER_DIR}, which has no value at synth time. Fix: give ARG HANDLER_DIR a default in the Dockerfile, or set it under buildArgs in the manifest",
+      "infra/probe/Dockerfile:3: COPY source uses ${HANDLER_DIR}, which has no value at synth time. Fix: give ARG HANDLER_DIR a default in the Dockerfile, or pass it in the image's buildArgs",
     );
   });
 

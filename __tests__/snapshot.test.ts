@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { analyzeImages } from "../src/analyze.ts";
 import { loadManifest } from "../src/manifest/load.ts";
-import { buildSnapshot, readSnapshot, SNAPSHOT_FILE, writeSnapshot } from "../src/cli/snapshot.ts";
+import { buildSnapshot, readSnapshot, SNAPSHOT_FILE, writeSnapshot } from "../src/snapshot/snapshot.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
 
 let copy: ExampleCopy;

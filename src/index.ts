@@ -7,7 +7,8 @@
 export { BaseImage, type BaseImageProps, type GitTagging } from "./constructs/base-image.ts";
 export { BaseImageSet, type BaseImageSetEntry, type BaseImageSetProps } from "./constructs/base-image-set.ts";
 export { LambdaImage, type LambdaImageProps } from "./constructs/lambda-image.ts";
-export { LambdaImageFunction, type LambdaImageFunctionProps, type FunctionImage } from "./constructs/lambda-image-function.ts";
+export { LambdaImageFunction, type LambdaImageFunctionProps, type FunctionImage, type PolicyStatement } from "./constructs/lambda-image-function.ts";
+export { ImageConstructsError, type ConstructProblem } from "./constructs/problems.ts";
 export { ImageBuildEnvironment, type ImageBuildEnvironmentProps, type IContextBucket } from "./constructs/image-build-environment.ts";
 export { AppImages, type AppImagesOptions } from "./constructs/app-images.ts";
 export { ImagesStack, type ImagesStackProps } from "./constructs/images-stack.ts";

@@ -15,7 +15,7 @@ import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission/inde
 import { BaseImage, ImageBuildEnvironment, LambdaImage, LambdaImageFunction } from "lambda-image-builds";
 
 export interface OrdersStackProps {
-  /** The monorepo's root. @default the directory holding cdktf.json */
+  /** The monorepo's root. @default the working directory (where cdktf runs the app: the directory holding cdktf.json) */
   readonly root?: string;
 }
 
@@ -23,7 +23,11 @@ export class OrdersStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: OrdersStackProps = {}) {
     super(scope, id);
     new AwsProvider(this, "aws", { region: "eu-west-1" });
-    if (props.root) new ImageBuildEnvironment(this, "image-builds", { root: props.root });
+    // `project` goes into every AWS name (`shop-orders-…`), so another project's `orders` stack can
+    // share the account. This example sits inside another repository, so it names its own root; an
+    // app whose repository holds nothing else needs neither (the defaults are the package.json
+    // name and the git work tree's top).
+    new ImageBuildEnvironment(this, "image-builds", { project: "shop", root: props.root ?? "." });
 
     const table = new DynamodbTable(this, "orders", {
       name: "orders",
@@ -36,10 +40,7 @@ export class OrdersStack extends TerraformStack {
     const common = new BaseImage(this, "common", { dockerfile: "docker/base.Dockerfile", packages: ["packages/common"] });
     const image = new LambdaImage(this, "orders-image", { dockerfile: "services/orders/Dockerfile", context: "services/orders", baseImage: common });
     const handler = new LambdaImageFunction(this, "orders-handler", { image, memorySize: 512, timeout: 30, environment: { TABLE_NAME: table.name } });
-    new IamRolePolicy(this, "orders-table-access", {
-      role: handler.role.id,
-      policy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:GetItem"], Resource: table.arn }] }),
-    });
+    handler.addToRolePolicy({ Action: ["dynamodb:PutItem", "dynamodb:GetItem"], Resource: table.arn });
 
     // A state machine that records an order through the same function.
     const sfnRole = new IamRole(this, "workflow-role", {
@@ -75,7 +76,6 @@ export class OrdersStack extends TerraformStack {
       sourceArn: `${api.executionArn}/*/*`,
     });
 
-    new TerraformOutput(this, "orders-image-uri", { value: image.imageUri });
     new TerraformOutput(this, "api-endpoint", { value: api.apiEndpoint });
   }
 }

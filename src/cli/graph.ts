@@ -1,4 +1,5 @@
 import type { ImageSpec, Manifest } from "../manifest/load.ts";
+import { externalFrom } from "../selection/dockerfile.ts";
 
 /** An image as the graph shows it. */
 export interface GraphImage {
@@ -56,21 +57,5 @@ export function mermaidGraph(images: readonly GraphImage[]): string {
   return `${lines.join("\n")}\n`;
 }
 
-/**
- * The external image the first stage of a Dockerfile starts FROM, with `${VAR:-default}`
- * resolved to its default; undefined when it cannot be told without build args.
- */
-export function externalFrom(text: string): string | undefined {
-  const stages = new Set<string>();
-  for (const line of text.split(/\r?\n/)) {
-    const m = /^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
-    if (!m) continue;
-    const ref = m[1]!.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}/g, "$1");
-    if (m[2]) stages.add(m[2].toLowerCase());
-    if (stages.has(ref.toLowerCase()) && ref.toLowerCase() !== m[2]?.toLowerCase()) continue;
-    return ref.includes("$") || ref === "" ? undefined : ref;
-  }
-  return undefined;
-}
 
 const escape = (s: string) => s.replace(/"/g, "#quot;");

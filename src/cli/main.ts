@@ -10,8 +10,8 @@ import { loadManifest, manifestPath } from "../manifest/load.ts";
 import { manifestGraphImages, mermaidGraph, type GraphImage } from "./graph.ts";
 import { comparePlans, computePlan, formatPlanTable, measureContextBytes, type Plan } from "./plan.ts";
 import { writeSchema, schemaText } from "./schema.ts";
-import { readSnapshot, type Snapshot } from "./snapshot.ts";
-import { stableStringify } from "./stable-json.ts";
+import { readSnapshot, type Snapshot } from "../snapshot/snapshot.ts";
+import { stableStringify } from "../snapshot/stable-json.ts";
 
 /**
  * Set by bin/run-bundle.mjs when this command runs from its bundle as a vm script (compiled from

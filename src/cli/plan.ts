@@ -1,6 +1,6 @@
 import type { ImageAnalysis } from "../analyze.ts";
 import { cachedContextArchive, dockerContextBytes } from "../archive/context-archive.ts";
-import { buildSnapshot, fileCount, type ImageSnapshot, type ReadSnapshotResult, type Snapshot } from "./snapshot.ts";
+import { buildSnapshot, fileCount, type ImageSnapshot, type ReadSnapshotResult, type Snapshot } from "../snapshot/snapshot.ts";
 
 /** Why an image will be rebuilt. */
 export type PlanReason =

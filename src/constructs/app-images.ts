@@ -9,7 +9,7 @@ import { defaultCacheDir, openDigestCache, type PersistentDigestCache } from "..
 import { cachedContextArchive, stageContextDirectory, writeDeterministicZipSync, type ArchiveResult } from "../archive/context-archive.ts";
 import { packageRootOf } from "../manifest/paths.ts";
 import { bundleRunnerSync } from "../runner/bundle.ts";
-import { buildSnapshotFromRecords, writeSnapshot, type SnapshotRecord } from "../cli/snapshot.ts";
+import { buildSnapshotFromRecords, writeSnapshot, type SnapshotRecord } from "../snapshot/snapshot.ts";
 
 export interface AppImagesOptions {
   /** Where archives, staged contexts, digests and the runner bundle are kept between synths. @default env LAMBDA_IMAGES_CACHE_DIR, else `node_modules/.cache/lambda-images` under the working directory */

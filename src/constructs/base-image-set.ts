@@ -1,6 +1,6 @@
 import { Construct } from "constructs";
-import { PropsError } from "../manifest/errors.ts";
 import { BaseImage, type BaseImageProps } from "./base-image.ts";
+import { ImageProblems } from "./problems.ts";
 
 /** A base image of a set: like {@link BaseImageProps}, with its parent named instead of passed. */
 export interface BaseImageSetEntry extends Omit<BaseImageProps, "baseImage" | "name"> {
@@ -38,7 +38,11 @@ export class BaseImageSet extends Construct {
       return false;
     });
     if (cycle) problems.push({ field: `images.${cycle}.baseImage`, message: "base images form a cycle", fix: "remove one baseImage link so the chain ends" });
-    if (problems.length) throw new PropsError(this.node.path, problems);
+    if (problems.length) {
+      // Reported at synth with every other problem of the App; the set defines none of its images.
+      ImageProblems.of(this).add(this, problems);
+      return;
+    }
 
     const define = (name: string): BaseImage => {
       const existing = this.images.get(name);
@@ -55,6 +59,8 @@ export class BaseImageSet extends Construct {
   /** The base image named `name`. */
   get(name: string): BaseImage {
     const image = this.images.get(name);
+    // A set with problems has no images: what is wrong so far is the better error.
+    if (!image) ImageProblems.of(this).check();
     if (!image) throw new Error(`${this.node.path}: no base image named "${name}"; defined: ${[...this.images.keys()].join(", ")}`);
     return image;
   }

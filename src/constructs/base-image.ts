@@ -3,20 +3,20 @@ import type { ITerraformDependable } from "cdktf";
 import type { AnalyzedImage } from "../analyze.ts";
 import { imageTag } from "../analyze.ts";
 import { dockerContextBytes } from "../archive/context-archive.ts";
-import { STATIC_TAG } from "../hashing/tags.ts";
 import type { Platform } from "../manifest/schema.ts";
 import type { ImageSpec } from "../manifest/spec.ts";
 import { dockerfileInContext } from "../manifest/spec.ts";
-import { pullsFromPublicEcr } from "../selection/dockerfile.ts";
-import { externalFrom } from "../cli/graph.ts";
+import { externalFrom, pullsFromPublicEcr } from "../selection/dockerfile.ts";
+
 import { boundedName, kebabName } from "../naming.ts";
 import { AppImages } from "./app-images.ts";
-import type { BuiltImage } from "./built-image.ts";
+import { imageOutput, type BuiltImage } from "./built-image.ts";
 import { addCodeBuildBuild } from "./codebuild-build.ts";
 import { addDockerBuild } from "./docker-build.ts";
 import { ImageBuildEnvironment } from "./image-build-environment.ts";
 import { defineImage } from "./image-definition.ts";
-import type { ImageRepository } from "./image-repository.ts";
+import { ImageRepository } from "./image-repository.ts";
+import { ImageProblems, otherAppProblem } from "./problems.ts";
 
 /** Tag base images with the last commit that touched their inputs, when those are clean in git. */
 export interface GitTagging {
@@ -53,6 +53,10 @@ export interface BaseImageProps {
   readonly computeType?: string;
   /** The stack's shared build pieces. @default the stack's ImageBuildEnvironment, created on first use */
   readonly environment?: ImageBuildEnvironment;
+  /** Tags on the image's AWS resources (repository, CodeBuild project, log group), beside the provider's default_tags. @default none */
+  readonly tags?: Readonly<Record<string, string>>;
+  /** Add Terraform outputs `<id>-uri` (one URI per platform, comma-separated) and `<id>-hash` to the stack. @default true */
+  readonly outputs?: boolean;
 }
 
 /**
@@ -72,6 +76,8 @@ export class BaseImage extends Construct implements BuiltImage {
   readonly repositoryName: string;
   readonly platforms: readonly Platform[];
   readonly built: readonly ITerraformDependable[];
+  /** False when its props have problems: they are reported when the App is synthesized, and nothing of it is written. */
+  readonly valid: boolean;
   private readonly uris: ReadonlyMap<Platform, string>;
 
   constructor(scope: Construct, id: string, props: BaseImageProps) {
@@ -80,12 +86,15 @@ export class BaseImage extends Construct implements BuiltImage {
     this.name = props.name ?? kebabName(id);
     const builder = props.builder ?? "docker";
     const platforms = props.platforms ?? ["linux/arm64"];
-    const repositoryName = props.repositoryName ?? boundedName(`${env.namePrefix}-base-${this.name}`, 256);
+    const repositoryName = env.awsName("ECR repository", props.repositoryName ?? boundedName(`${env.namePrefix}-base-${this.name}`, 256), props.repositoryName ? "repositoryName" : "name", this);
     const projectName = props.projectName ?? boundedName(`${env.namePrefix}-base-${this.name}`, 255);
     this.repositoryName = repositoryName;
+    this.platforms = platforms;
     const parent = props.baseImage;
     const tagging = props.tag ?? (env.staticBaseImageTags ? "stable" : "content");
-    this.analysis = defineImage(
+    const parentProblem = parent && otherAppProblem(this, parent);
+    if (parentProblem) ImageProblems.of(this).add(this, [parentProblem]);
+    const analysis = defineImage(
       this,
       env,
       {
@@ -101,35 +110,51 @@ export class BaseImage extends Construct implements BuiltImage {
         builder,
         computeType: props.computeType,
       },
-      parent && { spec: parent.spec, analysis: parent.analysis, path: parent.node.path },
+      parentProblem || parent?.valid === false ? "invalid" : parent && { spec: parent.spec, analysis: parent.analysis, path: parent.node.path },
       { repositoryName: { kind: "repository", value: repositoryName }, projectName: { kind: "project", value: projectName } },
+      { platforms: "platforms" },
       typeof tagging === "object" ? { gitTag: { extraInputs: tagging.extraInputs } } : {},
     );
-    this.spec = this.analysis.spec;
-    this.hash = this.analysis.hash;
-    this.platforms = platforms;
-    this.tag = imageTag(this.analysis, tagging === "stable");
-    const app = AppImages.of(this);
+    const dockerProblems = builder === "docker" ? env.dockerProvider(this) : [];
+    if (dockerProblems.length) ImageProblems.of(this).add(this, dockerProblems);
     const repository = {
       name: repositoryName,
-      mutableTags: this.tag === STATIC_TAG,
+      mutableTags: props.tag === "stable" || (props.tag === undefined && env.staticBaseImageTags),
       maxImages: env.maxImages,
       maxAgeDays: env.maxAgeDays,
+      tags: props.tags,
     };
+    if (!analysis || dockerProblems.length) {
+      // Reported at synth; what is defined here only keeps code that reads the image working until then.
+      this.valid = false;
+      this.analysis = analysis!;
+      this.spec = analysis?.spec as ImageSpec;
+      this.hash = "";
+      this.tag = "invalid";
+      this.repository = new ImageRepository(this, "repository", repository);
+      this.uris = new Map(platforms.map((p) => [p, `${this.repository.url}:invalid`]));
+      this.built = [];
+      return;
+    }
+    this.valid = true;
+    this.analysis = analysis;
+    this.spec = this.analysis.spec;
+    this.hash = this.analysis.hash;
+    this.tag = imageTag(this.analysis, tagging === "stable");
+    const app = AppImages.of(this);
     env.addBaseRepository(repositoryName);
     // Built FROM a base of another stack: this stack's builds pull it too.
     if (parent) env.addBaseRepository(parent.repositoryName);
     let contextBytes: number | undefined;
 
     if (builder === "docker") {
-      env.dockerProvider();
       const built = addDockerBuild(this, {
         repository,
         hash: this.hash,
         tag: this.tag,
         platforms,
         dockerfile: dockerfileInContext(this.spec),
-        contextDir: app.stagedContext(this.analysis, env.root),
+        contextDir: app.stagedContext(this.analysis, env.root!),
         buildArgs: this.spec.buildArgs,
         parent,
       });
@@ -138,7 +163,7 @@ export class BaseImage extends Construct implements BuiltImage {
       this.built = built.built;
       contextBytes = dockerContextBytes(this.analysis);
     } else {
-      const archive = app.contextArchive(this.analysis, env.root);
+      const archive = app.contextArchive(this.analysis, env.root!);
       env.addCodeBuildImage(repositoryName, projectName, pullsFromPublicEcr(this.analysis.selection.dockerfileText, parent !== undefined));
       const built = addCodeBuildBuild(this, env, {
         imageName: `base-${this.name}`,
@@ -151,6 +176,7 @@ export class BaseImage extends Construct implements BuiltImage {
         archive,
         baseImage: parent,
         computeType: props.computeType,
+        tags: props.tags,
       });
       this.repository = built.repository;
       this.uris = new Map(platforms.map((p) => [p, built.uri]));
@@ -160,10 +186,14 @@ export class BaseImage extends Construct implements BuiltImage {
     app.record(env.stackName, {
       image: this.analysis,
       tag: this.tag,
-      digests: app.analyzer(env.root).digests,
+      digests: app.analyzer(env.root!).digests,
       contextBytes,
       from: parent ? undefined : externalFrom(this.analysis.selection.dockerfileText),
     });
+    if (props.outputs !== false) {
+      imageOutput(this, "uri", { value: platforms.map((p) => this.uri(p)).join(","), description: `Image of base ${this.name} (one per platform)` });
+      imageOutput(this, "hash", { value: this.hash, description: `Content hash of base image ${this.name}` });
+    }
   }
 
   /** `repository:tag` to pull for a platform (`<tag>-<arch>` for a multi-platform Docker-built image). */

@@ -1,5 +1,5 @@
 import type { Construct } from "constructs";
-import type { ITerraformDependable } from "cdktf";
+import { Token, type ITerraformDependable } from "cdktf";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object/index.js";
 import { CodebuildProject } from "@cdktf/provider-aws/lib/codebuild-project/index.js";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
@@ -7,7 +7,7 @@ import type { Platform } from "../manifest/schema.ts";
 import { buildspecHash, platformTag, renderJoinBuildspec, TARGET_PLATFORM_VAR } from "../buildspec.ts";
 import { boundedName, codebuildEnvironment, platformSuffix } from "../naming.ts";
 import type { ArchiveResult } from "../archive/context-archive.ts";
-import type { BuiltImage } from "./built-image.ts";
+import { sameStack, type BuiltImage } from "./built-image.ts";
 import { BuildTrigger } from "./build-trigger.ts";
 import { ImageRepository, type ImageRepositoryProps } from "./image-repository.ts";
 import { terraformLiteral } from "./terraform-literal.ts";
@@ -39,6 +39,8 @@ export interface CodeBuildBuildProps {
   readonly buildTimeoutMinutes?: number;
   /** Build log retention in days. @default 14 */
   readonly logRetentionDays?: number;
+  /** Tags on the repository, projects and log groups. @default none */
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
 /** One platform's build of a multi-platform image, pushed under `<tag>-<arch>`. */
@@ -77,9 +79,11 @@ export interface CodeBuildBuild {
  * so no image is ever pulled from Docker Hub.
  */
 export function addCodeBuildBuild(scope: Construct, env: ImageBuildEnvironment, props: CodeBuildBuildProps): CodeBuildBuild {
-  const repository = new ImageRepository(scope, "repository", props.repository);
+  const repository = new ImageRepository(scope, "repository", { ...props.repository, tags: props.tags });
+  const tags = props.tags ? { ...props.tags } : undefined;
   const archive = new StagedAsset(scope, "context", { source: props.archive.file, contentHash: props.archive.sha256 });
   const contextKey = `${CONTEXT_PREFIX}${props.imageName}/${props.hash}.zip`;
+  env.awsName("S3 object", `${Token.isUnresolved(env.bucket.name) ? env.node.path : env.bucket.name}\0${contextKey}`, "name", scope);
   const contextObject = new S3Object(scope, "context-object", {
     bucket: env.bucket.name,
     key: contextKey,
@@ -89,9 +93,11 @@ export function addCodeBuildBuild(scope: Construct, env: ImageBuildEnvironment, 
   const buildTimeoutMinutes = props.buildTimeoutMinutes ?? 30;
 
   const addProject = (suffix: string, o: { name: string; platform: Platform; buildspec: string; variables?: Record<string, string>; computeType?: string }) => {
+    env.awsName("CodeBuild project", o.name, "projectName", scope);
     const logGroup = new CloudwatchLogGroup(scope, `logs${suffix}`, {
-      name: `/aws/codebuild/${o.name}`,
+      name: env.awsName("CloudWatch log group", `/aws/codebuild/${o.name}`, "projectName", scope),
       retentionInDays: props.logRetentionDays ?? 14,
+      tags,
     });
     const environment = codebuildEnvironment(o.platform);
     const project = new CodebuildProject(scope, `project${suffix}`, {
@@ -117,6 +123,7 @@ export function addCodeBuildBuild(scope: Construct, env: ImageBuildEnvironment, 
         ],
       },
       logsConfig: { cloudwatchLogs: { groupName: logGroup.name, status: "ENABLED" } },
+      tags,
     });
     return { project, logGroup };
   };
@@ -153,7 +160,7 @@ export function addCodeBuildBuild(scope: Construct, env: ImageBuildEnvironment, 
       tag: props.tag,
       baseImageUri: props.baseImage?.uri(platform),
       buildspec: props.buildspec,
-      dependsOn: props.baseImage?.built ?? [],
+      dependsOn: sameStack(scope, props.baseImage?.built ?? []),
     });
     return { repository, project, logGroup, contextObject, trigger, platformBuilds: [], uri, built: [trigger.resource] };
   }
@@ -170,7 +177,7 @@ export function addCodeBuildBuild(scope: Construct, env: ImageBuildEnvironment, 
       // Each platform is built FROM its base's image of the same platform.
       baseImageUri: props.baseImage?.uri(platform),
       buildspec: props.buildspec,
-      dependsOn: props.baseImage?.built ?? [],
+      dependsOn: sameStack(scope, props.baseImage?.built ?? []),
     });
     return { platform, project, logGroup, trigger };
   });

@@ -4,7 +4,7 @@ import { Image } from "@cdktf/provider-docker/lib/image/index.js";
 import { RegistryImage } from "@cdktf/provider-docker/lib/registry-image/index.js";
 import type { Platform } from "../manifest/schema.ts";
 import { platformSuffix } from "../naming.ts";
-import type { BuiltImage } from "./built-image.ts";
+import { sameStack, type BuiltImage } from "./built-image.ts";
 import { ImageRepository, type ImageRepositoryProps } from "./image-repository.ts";
 import { terraformLiteral } from "./terraform-literal.ts";
 import { StagedAsset } from "./staged-asset.ts";
@@ -65,7 +65,7 @@ export function addDockerBuild(scope: Construct, props: DockerBuildProps): Docke
         // Lambda rejects image indexes; the classic builder never makes attestations.
         pullParent: props.parent === undefined,
       },
-      dependsOn: [...(props.parent?.built ?? [])],
+      dependsOn: sameStack(scope, props.parent?.built ?? []),
     });
     pushed.push(new RegistryImage(scope, `push${suffix}`, { name: image.name, keepRemotely: true, triggers }));
     uris.set(platform, name);

@@ -1,20 +1,22 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Construct, type IConstruct } from "constructs";
-import { Lazy, TerraformStack } from "cdktf";
+import { Lazy, TerraformStack, Token } from "cdktf";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity/index.js";
 import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/index.js";
 import { DataAwsRegion } from "@cdktf/provider-aws/lib/data-aws-region/index.js";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider/index.js";
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { boundedName, kebabName } from "../naming.ts";
-import { PropsError } from "../manifest/errors.ts";
+import type { Problem } from "../manifest/checks.ts";
 import { AppImages } from "./app-images.ts";
 import { BuildStarter } from "./build-starter.ts";
 import type { BuildLauncher } from "./build-trigger.ts";
 import { ContextBucket, CONTEXT_PREFIX } from "./context-bucket.ts";
 import { assumeRolePolicyFor } from "./iam.ts";
+import { ImageProblems, type AwsNameKind } from "./problems.ts";
 import { StagedAsset } from "./staged-asset.ts";
 
 /** A bucket for context archives: one you manage yourself. */
@@ -26,9 +28,11 @@ export interface IContextBucket {
 }
 
 export interface ImageBuildEnvironmentProps {
-  /** The repository root that image paths (dockerfile, context, packages) are relative to. @default the directory holding cdktf.json (searched upwards from the working directory), else the working directory */
+  /** The repository root that image paths (dockerfile, context, packages) are relative to (absolute, or relative to the working directory). @default the top of the git work tree holding the app (so an app in `infra/` of a monorepo takes paths from the monorepo's top), else the directory holding cdktf.json, else the working directory */
   readonly root?: string;
-  /** Prefix of every AWS name this stack's images get (repositories, CodeBuild projects, functions). @default the stack's id, lower-cased */
+  /** The project part of default AWS names, so two projects' stacks of the same name can share an account. @default the `name` in the package.json beside cdktf.json (its npm scope left out), kebab-cased */
+  readonly project?: string;
+  /** Prefix of every AWS name this stack's images get (repositories, CodeBuild projects, functions, roles). @default `<project>-<stack id>`, kebab-cased */
   readonly namePrefix?: string;
   /** The region builds run in (for ARNs and the runner). @default the AWS provider's region */
   readonly region?: string;
@@ -79,8 +83,10 @@ export class ImageBuildEnvironment extends Construct {
     return ImageBuildEnvironment.byStack.get(stack) ?? new ImageBuildEnvironment(stack, ImageBuildEnvironment.DEFAULT_ID);
   }
 
-  /** Absolute, symlink-resolved repository root. */
-  readonly root: string;
+  /** Absolute, symlink-resolved repository root; undefined when it does not exist (a problem reported at synth). */
+  readonly root: string | undefined;
+  /** How the root was chosen, for messages about paths. */
+  readonly rootSource: string;
   readonly namePrefix: string;
   readonly region: string;
   readonly maxImages: number;
@@ -96,19 +102,43 @@ export class ImageBuildEnvironment extends Construct {
   readonly account: string;
   /** The AWS partition (a data source token): for ARNs. */
   readonly partition: string;
+  /** The region as a literal where the stack names one (for the collision check), else undefined. */
+  private readonly regionName: string | undefined;
+  private docker?: DockerProvider;
   private readonly registry: BuildRegistry = { pushRepositoryArns: [], pullRepositoryArns: [], projectArns: [], logGroupArns: [], publicEcr: false };
 
   constructor(scope: Construct, id: string, props: ImageBuildEnvironmentProps = {}) {
     super(scope, id);
     const stack = TerraformStack.of(this);
     const other = ImageBuildEnvironment.byStack.get(stack);
+    const problems = ImageProblems.of(this);
     if (other) {
-      throw new PropsError(this.node.path, [{ field: "", message: `the stack already has an ImageBuildEnvironment (${other.node.path})`, fix: "create one per stack, before its images" }]);
+      problems.add(this, [{ field: "", message: `the stack already has an ImageBuildEnvironment (${other.node.path})`, fix: "create one per stack, before its images" }]);
+    } else {
+      ImageBuildEnvironment.byStack.set(stack, this);
     }
-    ImageBuildEnvironment.byStack.set(stack, this);
+    ImageProblems.checkBeforeSynth(this);
     this.stackName = stack.node.id;
-    this.root = resolveRoot(this.node.path, props.root);
-    this.namePrefix = props.namePrefix ?? kebabName(stack.node.id);
+    const root = resolveRoot(props.root);
+    this.root = root.root;
+    this.rootSource = root.source;
+    if (root.problem) problems.add(this, [root.problem]);
+    let prefix = props.namePrefix;
+    if (prefix === undefined) {
+      const project = props.project ?? defaultProject(this.root);
+      if (project === undefined) {
+        problems.add(this, [
+          {
+            field: "project",
+            message: "no project name was given, and no package.json with a name was found beside cdktf.json",
+            fix: "set project (or namePrefix) on the stack's ImageBuildEnvironment, e.g. new ImageBuildEnvironment(stack, \"image-builds\", { project: \"shop\" })",
+          },
+        ]);
+      }
+      prefix = kebabName(project === undefined ? stack.node.id : `${project}-${stack.node.id}`);
+    }
+    this.namePrefix = prefix;
+    this.regionName = props.region ?? providerRegion(stack);
     this.maxImages = props.maxImages ?? 10;
     this.maxAgeDays = props.maxAgeDays ?? 30;
     this.staticBaseImageTags = props.staticBaseImageTags ?? false;
@@ -124,7 +154,7 @@ export class ImageBuildEnvironment extends Construct {
     this.codebuildRole =
       props.codebuildRole ??
       new IamRole(this, "codebuild-role", {
-        name: props.codebuildRoleName ?? boundedName(`${this.namePrefix}-image-builds`, 64),
+        name: this.awsName("IAM role", props.codebuildRoleName ?? boundedName(`${this.namePrefix}-image-builds`, 64), props.codebuildRoleName ? "codebuildRoleName" : "namePrefix"),
         // CodeBuild sets both keys when it assumes a project's service role, the project's ARN as
         // aws:SourceArn (https://docs.aws.amazon.com/codebuild/latest/userguide/setting-up-service-role.html).
         assumeRolePolicy: assumeRolePolicyFor("codebuild.amazonaws.com", { sourceAccount: this.account, sourceArns: this.registry.projectArns }),
@@ -151,7 +181,7 @@ export class ImageBuildEnvironment extends Construct {
     const app = AppImages.of(this);
     if ((props.buildTrigger ?? "local-exec") === "lambda") {
       const starter = new BuildStarter(this, "build-starter", {
-        functionName: props.buildStarterName ?? boundedName(`${this.namePrefix}-build-starter`, 64),
+        functionName: this.awsName("Lambda function", props.buildStarterName ?? boundedName(`${this.namePrefix}-build-starter`, 64), props.buildStarterName ? "buildStarterName" : "namePrefix"),
         bundle: app.starterZip(),
         projectArns: this.registry.projectArns,
         repositoryArns: this.registry.pushRepositoryArns,
@@ -187,14 +217,41 @@ export class ImageBuildEnvironment extends Construct {
     if (!this.registry.pullRepositoryArns.includes(arn)) this.registry.pullRepositoryArns.push(arn);
   }
 
-  /** The Docker provider Docker-built base images push with, created on first use. */
-  dockerProvider(): void {
+  /**
+   * The Docker provider Docker-built base images push with: created on first use with the ECR
+   * registry's auth, or the stack's own, which must then carry that auth (it cannot be added to
+   * a provider the user configured without changing what else it pushes).
+   */
+  dockerProvider(user: IConstruct): Problem[] {
     const stack = TerraformStack.of(this);
-    if (stack.node.findAll().some((c) => c instanceof DockerProvider)) return;
-    // Credentials come from the user's Docker config (the ecr-login helper), never from state.
-    new DockerProvider(this, "docker", {
-      registryAuth: [{ address: `${this.account}.dkr.ecr.${this.region}.amazonaws.com`, configFile: '${pathexpand("~/.docker/config.json")}' }],
-    });
+    const own = stack.node.findAll().filter((c): c is DockerProvider => c instanceof DockerProvider && c.alias === undefined);
+    if (own.length === 0) {
+      if (!this.docker) {
+        // Credentials come from the user's Docker config (the ecr-login helper), never from state.
+        this.docker = new DockerProvider(this, "docker", {
+          registryAuth: [{ address: this.registryAddress(), configFile: '${pathexpand("~/.docker/config.json")}' }],
+        });
+      }
+      return [];
+    }
+    if (own.some((p) => p === this.docker || (p.registryAuth as unknown[] | undefined)?.length)) return [];
+    return [
+      {
+        field: "builder",
+        message: `is docker, and the stack's DockerProvider (${own[0]!.node.path}) has no registryAuth, so it cannot push to ECR (${user.node.path} needs it)`,
+        fix: `add registryAuth: [{ address: "<account>.dkr.ecr.<region>.amazonaws.com", configFile: "\${pathexpand(\"~/.docker/config.json\")}" }] to that DockerProvider (with the amazon-ecr-credential-helper configured), or set builder: "codebuild"`,
+      },
+    ];
+  }
+
+  private registryAddress(): string {
+    return `${this.account}.dkr.ecr.${this.region}.amazonaws.com`;
+  }
+
+  /** Records an AWS name this stack creates, so the App can refuse two of the same; returns it. */
+  awsName(kind: AwsNameKind, name: string, prop: string, scope: IConstruct = this): string {
+    ImageProblems.of(this).addName(scope, kind, name, kind === "IAM role" ? undefined : this.regionName, prop);
+    return name;
   }
 
   repositoryArn(name: string): string {
@@ -212,23 +269,61 @@ export class ImageBuildEnvironment extends Construct {
   }
 }
 
-function resolveRoot(where: string, root: string | undefined): string {
-  const base = root ?? findCdktfJsonDir() ?? process.cwd();
-  const abs = path.resolve(base);
+/** The repository root and how it was chosen; a problem instead when it is not a directory. */
+function resolveRoot(root: string | undefined): { root?: string; source: string; problem?: Problem } {
+  let chosen: { dir: string; source: string };
+  if (root !== undefined) {
+    chosen = { dir: root, source: "set by root" };
+  } else {
+    const appDir = findUpwards(process.cwd(), "cdktf.json");
+    const gitTop = findUpwards(appDir ?? process.cwd(), ".git");
+    chosen = gitTop
+      ? { dir: gitTop, source: "by default the top of the git work tree holding the app" }
+      : appDir
+        ? { dir: appDir, source: "by default the directory holding cdktf.json (no git work tree holds it)" }
+        : { dir: process.cwd(), source: "by default the working directory (no cdktf.json or git work tree above it)" };
+  }
+  const abs = path.resolve(chosen.dir);
   try {
     const real = fs.realpathSync(abs);
-    if (fs.statSync(real).isDirectory()) return real;
+    if (fs.statSync(real).isDirectory()) return { root: real, source: chosen.source };
   } catch {
     // Reported below.
   }
-  throw new PropsError(where, [{ field: "root", message: `the directory ${abs} does not exist`, fix: "set root to the repository's directory (absolute, or relative to the working directory)" }]);
+  return {
+    source: chosen.source,
+    problem: { field: "root", message: `the directory ${abs} does not exist`, fix: "set root to the repository's directory (absolute, or relative to the working directory)" },
+  };
 }
 
-function findCdktfJsonDir(): string | undefined {
-  for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, "cdktf.json"))) return dir;
+/** The nearest directory at or above `from` holding `name`. */
+function findUpwards(from: string, name: string): string | undefined {
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, name))) return dir;
     if (path.dirname(dir) === dir) return undefined;
   }
+}
+
+/** The app's package name (beside cdktf.json, else at the root), without its npm scope. */
+function defaultProject(root: string | undefined): string | undefined {
+  const appDir = findUpwards(process.cwd(), "cdktf.json");
+  for (const dir of [appDir, root]) {
+    if (!dir) continue;
+    try {
+      const name = (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: unknown }).name;
+      if (typeof name === "string" && kebabName(name.replace(/^@[^/]+\//, ""))) return kebabName(name.replace(/^@[^/]+\//, ""));
+    } catch {
+      // No package.json there, or not JSON: try the next place.
+    }
+  }
+  return undefined;
+}
+
+/** The region the stack's default AWS provider names, when it is a literal. */
+function providerRegion(stack: TerraformStack): string | undefined {
+  const provider = stack.node.findAll().find((c): c is AwsProvider => c instanceof AwsProvider && c.alias === undefined);
+  const region = provider?.region;
+  return region === undefined || Token.isUnresolved(region) ? undefined : region;
 }
 
 export interface CodebuildPolicyInput {

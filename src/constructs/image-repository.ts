@@ -17,6 +17,8 @@ export interface ImageRepositoryProps {
   readonly maxAgeDays: number;
   /** Let `terraform destroy` delete the repository while it still holds images. @default true */
   readonly forceDelete?: boolean;
+  /** Tags on the repository. @default none */
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
 /** An ECR repository with scan on push, tag immutability for content tags and a lifecycle policy. */
@@ -35,6 +37,7 @@ export class ImageRepository extends Construct {
       // The repository is this stack's own build output: every image in it can be rebuilt from
       // the monorepo, and ECR refuses to delete a repository that still holds images.
       forceDelete: props.forceDelete ?? true,
+      tags: props.tags ? { ...props.tags } : undefined,
     });
     new EcrLifecyclePolicy(this, "lifecycle", {
       repository: this.repository.name,

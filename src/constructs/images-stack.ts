@@ -83,6 +83,8 @@ export class ImagesStack extends TerraformStack {
             projectName: codebuildProjectName(manifest.project, spec, stackName),
             computeType: spec.computeType,
             environment,
+            // The stack names its outputs itself, as it did before images had their own.
+            outputs: false,
           },
         ]),
       ),
@@ -101,6 +103,7 @@ export class ImagesStack extends TerraformStack {
         projectName: codebuildProjectName(manifest.project, spec, stackName),
         computeType: spec.computeType,
         environment,
+        outputs: false,
       });
       new LambdaImageFunction(this, `function-${spec.name}`, {
         image,

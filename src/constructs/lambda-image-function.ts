@@ -1,19 +1,21 @@
 import { Construct } from "constructs";
-import { Lazy, Token, type ITerraformDependable } from "cdktf";
+import { dependable, Lazy, Token, type ITerraformDependable } from "cdktf";
 import { EcrRepositoryPolicy } from "@cdktf/provider-aws/lib/ecr-repository-policy/index.js";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
+import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment/index.js";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
-import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
+import { LambdaFunction, type LambdaFunctionConfig } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import type { Platform } from "../manifest/schema.ts";
 import { environmentProblems, nameLengthProblem, type Problem } from "../manifest/checks.ts";
-import { PropsError } from "../manifest/errors.ts";
 import { lambdaLimitProblems } from "../manifest/limits.ts";
 import { architectureOf, boundedName, kebabName } from "../naming.ts";
+import { sameStack } from "./built-image.ts";
 import { assumeRolePolicyFor } from "./iam.ts";
 import { ImageBuildEnvironment } from "./image-build-environment.ts";
 import type { ImageRepository } from "./image-repository.ts";
 import { LambdaImage } from "./lambda-image.ts";
+import { ImageProblems } from "./problems.ts";
 
 /** The image a function runs: a {@link LambdaImage}, or any image URI you build yourself. */
 export interface FunctionImage {
@@ -24,7 +26,34 @@ export interface FunctionImage {
   readonly built: readonly ITerraformDependable[];
 }
 
-export interface LambdaImageFunctionProps {
+/**
+ * `aws_lambda_function` settings that do not fit a function running a container image of this
+ * package (the code and its runtime come from the image, its architecture from the image's
+ * platform, its region from the image's repository), or that this construct takes in its own form.
+ */
+type SetByTheImage =
+  | "architectures"
+  | "codeSigningConfigArn"
+  | "environment"
+  | "ephemeralStorage"
+  | "filename"
+  | "functionName"
+  | "handler"
+  | "imageUri"
+  | "layers"
+  | "packageType"
+  | "region"
+  | "role"
+  | "runtime"
+  | "s3Bucket"
+  | "s3Key"
+  | "s3ObjectVersion"
+  | "snapStart"
+  | "sourceCodeHash"
+  | "sourceKmsKeyArn";
+
+/** Every other `aws_lambda_function` setting passes through as it is (vpcConfig, reservedConcurrentExecutions, imageConfig, tracingConfig, deadLetterConfig, description, tags, loggingConfig, kmsKeyArn, ...). */
+export interface LambdaImageFunctionProps extends Omit<LambdaFunctionConfig, SetByTheImage> {
   /** The image to run. */
   readonly image: LambdaImage | FunctionImage;
   /** Function name. @default `<namePrefix>-<construct id in kebab-case>` */
@@ -37,63 +66,157 @@ export interface LambdaImageFunctionProps {
   readonly ephemeralStorage?: number;
   /** Environment variables. Values may be tokens (`table.name`); nothing is escaped, so write `$${…}` yourself where Terraform must not interpolate. @default none */
   readonly environment?: Readonly<Record<string, string>>;
-  /** The execution role. @default a role that may only write to the function's log group */
-  readonly role?: IamRole;
+  /**
+   * The execution role: a role construct (the function's log, VPC, tracing and dead-letter
+   * permissions are attached to it) or a role ARN (managed elsewhere, with those permissions).
+   * @default a role that may only write to the function's log group, plus what its vpcConfig, tracingConfig and deadLetterConfig need
+   */
+  readonly role?: IamRole | string;
   /** Log retention in days. @default 30 */
   readonly logRetentionDays?: number;
+}
+
+/** One statement of an IAM policy, as {@link LambdaImageFunction.addToRolePolicy} takes it. */
+export interface PolicyStatement {
+  /** @default "Allow" */
+  readonly Effect?: "Allow" | "Deny";
+  readonly Action: string | readonly string[];
+  /** ARNs; tokens (`table.arn`) are fine. */
+  readonly Resource: string | readonly string[];
+  readonly Condition?: Readonly<Record<string, unknown>>;
+  readonly Sid?: string;
 }
 
 /** A container-image Lambda function with its own log group and a role that may only write to it. */
 export class LambdaImageFunction extends Construct {
   readonly function: LambdaFunction;
-  readonly role: IamRole;
+  /** The execution role, when it is a construct (created here or passed in); undefined for a role given by ARN. */
+  readonly role?: IamRole;
+  /** The execution role's ARN. */
+  readonly roleArn: string;
   readonly logGroup: CloudwatchLogGroup;
   /** The policy letting Lambda pull the function's image: set for a {@link LambdaImage}, none for an image you bring. */
   readonly repositoryPolicy?: EcrRepositoryPolicy;
+  private readonly statements: PolicyStatement[] = [];
+  private permissions?: IamRolePolicy;
 
   constructor(scope: Construct, id: string, props: LambdaImageFunctionProps) {
     super(scope, id);
-    const functionName = props.functionName ?? boundedName(`${ImageBuildEnvironment.of(this).namePrefix}-${kebabName(id)}`, 64);
-    const memorySize = props.memorySize ?? 1024;
-    const timeout = props.timeout ?? 300;
-    const environment = props.environment ?? {};
-    checkFunction(this.node.path, { functionName, memorySize, timeout, ephemeralStorage: props.ephemeralStorage, environment });
+    const {
+      image,
+      functionName: givenName,
+      memorySize = 1024,
+      timeout = 300,
+      ephemeralStorage,
+      environment = {},
+      role,
+      logRetentionDays,
+      loggingConfig,
+      dependsOn,
+      ...passThrough
+    } = props;
+    const env = ImageBuildEnvironment.of(this);
+    const functionName = env.awsName("Lambda function", givenName ?? boundedName(`${env.namePrefix}-${kebabName(id)}`, 64), "functionName", this);
+    const problems = functionProblems({ functionName, memorySize, timeout, ephemeralStorage, environment });
+    if (problems.length) ImageProblems.of(this).add(this, problems);
 
     this.logGroup = new CloudwatchLogGroup(this, "logs", {
-      name: `/aws/lambda/${functionName}`,
-      retentionInDays: props.logRetentionDays ?? 30,
+      name: env.awsName("CloudWatch log group", `/aws/lambda/${functionName}`, "functionName", this),
+      retentionInDays: logRetentionDays ?? 30,
+      tags: passThrough.tags,
     });
     this.role =
-      props.role ??
-      new IamRole(this, "role", {
-        name: boundedName(`${functionName}-exec`, 64),
-        assumeRolePolicy: assumeRolePolicyFor("lambda.amazonaws.com", { sourceAccount: ImageBuildEnvironment.of(this).account }),
-      });
-    const logging = new IamRolePolicy(this, "logging", {
-      role: this.role.id,
-      name: "write-own-logs",
-      policy: JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [
-          { Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${this.logGroup.arn}:*` },
-        ],
-      }),
-    });
-    if (props.image instanceof LambdaImage) this.repositoryPolicy = lambdaPullPolicy(props.image, functionName);
+      typeof role === "string"
+        ? undefined
+        : (role ??
+          new IamRole(this, "role", {
+            name: env.awsName("IAM role", boundedName(`${functionName}-exec`, 64), "functionName", this),
+            assumeRolePolicy: assumeRolePolicyFor("lambda.amazonaws.com", { sourceAccount: env.account }),
+            tags: passThrough.tags,
+          }));
+    this.roleArn = typeof role === "string" ? role : this.role!.arn;
+    const ready: ITerraformDependable[] = [this.logGroup];
+    if (this.role) {
+      ready.push(
+        new IamRolePolicy(this, "logging", {
+          role: this.role.id,
+          name: "write-own-logs",
+          policy: JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [{ Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${this.logGroup.arn}:*` }],
+          }),
+        }),
+      );
+      if (passThrough.vpcConfig) {
+        // The network interfaces a function in a VPC needs: AWS's managed policy for exactly that
+        // (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html#configuration-vpc-permissions).
+        ready.push(
+          new IamRolePolicyAttachment(this, "vpc-access", {
+            role: this.role.name,
+            policyArn: `arn:${env.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole`,
+          }),
+        );
+      }
+    }
+    if (image instanceof LambdaImage && image.valid) {
+      this.repositoryPolicy = lambdaPullPolicy(image, functionName);
+      ready.push(this.repositoryPolicy);
+    }
     this.function = new LambdaFunction(this, "function", {
+      ...passThrough,
       functionName,
-      role: this.role.arn,
+      role: this.roleArn,
       packageType: "Image",
-      imageUri: props.image.imageUri,
-      architectures: [architectureOf(props.image.platform)],
+      imageUri: image.imageUri,
+      architectures: [architectureOf(image.platform)],
       memorySize,
       timeout,
-      ephemeralStorage: props.ephemeralStorage === undefined ? undefined : { size: props.ephemeralStorage },
+      ephemeralStorage: ephemeralStorage === undefined ? undefined : { size: ephemeralStorage },
       environment: Object.keys(environment).length ? { variables: { ...environment } } : undefined,
-      loggingConfig: { logFormat: "Text", logGroup: this.logGroup.name },
-      dependsOn: [...props.image.built, this.logGroup, logging, ...(this.repositoryPolicy ? [this.repositoryPolicy] : [])],
+      loggingConfig: { logFormat: "Text", ...loggingConfig, logGroup: loggingConfig?.logGroup ?? this.logGroup.name },
+      dependsOn: [...sameStack(this, [...image.built, ...ready]), ...(dependsOn ?? [])],
     });
+    if (this.role) for (const statement of settingStatements(passThrough)) this.addToRolePolicy(statement);
   }
+
+  /**
+   * Adds a statement to the function's own role policy (`fn.addToRolePolicy({ Action: ["dynamodb:GetItem"], Resource: table.arn })`).
+   * Only for a role this construct manages or was given as a construct; a role given by ARN is managed where it is defined.
+   */
+  addToRolePolicy(statement: PolicyStatement): void {
+    if (!this.role) {
+      throw new Error(`${this.node.path}: addToRolePolicy: the function's role was given by ARN, so its policies are managed where that role is defined. Fix: grant the permission there, or pass the role as a construct`);
+    }
+    if (!this.permissions) {
+      const statements = this.statements;
+      this.permissions = new IamRolePolicy(this, "permissions", {
+        role: this.role.id,
+        name: "function-permissions",
+        policy: Lazy.stringValue({ produce: () => JSON.stringify({ Version: "2012-10-17", Statement: statements }) }),
+      });
+      this.function.dependsOn = [...(this.function.dependsOn ?? []), dependable(this.permissions)];
+    }
+    this.statements.push({ Effect: "Allow", ...statement, Action: copy(statement.Action), Resource: copy(statement.Resource) });
+  }
+}
+
+function copy<T>(value: T | readonly T[]): T | T[] {
+  return Array.isArray(value) ? [...(value as readonly T[])] : (value as T);
+}
+
+/** What the function's own settings need its role to allow (as Lambda's documentation lists them for each). */
+function settingStatements(settings: Omit<LambdaImageFunctionProps, "image">): PolicyStatement[] {
+  const statements: PolicyStatement[] = [];
+  // https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html: "xray:PutTraceSegments" and "xray:PutTelemetryRecords".
+  if (settings.tracingConfig?.mode === "Active") statements.push({ Action: ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], Resource: "*" });
+  // https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq: sqs:SendMessage or sns:Publish on the target.
+  const target = settings.deadLetterConfig?.targetArn;
+  if (target) {
+    const sns = !Token.isUnresolved(target) && target.split(":")[2] === "sns";
+    const sqs = !Token.isUnresolved(target) && target.split(":")[2] === "sqs";
+    statements.push({ Action: sns ? "sns:Publish" : sqs ? "sqs:SendMessage" : ["sqs:SendMessage", "sns:Publish"], Resource: target });
+  }
+  return statements;
 }
 
 /**
@@ -141,15 +264,12 @@ export function lambdaPullPolicyDocument(functionArns: readonly string[]): objec
 }
 
 /** The checks images.yaml's lambdas get, on construct props (literal values only: tokens are Terraform's to check). */
-function checkFunction(
-  where: string,
-  fn: { functionName: string; memorySize: number; timeout: number; ephemeralStorage?: number; environment: Readonly<Record<string, string>> },
-): void {
+function functionProblems(fn: { functionName: string; memorySize: number; timeout: number; ephemeralStorage?: number; environment: Readonly<Record<string, string>> }): Problem[] {
   const problems: Problem[] = [];
   if (!Token.isUnresolved(fn.functionName)) {
     const long = nameLengthProblem("functionName", "function", fn.functionName, "Lambda function name");
     if (long) problems.push(long);
   }
   problems.push(...lambdaLimitProblems(fn), ...environmentProblems(fn.environment));
-  if (problems.length) throw new PropsError(where, problems);
+  return problems;
 }

@@ -3,15 +3,17 @@ import type { ITerraformDependable } from "cdktf";
 import type { AnalyzedImage } from "../analyze.ts";
 import type { Platform } from "../manifest/schema.ts";
 import type { ImageSpec } from "../manifest/spec.ts";
-import { pullsFromPublicEcr } from "../selection/dockerfile.ts";
-import { externalFrom } from "../cli/graph.ts";
+import { externalFrom, pullsFromPublicEcr } from "../selection/dockerfile.ts";
+
 import { boundedName, kebabName } from "../naming.ts";
 import { AppImages } from "./app-images.ts";
 import type { BaseImage } from "./base-image.ts";
 import { addCodeBuildBuild, type CodeBuildBuild } from "./codebuild-build.ts";
 import { ImageBuildEnvironment } from "./image-build-environment.ts";
 import { defineImage } from "./image-definition.ts";
-import type { ImageRepository } from "./image-repository.ts";
+import { ImageRepository } from "./image-repository.ts";
+import { imageOutput } from "./built-image.ts";
+import { ImageProblems, otherAppProblem } from "./problems.ts";
 
 export interface LambdaImageProps {
   /** The Dockerfile, relative to the repository root. */
@@ -38,6 +40,10 @@ export interface LambdaImageProps {
   readonly buildTimeoutMinutes?: number;
   /** The stack's shared build pieces. @default the stack's ImageBuildEnvironment, created on first use */
   readonly environment?: ImageBuildEnvironment;
+  /** Tags on the image's AWS resources (repository, CodeBuild project, log group), beside the provider's default_tags. @default none */
+  readonly tags?: Readonly<Record<string, string>>;
+  /** Add Terraform outputs `<id>-uri` and `<id>-hash` to the stack. @default true */
+  readonly outputs?: boolean;
 }
 
 /**
@@ -62,16 +68,20 @@ export class LambdaImage extends Construct {
   readonly built: readonly ITerraformDependable[];
   /** The CodeBuild project, log group, context object and trigger. */
   readonly build: CodeBuildBuild;
+  /** False when its props (or its base image's) have problems: they are reported when the App is synthesized, and nothing of it is written. */
+  readonly valid: boolean;
 
   constructor(scope: Construct, id: string, props: LambdaImageProps) {
     super(scope, id);
     const env = props.environment ?? ImageBuildEnvironment.of(this);
     this.name = props.name ?? kebabName(id);
     this.platform = props.platform ?? "linux/arm64";
-    const repositoryName = props.repositoryName ?? boundedName(`${env.namePrefix}-${this.name}`, 256);
+    const repositoryName = env.awsName("ECR repository", props.repositoryName ?? boundedName(`${env.namePrefix}-${this.name}`, 256), props.repositoryName ? "repositoryName" : "name", this);
     const projectName = props.projectName ?? boundedName(`${env.namePrefix}-${this.name}`, 255);
     const base = props.baseImage;
-    this.analysis = defineImage(
+    const baseProblem = base && otherAppProblem(this, base);
+    if (baseProblem) ImageProblems.of(this).add(this, [baseProblem]);
+    const analysis = defineImage(
       this,
       env,
       {
@@ -86,20 +96,37 @@ export class LambdaImage extends Construct {
         builder: "codebuild",
         computeType: props.computeType,
       },
-      base && { spec: base.spec, analysis: base.analysis, path: base.node.path },
+      baseProblem || base?.valid === false ? "invalid" : base && { spec: base.spec, analysis: base.analysis, path: base.node.path },
       { repositoryName: { kind: "repository", value: repositoryName }, projectName: { kind: "project", value: projectName } },
+      { platforms: "platform" },
     );
+    const repository = { name: repositoryName, maxImages: env.maxImages, maxAgeDays: env.maxAgeDays };
+    if (!analysis) {
+      // Reported at synth; what is defined here only keeps code that reads the image working until then.
+      this.valid = false;
+      this.analysis = analysis!;
+      this.spec = undefined as unknown as ImageSpec;
+      this.hash = "";
+      this.tag = "invalid";
+      this.repository = new ImageRepository(this, "repository", { ...repository, tags: props.tags });
+      this.imageUri = `${this.repository.url}:invalid`;
+      this.built = [];
+      this.build = undefined as unknown as CodeBuildBuild;
+      return;
+    }
+    this.valid = true;
+    this.analysis = analysis;
     this.spec = this.analysis.spec;
     this.hash = this.analysis.hash;
     this.tag = this.analysis.contentTag;
     const app = AppImages.of(this);
-    const archive = app.contextArchive(this.analysis, env.root);
+    const archive = app.contextArchive(this.analysis, env.root!);
     // The base may belong to another stack's environment: this stack's builds pull it either way.
     if (base) env.addBaseRepository(base.repositoryName);
     env.addCodeBuildImage(repositoryName, projectName, pullsFromPublicEcr(this.analysis.selection.dockerfileText, base !== undefined));
     this.build = addCodeBuildBuild(this, env, {
       imageName: this.name,
-      repository: { name: repositoryName, maxImages: env.maxImages, maxAgeDays: env.maxAgeDays },
+      repository,
       projectName,
       hash: this.hash,
       tag: this.tag,
@@ -109,6 +136,7 @@ export class LambdaImage extends Construct {
       baseImage: base,
       computeType: props.computeType,
       buildTimeoutMinutes: props.buildTimeoutMinutes,
+      tags: props.tags,
     });
     this.repository = this.build.repository;
     this.imageUri = this.build.uri;
@@ -116,9 +144,13 @@ export class LambdaImage extends Construct {
     app.record(env.stackName, {
       image: this.analysis,
       tag: this.tag,
-      digests: app.analyzer(env.root).digests,
+      digests: app.analyzer(env.root!).digests,
       contextBytes: archive.bytes,
       from: base ? undefined : externalFrom(this.analysis.selection.dockerfileText),
     });
+    if (props.outputs !== false) {
+      imageOutput(this, "uri", { value: this.imageUri, description: `Image of Lambda ${this.name}` });
+      imageOutput(this, "hash", { value: this.hash, description: `Content hash of Lambda image ${this.name}` });
+    }
   }
 }

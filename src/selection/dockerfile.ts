@@ -209,7 +209,7 @@ function expand(value: string, vars: Map<string, string | undefined>, where: str
     if (op === ":+" || op === "+") return isSet ? word : "";
     if (current === undefined) {
       throw new SelectionError(
-        `${where}: ${keyword} source uses \${${name}}, which has no value at synth time. Fix: give ARG ${name} a default in the Dockerfile, or set it under buildArgs in the manifest`,
+        `${where}: ${keyword} source uses \${${name}}, which has no value at synth time. Fix: give ARG ${name} a default in the Dockerfile, or pass it in the image's buildArgs`,
       );
     }
     return current;
@@ -286,8 +286,8 @@ export function checkBaseImageUse(text: string, file: string, use: BaseImageUse)
       if (value !== undefined && value !== "") continue;
       errors.push(
         ref.name === "BASE_IMAGE_URI"
-          ? `${where}: FROM ${stage.image} has no value: this image has no baseImage, so nothing passes BASE_IMAGE_URI, and the build fails. Fix: give it a default (FROM \${BASE_IMAGE_URI:-public.ecr.aws/lambda/python:3.12}), or set baseImage in the manifest`
-          : `${where}: FROM ${stage.image} uses ${ref.name}, which has no value${declared ? "" : " (no ARG " + ref.name + " before the first FROM)"}, so the build fails. Fix: ${declared ? `give ARG ${ref.name} a default, or set it under buildArgs in the manifest` : `declare ARG ${ref.name} with a default above the first FROM`}`,
+          ? `${where}: FROM ${stage.image} has no value: this image has no baseImage, so nothing passes BASE_IMAGE_URI, and the build fails. Fix: give it a default (FROM \${BASE_IMAGE_URI:-public.ecr.aws/lambda/python:3.12}), or give the image a baseImage`
+          : `${where}: FROM ${stage.image} uses ${ref.name}, which has no value${declared ? "" : " (no ARG " + ref.name + " before the first FROM)"}, so the build fails. Fix: ${declared ? `give ARG ${ref.name} a default, or pass it in the image's buildArgs` : `declare ARG ${ref.name} with a default above the first FROM`}`,
       );
     }
   }
@@ -343,4 +343,21 @@ export function checkBasePackagesCopied(
     (pkg) =>
       `${file}:1: base image ${baseImage} lists package ${pkg}, but its Dockerfile never COPYs or ADDs it (nor does a base image it is built FROM list it): the images built on ${baseImage} leave ${pkg} out of their context, so nobody installs it. Fix: COPY ${pkg}/ into the image and install it, or remove ${pkg} from baseImages.${baseImage}.packages`,
   );
+}
+
+/**
+ * The external image the first stage of a Dockerfile starts FROM, with `${VAR:-default}`
+ * resolved to its default; undefined when it cannot be told without build args.
+ */
+export function externalFrom(text: string): string | undefined {
+  const stages = new Set<string>();
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
+    if (!m) continue;
+    const ref = m[1]!.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}/g, "$1");
+    if (m[2]) stages.add(m[2].toLowerCase());
+    if (stages.has(ref.toLowerCase()) && ref.toLowerCase() !== m[2]?.toLowerCase()) continue;
+    return ref.includes("$") || ref === "" ? undefined : ref;
+  }
+  return undefined;
 }
