@@ -90,15 +90,15 @@ describe("examples/own-stack: a user's own stack with cdktf's Testing helpers", 
   it("builds on the compute type the image asks for (a large base stays well under the build starter's 15 minutes)", () => {
     const json = JSON.parse(
       Testing.synthScope((scope) => {
-        new ImageBuildEnvironment(scope, "image-builds", { root: copy.dir });
+        new ImageBuildEnvironment(scope, "image-builds", { root: copy.dir, project: "shop" });
         new BaseImage(scope, "common", { dockerfile: "docker/base.Dockerfile", packages: ["packages/common"], builder: "codebuild", computeType: "BUILD_GENERAL1_LARGE" });
         new LambdaImage(scope, "orders", { dockerfile: "services/orders/Dockerfile", context: "services/orders" });
       }),
     ) as Json;
     const computeTypes = Object.values(json.resource.aws_codebuild_project as Json).map((p) => [p.name, p.environment.compute_type]);
     expect(computeTypes.sort()).toEqual([
-      ["stack-base-common", "BUILD_GENERAL1_LARGE"],
-      ["stack-orders", "BUILD_GENERAL1_SMALL"],
+      ["shop-stack-base-common", "BUILD_GENERAL1_LARGE"],
+      ["shop-stack-orders", "BUILD_GENERAL1_SMALL"],
     ]);
   });
 
@@ -206,7 +206,7 @@ describe("the same checks as images.yaml, reported with the construct path", () 
   });
 
   it("paths that leave the root, a Dockerfile outside its context, and an unknown platform", () => {
-    expect(errorOf((stack) => new LambdaImage(stack, "a", { dockerfile: "../outside/Dockerfile" })).message).toMatch(/^MyStack\/a: dockerfile: "\.\.\/outside\/Dockerfile" leaves the repository root\. Fix:/);
+    expect(errorOf((stack) => new LambdaImage(stack, "a", { dockerfile: "../outside/Dockerfile" })).message).toMatch(/^MyStack\/a: dockerfile: "\.\.\/outside\/Dockerfile" leaves the repository root \(paths are relative to the repository root .*, set by root\)\. Fix:/);
     expect(errorOf((stack) => new LambdaImage(stack, "b", { dockerfile: "infra/sync_dynamo/Dockerfile", context: "infra/upload_images" })).message).toMatch(
       /^MyStack\/b: dockerfile: "infra\/sync_dynamo\/Dockerfile" is outside the build context "infra\/upload_images".*Fix: move the Dockerfile/,
     );

@@ -97,7 +97,7 @@ describe("LambdaImageFunction", () => {
     expect(policies).toHaveLength(1);
     const arns = JSON.parse(policies[0]!.policy as string).Statement[0].Condition.ArnLike["aws:SourceArn"] as string[];
     const arn = (name: string) => new RegExp(`^arn:\\$\\{data\\.aws_partition\\.[^}]+\\}:lambda:eu-west-1:\\$\\{data\\.aws_caller_identity\\.[^}]+\\}:function:${name}$`);
-    expect(arns.filter((a) => !a.endsWith(":*"))).toEqual([expect.stringMatching(arn("svc-first")), expect.stringMatching(arn("svc-second"))]);
+    expect(arns.filter((a) => !a.endsWith(":*"))).toEqual([expect.stringMatching(arn("lambda-image-builds-svc-first")), expect.stringMatching(arn("lambda-image-builds-svc-second"))]);
   });
 
   it("writes no repository policy for an image it did not build: that repository is not ours", () => {
