@@ -149,13 +149,54 @@ describe("the repositories' lifecycle policy", () => {
 });
 
 describe("ImageRepository", () => {
-  function synthRepository(props: { forceDelete?: boolean }) {
+  function synthRepository(props: { forceDelete?: boolean; mutableTags?: boolean }) {
     const app = Testing.app();
     const stack = new TerraformStack(app, "test");
     new ImageRepository(stack, "repo", { name: "r", maxImages: 3, maxAgeDays: 7, ...props });
     const json = JSON.parse(Testing.synth(stack)) as { resource: Record<string, Record<string, Record<string, unknown>>> };
     return Object.values(json.resource.aws_ecr_repository!)[0]!;
   }
+
+  /**
+   * Whether ECR lets a push move an existing tag, from the repository's synthesized settings.
+   * https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-tag-mutability.html: with tag
+   * immutability on, pushing a tag already in the repository fails with
+   * ImageTagAlreadyExistsException, except for tags matching an exclusion filter (a tag name, or
+   * `*` wildcards); MUTABLE lets every tag move.
+   * https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_PutImageTagMutability.html: at
+   * most 5 exclusion filters, of filterType WILDCARD.
+   */
+  function tagMayMove(repo: Record<string, unknown>, tag: string): boolean {
+    const filters = (repo.image_tag_mutability_exclusion_filter as { filter: string; filter_type: string }[] | undefined) ?? [];
+    expect(filters.length).toBeLessThanOrEqual(5);
+    for (const f of filters) expect(f.filter_type).toBe("WILDCARD");
+    const excluded = filters.some((f) => tagMatchesPattern(tag, f.filter));
+    switch (repo.image_tag_mutability) {
+      case "MUTABLE":
+        return true;
+      case "IMMUTABLE":
+        return false;
+      case "IMMUTABLE_WITH_EXCLUSION":
+        return excluded;
+      case "MUTABLE_WITH_EXCLUSION":
+        return !excluded;
+      default:
+        throw new Error(`unknown image_tag_mutability ${String(repo.image_tag_mutability)}`);
+    }
+  }
+
+  it("lets only the tags that must move be overwritten: content tags stay immutable, in static-tag repositories too", () => {
+    const contentTags = ["sha-0123456789ab", "git-0123456", "sha-0123456789ab-arm64", "git-0123456-amd64"];
+    const contentRepo = synthRepository({});
+    expect(tagMayMove(contentRepo, "cache")).toBe(true);
+    for (const tag of [...contentTags, "stable"]) expect(tagMayMove(contentRepo, tag), tag).toBe(false);
+
+    const staticRepo = synthRepository({ mutableTags: true });
+    for (const tag of ["cache", "stable", "stable-arm64", "stable-amd64"]) expect(tagMayMove(staticRepo, tag), tag).toBe(true);
+    // A static-tag stack's base repository also receives content tags (a stack switched from
+    // content tags, or another stack's pushes): those never move.
+    for (const tag of [...contentTags, "stable-old", "latest"]) expect(tagMayMove(staticRepo, tag), tag).toBe(false);
+  });
 
   it("lets terraform destroy delete a repository that still holds images, unless told not to", () => {
     // ECR's DeleteRepository fails on a repository that contains images unless forced

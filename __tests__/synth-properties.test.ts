@@ -293,16 +293,13 @@ describe.each(STACKS)("stack %s", (stack) => {
   });
 
   describe.each(Object.entries(BASES))("base image %s (built with Docker)", (name, want) => {
-    it(`has repository portfolio-base-${name}-${stack}: scan on push, ${staticBase ? "MUTABLE for the stable tag" : "immutable except the cache tag"}, a valid lifecycle`, () => {
+    it(`has repository portfolio-base-${name}-${stack}: scan on push, immutable except the cache tag${staticBase ? " and the stable tags" : ""}, a valid lifecycle`, () => {
       const { repo, repoId } = dockerBase(view(), name);
       expect(repo.image_scanning_configuration).toEqual({ scan_on_push: true });
       expect(repo.force_delete).toBe(true);
-      if (staticBase) {
-        expect(repo.image_tag_mutability).toBe("MUTABLE");
-      } else {
-        expect(repo.image_tag_mutability).toBe("IMMUTABLE_WITH_EXCLUSION");
-        expect(repo.image_tag_mutability_exclusion_filter).toEqual([{ filter: "cache", filter_type: "WILDCARD" }]);
-      }
+      expect(repo.image_tag_mutability).toBe("IMMUTABLE_WITH_EXCLUSION");
+      const moving = staticBase ? ["cache", "stable", "stable-arm64", "stable-amd64"] : ["cache"];
+      expect(repo.image_tag_mutability_exclusion_filter).toEqual(moving.map((filter) => ({ filter, filter_type: "WILDCARD" })));
       expectValidLifecycle(lifecycleOf(view(), repoId));
     });
 

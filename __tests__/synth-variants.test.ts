@@ -101,7 +101,9 @@ describe("a base image with builder: codebuild", () => {
     if (stack === "dev") expect(argv).toContain("--force");
     else expect(argv).not.toContain("--force");
     const [, repository] = repo(v, `portfolio-base-receipt-label-${stack}`);
-    expect(repository.image_tag_mutability).toBe(stack === "dev" ? "MUTABLE" : "IMMUTABLE_WITH_EXCLUSION");
+    // Only the tags that move are mutable; a content tag pushed to a static-tag stack stays put.
+    expect(repository.image_tag_mutability).toBe("IMMUTABLE_WITH_EXCLUSION");
+    expect(repository.image_tag_mutability_exclusion_filter.map((f: { filter: string }) => f.filter)).toEqual(stack === "dev" ? ["cache", "stable", "stable-arm64", "stable-amd64"] : ["cache"]);
   });
 
   it.each(["dev", "prod"])("%s: its Lambdas are built FROM it and wait for its build", (stack) => {

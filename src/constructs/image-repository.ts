@@ -9,7 +9,11 @@ import { platformSuffix } from "../naming.ts";
 export interface ImageRepositoryProps {
   /** ECR repository name. */
   readonly name: string;
-  /** Whether tags may be overwritten (the `stable` tag is); content-addressed tags never are. @default false */
+  /**
+   * Whether the static tags (`stable` and its per-platform tags) move from image to image. Only
+   * they, and BuildKit's `cache` tag, may be overwritten; content-addressed tags never are.
+   * @default false
+   */
   readonly mutableTags?: boolean;
   /** Keep this many most recent images of each content-tag kind (`sha-`, `git-`) and platform suffix. */
   readonly maxImages: number;
@@ -28,9 +32,10 @@ export class ImageRepository extends Construct {
     this.repository = new EcrRepository(this, "repository", {
       name: props.name,
       imageScanningConfiguration: { scanOnPush: true },
-      // Content tags never change meaning; only the BuildKit cache tag is rewritten on every build.
-      imageTagMutability: props.mutableTags ? "MUTABLE" : "IMMUTABLE_WITH_EXCLUSION",
-      imageTagMutabilityExclusionFilter: props.mutableTags ? undefined : [{ filter: CACHE_TAG, filterType: "WILDCARD" }],
+      // Content tags never change meaning: only the tags that must move (the BuildKit cache tag on
+      // every build, the static tags of a static-tag stack) are excluded from immutability.
+      imageTagMutability: "IMMUTABLE_WITH_EXCLUSION",
+      imageTagMutabilityExclusionFilter: movingTags(props.mutableTags ?? false).map((filter) => ({ filter, filterType: "WILDCARD" })),
       encryptionConfiguration: [{ encryptionType: "AES256" }],
       // The repository is this stack's own build output: every image in it can be rebuilt from
       // the monorepo, and ECR refuses to delete a repository that still holds images.
@@ -52,6 +57,22 @@ export class ImageRepository extends Construct {
 
 /** Tags that are moved from image to image (never content-addressed): `cache`, `stable`, `stable-<arch>`. */
 const MOVING_TAGS: readonly string[] = [CACHE_TAG, STATIC_TAG, ...platform.options.map((p) => `${STATIC_TAG}-${platformSuffix(p)}`)];
+
+/**
+ * ECR takes at most 5 tag mutability exclusion filters per repository
+ * (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_PutImageTagMutability.html).
+ */
+export const MAX_MUTABILITY_EXCLUSION_FILTERS = 5;
+
+/**
+ * The tags a repository lets move (its tag mutability exclusion filters, matched exactly: none
+ * holds a `*`): `cache` always; `stable` and `stable-<arch>` when the repository holds static tags.
+ */
+export function movingTags(staticTags: boolean): string[] {
+  const tags = staticTags ? [...MOVING_TAGS] : [CACHE_TAG];
+  if (tags.length > MAX_MUTABILITY_EXCLUSION_FILTERS) throw new Error(`${tags.length} moving tags; ECR takes at most ${MAX_MUTABILITY_EXCLUSION_FILTERS} exclusion filters`);
+  return tags;
+}
 
 /** Content-tag kinds: `sha-<hash>` and `git-<commit>`, each optionally suffixed `-<arch>` by multi-platform Docker builds. */
 const CONTENT_TAG_PREFIXES = ["sha-", "git-"] as const;
