@@ -35,11 +35,11 @@ it("the build starter is invoked for each platform's build and the join, and may
   const tag = `sha-${hash.slice(0, 12)}`;
   const invocations = Object.values(stack.resource.aws_lambda_invocation ?? {}).map((r) => JSON.parse(r.input as string) as { projectName: string; imageTag: string });
   const projects = new Map(Object.entries(stack.resource.aws_codebuild_project!).map(([id, p]) => [`\${aws_codebuild_project.${id}.name}`, p.name as string]));
-  const dynamo = invocations.filter((i) => i.imageTag.startsWith(tag)).map((i) => `${projects.get(i.projectName)} ${i.imageTag}`).sort();
+  const dynamo = invocations.filter((i) => i.imageTag.endsWith(tag)).map((i) => `${projects.get(i.projectName)} ${i.imageTag}`).sort();
   expect(dynamo).toEqual([
     `portfolio-base-receipt-dynamo-prod ${tag}`,
-    `portfolio-base-receipt-dynamo-prod-amd64 ${tag}-amd64`,
-    `portfolio-base-receipt-dynamo-prod-arm64 ${tag}-arm64`,
+    `portfolio-base-receipt-dynamo-prod-amd64 amd64-${tag}`,
+    `portfolio-base-receipt-dynamo-prod-arm64 arm64-${tag}`,
   ]);
   const startable = Object.values(stack.resource.aws_iam_role_policy!)
     .map((p) => JSON.parse(p.policy as string) as { Statement: { Action: string | string[]; Resource: string | string[] }[] })

@@ -298,7 +298,7 @@ describe.each(STACKS)("stack %s", (stack) => {
       expect(repo.image_scanning_configuration).toEqual({ scan_on_push: true });
       expect(repo.force_delete).toBe(true);
       expect(repo.image_tag_mutability).toBe("IMMUTABLE_WITH_EXCLUSION");
-      const moving = staticBase ? ["cache", "stable", "stable-arm64", "stable-amd64"] : ["cache"];
+      const moving = staticBase ? ["cache", "stable", "arm64-stable", "amd64-stable"] : ["cache"];
       expect(repo.image_tag_mutability_exclusion_filter).toEqual(moving.map((filter) => ({ filter, filter_type: "WILDCARD" })));
       expectValidLifecycle(lifecycleOf(view(), repoId));
     });
