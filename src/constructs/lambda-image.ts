@@ -68,8 +68,9 @@ export class LambdaImage extends Construct {
     const env = props.environment ?? ImageBuildEnvironment.of(this);
     this.name = props.name ?? kebabName(id);
     this.platform = props.platform ?? "linux/arm64";
-    const repositoryName = props.repositoryName ?? boundedName(`${env.namePrefix}-${this.name}`, 256);
-    const projectName = props.projectName ?? boundedName(`${env.namePrefix}-${this.name}`, 255);
+    // The environment's naming, which its IAM policies' name pattern also comes from.
+    const repositoryName = props.repositoryName ?? boundedName(env.resourceName(this.name), 256);
+    const projectName = props.projectName ?? boundedName(env.resourceName(this.name), 255);
     const base = props.baseImage;
     this.analysis = defineImage(
       this,
