@@ -16,6 +16,7 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { AppImages, BaseImage, ImageBuildEnvironment, LambdaImage, PropsError } from "../src/index.ts";
 import { coverNames, iamPolicyLength, matchesIamPattern } from "../src/constructs/iam.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
+import { arnLike } from "./helpers/iam-eval.ts";
 import { synthExample, resourcesOf, type TfJson } from "./helpers/synth.ts";
 
 const QUOTAS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html";
@@ -23,16 +24,6 @@ const TRUST_DEFAULT = 2048;
 const INLINE_TOTAL = 10240;
 
 type Statement = { Effect: string; Action: string | string[]; Resource?: string | string[]; Condition?: Record<string, Record<string, string | string[]>> };
-
-/** `ArnLike`: the ARN's six components (the last may hold colons) matched one by one, `*` and `?` wildcards. */
-function arnLike(arn: string, pattern: string): boolean {
-  const split = (a: string) => {
-    const parts = a.split(":");
-    return [...parts.slice(0, 5), parts.slice(5).join(":")];
-  };
-  const [a, p] = [split(arn), split(pattern)];
-  return a.length === 6 && p.length === 6 && a.every((c, i) => matchesIamPattern(c, p[i]!));
-}
 
 /**
  * A policy's length as IAM counts it once Terraform has filled it in: every value Terraform
@@ -87,10 +78,10 @@ describe("the pieces", () => {
 });
 
 /** One stack with a multi-platform CodeBuild base and `count` Lambda images built FROM it. */
-function bigStack(app: App, stackName: string, count: number, opts: { names?: (i: number) => string; region?: string } = {}): TerraformStack {
+function bigStack(app: App, stackName: string, count: number, opts: { names?: (i: number) => string; buildTrigger?: "lambda" } = {}): TerraformStack {
   const stack = new TerraformStack(app, stackName);
   new AwsProvider(stack, "aws", { region: "us-east-1" });
-  new ImageBuildEnvironment(stack, "image-builds", { root: copy.dir, region: opts.region });
+  new ImageBuildEnvironment(stack, "image-builds", { root: copy.dir, buildTrigger: opts.buildTrigger });
   const base = new BaseImage(stack, "receipt-dynamo", {
     dockerfile: "dockerfiles/Dockerfile.receipt_dynamo",
     packages: ["receipt_dynamo"],
@@ -159,6 +150,20 @@ describe("100 images in one stack (constructs)", () => {
   });
 });
 
+describe("100 images in one stack started by the build starter Lambda", () => {
+  it(`keeps the starter role's inline policy within ${INLINE_TOTAL} characters, reaching every project`, () => {
+    const app = testApp(path.join(scratch, "cache-starter"));
+    const json = JSON.parse(Testing.synth(bigStack(app, "production", 100, { buildTrigger: "lambda" })));
+    const policy = Object.values(resourcesOf(json, "aws_iam_role_policy")).find((p) => p.name === "start-stack-builds")!;
+    expect(worstCaseLength(policy.policy as string)).toBeLessThanOrEqual(INLINE_TOTAL);
+    const start = statementsOf(policy.policy as string).find((s) => [s.Action].flat().includes("codebuild:StartBuild"))!;
+    const fill = (a: string) => a.replace(/\$\{data\.aws_caller_identity\.[^}]+\}/g, "123456789012").replace(/\$\{data\.aws_partition\.[^}]+\}/g, "aws").replace(/\$\{data\.aws_region\.[^}]+\}/g, "us-east-1");
+    for (const p of Object.values(resourcesOf(json, "aws_codebuild_project"))) {
+      expect([start.Resource].flat().some((r) => arnLike(`arn:aws:codebuild:us-east-1:123456789012:project/${p.name}`, fill(r!))), p.name).toBe(true);
+    }
+  }, 120_000);
+});
+
 describe("a policy that would not fit is refused at synth", () => {
   it("names the stack, the policy and the quota", () => {
     const app = testApp(path.join(scratch, "cache-custom"));
@@ -198,6 +203,19 @@ describe("a policy that would not fit is refused at synth", () => {
     bigStack(app2, "production-eu", 1);
     expect(() => Testing.synth(big)).toThrow(/the name pattern production-\* is not used because it also matches names of stack production-eu.*Fix: give the stacks name prefixes neither of which starts with the other/);
   }, 120_000);
+
+  it("keeps its pattern when another stack only pulls one of its base images", () => {
+    const app = testApp(path.join(scratch, "cache-cross"));
+    const alpha = bigStack(app, "alpha", 2);
+    const beta = new TerraformStack(app, "beta");
+    new AwsProvider(beta, "aws", { region: "us-east-1" });
+    new ImageBuildEnvironment(beta, "image-builds", { root: copy.dir });
+    const base = alpha.node.findAll().find((c): c is BaseImage => c instanceof BaseImage)!;
+    new LambdaImage(beta, "sync", { dockerfile: "infra/sync_dynamo/Dockerfile", baseImage: base });
+    const role = Object.values(resourcesOf(JSON.parse(Testing.synth(alpha)), "aws_iam_role")).find((r) => String(r.name).endsWith("-image-builds"))!;
+    const arns = [statementsOf(role.assume_role_policy as string)[0]!.Condition!.ArnLike!["aws:SourceArn"]!].flat();
+    expect(arns.some((a) => a.endsWith(":project/alpha-*"))).toBe(true);
+  }, 60_000);
 
   it("takes a raised trust policy quota, up to IAM's maximum of 4,096", () => {
     const app = testApp(path.join(scratch, "cache-custom"));

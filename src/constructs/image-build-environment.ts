@@ -7,6 +7,8 @@ import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/ind
 import { DataAwsRegion } from "@cdktf/provider-aws/lib/data-aws-region/index.js";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
+import { EcrRepository } from "@cdktf/provider-aws/lib/ecr-repository/index.js";
+import { CodebuildProject } from "@cdktf/provider-aws/lib/codebuild-project/index.js";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider/index.js";
 import { boundedName, kebabName } from "../naming.ts";
 import { PropsError } from "../manifest/errors.ts";
@@ -269,18 +271,17 @@ export class ImageBuildEnvironment extends Construct {
     return [pattern, ...platform.options.map((p) => platformProjectName(pattern, p))];
   }
 
-  /** The other stacks of this App that registered a name `pattern` matches. */
+  /** The other stacks of this App holding an ECR repository or CodeBuild project whose name `pattern` matches. */
   private stacksReachedBy(pattern: string): string[] {
-    return this.node.root.node
-      .findAll()
-      .filter((c): c is ImageBuildEnvironment => c instanceof ImageBuildEnvironment && c !== this)
-      .filter((o) => o.registeredNames().some((n) => matchesIamPattern(n, pattern)))
-      .map((o) => o.stackName);
-  }
-
-  /** Every repository and project name this stack's images registered. */
-  private registeredNames(): string[] {
-    return [...this.registry.pushRepositories, ...this.registry.pullRepositories, ...this.registry.projects];
+    const mine = TerraformStack.of(this);
+    const reached = new Set<string>();
+    for (const c of this.node.root.node.findAll()) {
+      if (!(c instanceof EcrRepository || c instanceof CodebuildProject)) continue;
+      const stack = TerraformStack.of(c);
+      // A name that is a token (unknown until apply) cannot be judged; names here are plain text.
+      if (stack !== mine && typeof c.nameInput === "string" && matchesIamPattern(c.nameInput, pattern)) reached.add(stack.node.id);
+    }
+    return [...reached];
   }
 
   /** The ARNs (and ARN patterns) the stack's policies name, read at synth when every image is registered. */
