@@ -183,11 +183,11 @@ describe("pre_build", () => {
   it("a platform's build of a multi-platform image refuses to run without its project's TARGET_PLATFORM, or with another platform", () => {
     const multi = spec({ platforms: ["linux/arm64", "linux/amd64"] });
     for (const target of [undefined, "linux/386"]) {
-      const run = runPhase(multi, "pre_build", { REPOSITORY_URI: REPO, IMAGE_TAG: "t-arm64", ...(target ? { TARGET_PLATFORM: target } : {}) });
+      const run = runPhase(multi, "pre_build", { REPOSITORY_URI: REPO, IMAGE_TAG: "arm64-t", ...(target ? { TARGET_PLATFORM: target } : {}) });
       expect(run.status).not.toBe(0);
       expect(run.stderr).toContain(`TARGET_PLATFORM is '${target ?? ""}', not one of linux/arm64 linux/amd64`);
     }
-    expect(runPhase(multi, "pre_build", { REPOSITORY_URI: REPO, IMAGE_TAG: "t-arm64", TARGET_PLATFORM: "linux/amd64" }).status).toBe(0);
+    expect(runPhase(multi, "pre_build", { REPOSITORY_URI: REPO, IMAGE_TAG: "arm64-t", TARGET_PLATFORM: "linux/amd64" }).status).toBe(0);
   });
 });
 
@@ -297,12 +297,12 @@ describe("post_build", () => {
   it("a platform's build of a multi-platform image pushes only its own tag (the join tags the index cache)", () => {
     const run = runPhase(spec({ platforms: ["linux/arm64", "linux/amd64"] }), "post_build", {
       REPOSITORY_URI: REPO,
-      IMAGE_TAG: "t-arm64",
+      IMAGE_TAG: "arm64-t",
       TARGET_PLATFORM: "linux/arm64",
       CODEBUILD_BUILD_SUCCEEDING: "1",
     });
     expect(run.status).toBe(0);
-    expect(run.calls.filter((c) => c[1] === "push").map((c) => c[2])).toEqual([`${REPO}:t-arm64`]);
+    expect(run.calls.filter((c) => c[1] === "push").map((c) => c[2])).toEqual([`${REPO}:arm64-t`]);
   });
 });
 
@@ -310,7 +310,7 @@ describe("the join of a multi-platform image", () => {
   const join = () => parse(renderJoinBuildspec(["linux/arm64", "linux/amd64"])) as Buildspec;
   const env = { REPOSITORY_URI: REPO, IMAGE_TAG: "sha-1", CODEBUILD_BUILD_SUCCEEDING: "1" };
 
-  it("logs in to the repository's registry and creates the index <tag> from <tag>-arm64 and <tag>-amd64 in the registry", () => {
+  it("logs in to the repository's registry and creates the index <tag> from arm64-<tag> and amd64-<tag> in the registry", () => {
     const pre = runPhase(join(), "pre_build", env);
     expect(pre.status).toBe(0);
     expect(logins(pre.calls)).toEqual(["123456789012.dkr.ecr.us-east-1.amazonaws.com"]);
@@ -318,7 +318,7 @@ describe("the join of a multi-platform image", () => {
     expect(build.status).toBe(0);
     // https://docs.docker.com/reference/cli/docker/buildx/imagetools/create/: "Create a new manifest
     // list based on source manifests ... [which] must already exist in the registry".
-    expect(build.calls).toEqual([["docker", "buildx", "imagetools", "create", "-t", `${REPO}:sha-1`, `${REPO}:sha-1-arm64`, `${REPO}:sha-1-amd64`]]);
+    expect(build.calls).toEqual([["docker", "buildx", "imagetools", "create", "-t", `${REPO}:sha-1`, `${REPO}:arm64-sha-1`, `${REPO}:amd64-sha-1`]]);
   });
 
   it("tags the index cache (a carbon copy: one source) and prints it; refuses after a failed build", () => {

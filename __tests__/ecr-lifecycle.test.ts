@@ -6,6 +6,8 @@ import { describe, expect, it } from "vitest";
 import { Testing, TerraformStack } from "cdktf";
 import { checkPolicy, expiredImages, tagMatchesPattern, type LifecyclePolicy, type LifecycleRule, type PushedImage } from "./helpers/ecr-lifecycle.ts";
 import { ImageRepository, lifecyclePolicy } from "../src/constructs/image-repository.ts";
+import { platformTag } from "../src/buildspec.ts";
+import type { Platform } from "../src/manifest/schema.ts";
 
 const EXAMPLES = "https://docs.aws.amazon.com/AmazonECR/latest/userguide/lifecycle_policy_examples.html";
 
@@ -105,14 +107,54 @@ describe("the repositories' lifecycle policy", () => {
     expect(ids(expiredImages(policy, images))).toEqual(["git-0", "git-1", "sha-0", "sha-1"]);
   });
 
-  it("counts each platform of a multi-platform Docker base on its own, and never expires stable-<arch>", () => {
+  it("counts each platform of a multi-platform Docker base on its own, and never expires <arch>-stable", () => {
+    const perPlatform = (n: number, arch: string) => builds(n, "sha-").map((i) => ({ ...i, id: `${arch}-${i.id}`, tags: [platformTag(i.tags[0]!, `linux/${arch}` as Platform)] }));
     const images = [
-      ...builds(12, "sha-", "-arm64"),
-      ...builds(12, "sha-", "-amd64"),
-      { id: "stable-arm64", tags: ["stable-arm64"], pushedDaysAgo: 400 },
-      { id: "stable-amd64", tags: ["stable-amd64"], pushedDaysAgo: 400 },
+      ...perPlatform(12, "arm64"),
+      ...perPlatform(12, "amd64"),
+      { id: "arm64-stable", tags: [platformTag("stable", "linux/arm64")], pushedDaysAgo: 400 },
+      { id: "amd64-stable", tags: [platformTag("stable", "linux/amd64")], pushedDaysAgo: 400 },
     ];
-    expect(ids(expiredImages(policy, images))).toEqual(["sha-0-amd64", "sha-0-arm64", "sha-1-amd64", "sha-1-arm64"]);
+    expect(ids(expiredImages(policy, images))).toEqual(["amd64-sha-0", "amd64-sha-1", "arm64-sha-0", "arm64-sha-1"]);
+  });
+
+  /**
+   * `builds` builds of a multi-platform CodeBuild base, one a day: each pushes one image per
+   * platform under its per-platform tag, then the index joining them under the content tag, and
+   * moves `cache` to that index (a copy of the same manifest: the same image, a second tag).
+   * `tagOf` gives the per-platform tag; the shipped one is platformTag.
+   */
+  function multiPlatformBuilds(count: number, tagOf: (tag: string, platform: Platform) => string = platformTag): PushedImage[] {
+    const images: PushedImage[] = [];
+    for (let i = 0; i < count; i++) {
+      const day = count - i;
+      const tag = `sha-${String(i).padStart(12, "0")}`;
+      for (const p of ["linux/arm64", "linux/amd64"] as const) {
+        images.push({ id: `${tag}/${p}`, tags: [tagOf(tag, p)], pushedDaysAgo: day + 0.5, referencedBy: tag });
+      }
+      images.push({ id: tag, tags: i === count - 1 ? [tag, "cache"] : [tag], pushedDaysAgo: day });
+    }
+    return images;
+  }
+  const keptIndexes = (images: PushedImage[], expired: Set<string>) => images.filter((i) => !i.id.includes("/") && !expired.has(i.id)).map((i) => i.id);
+
+  // ECR: a rule counts every image carrying a matching tag, also one a higher-priority rule
+  // claims ("can still identify them as if they haven't been expired"), and an image an index
+  // references is not expired while the index remains
+  // (https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html).
+  it.each([1, 3, 5, 10])("keeps maxImages = %i indexes of a multi-platform CodeBuild base, and each one's platform images, after many builds", (n) => {
+    const images = multiPlatformBuilds(3 * n + 4);
+    const expired = expiredImages(lifecyclePolicy(n, MAX_AGE_DAYS) as LifecyclePolicy, images);
+    const newest = images.filter((i) => !i.id.includes("/")).slice(-n).map((i) => i.id);
+    expect(keptIndexes(images, expired)).toEqual(newest);
+    const kept = images.filter((i) => !expired.has(i.id)).map((i) => i.id);
+    expect(kept.sort()).toEqual(newest.flatMap((t) => [t, `${t}/linux/arm64`, `${t}/linux/amd64`]).sort());
+  });
+
+  it("(with per-platform tags suffixed <tag>-<arch>, the sha-* rule counted them too: 2 of 5 indexes kept after 6 builds)", () => {
+    const images = multiPlatformBuilds(6, (tag, p) => `${tag}-${p.split("/")[1]}`);
+    const expired = expiredImages(lifecyclePolicy(5, MAX_AGE_DAYS) as LifecyclePolicy, images);
+    expect(keptIndexes(images, expired)).toHaveLength(2);
   });
 
   it("never expires the cache or stable image by count, even when it also carries an old content tag", () => {
@@ -149,13 +191,54 @@ describe("the repositories' lifecycle policy", () => {
 });
 
 describe("ImageRepository", () => {
-  function synthRepository(props: { forceDelete?: boolean }) {
+  function synthRepository(props: { forceDelete?: boolean; mutableTags?: boolean }) {
     const app = Testing.app();
     const stack = new TerraformStack(app, "test");
     new ImageRepository(stack, "repo", { name: "r", maxImages: 3, maxAgeDays: 7, ...props });
     const json = JSON.parse(Testing.synth(stack)) as { resource: Record<string, Record<string, Record<string, unknown>>> };
     return Object.values(json.resource.aws_ecr_repository!)[0]!;
   }
+
+  /**
+   * Whether ECR lets a push move an existing tag, from the repository's synthesized settings.
+   * https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-tag-mutability.html: with tag
+   * immutability on, pushing a tag already in the repository fails with
+   * ImageTagAlreadyExistsException, except for tags matching an exclusion filter (a tag name, or
+   * `*` wildcards); MUTABLE lets every tag move.
+   * https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_PutImageTagMutability.html: at
+   * most 5 exclusion filters, of filterType WILDCARD.
+   */
+  function tagMayMove(repo: Record<string, unknown>, tag: string): boolean {
+    const filters = (repo.image_tag_mutability_exclusion_filter as { filter: string; filter_type: string }[] | undefined) ?? [];
+    expect(filters.length).toBeLessThanOrEqual(5);
+    for (const f of filters) expect(f.filter_type).toBe("WILDCARD");
+    const excluded = filters.some((f) => tagMatchesPattern(tag, f.filter));
+    switch (repo.image_tag_mutability) {
+      case "MUTABLE":
+        return true;
+      case "IMMUTABLE":
+        return false;
+      case "IMMUTABLE_WITH_EXCLUSION":
+        return excluded;
+      case "MUTABLE_WITH_EXCLUSION":
+        return !excluded;
+      default:
+        throw new Error(`unknown image_tag_mutability ${String(repo.image_tag_mutability)}`);
+    }
+  }
+
+  it("lets only the tags that must move be overwritten: content tags stay immutable, in static-tag repositories too", () => {
+    const contentTags = ["sha-0123456789ab", "git-0123456", "sha-0123456789ab-arm64", "git-0123456-amd64"];
+    const contentRepo = synthRepository({});
+    expect(tagMayMove(contentRepo, "cache")).toBe(true);
+    for (const tag of [...contentTags, "stable"]) expect(tagMayMove(contentRepo, tag), tag).toBe(false);
+
+    const staticRepo = synthRepository({ mutableTags: true });
+    for (const tag of ["cache", "stable", platformTag("stable", "linux/arm64"), platformTag("stable", "linux/amd64")]) expect(tagMayMove(staticRepo, tag), tag).toBe(true);
+    // A static-tag stack's base repository also receives content tags (a stack switched from
+    // content tags, or another stack's pushes): those never move.
+    for (const tag of [...contentTags, platformTag("sha-0123456789ab", "linux/arm64"), "stable-old", "latest"]) expect(tagMayMove(staticRepo, tag), tag).toBe(false);
+  });
 
   it("lets terraform destroy delete a repository that still holds images, unless told not to", () => {
     // ECR's DeleteRepository fails on a repository that contains images unless forced

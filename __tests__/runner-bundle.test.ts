@@ -90,9 +90,9 @@ describe("build starter runtime", () => {
         new BuildStarter(scope, "starter", {
           functionName: "fn",
           bundle: { file: zip, bytes: 16, sha256: "0".repeat(64) },
-          projectArns: [],
-          repositoryArns: [],
-          buildLogGroupArns: [],
+          projectArns: () => [],
+          repositoryArns: () => [],
+          buildLogGroupArns: () => [],
           sourceAccount: "123456789012",
         });
       }),

@@ -193,25 +193,53 @@ describe("runner CLI (bundled runner.cjs against the fake AWS)", () => {
     expect(r.stdout).toContain("digest sha256:");
   });
 
-  it("does not retry access-denied errors", async () => {
+  // IAM is eventually consistent: a role or policy the same apply just created may not be visible
+  // to CodeBuild yet, and StartBuild answers AccessDeniedException until it is
+  // (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency).
+  it("retries AccessDenied on the first StartBuild while the apply's IAM changes propagate, then builds once", async () => {
     model.failNext(
       "StartBuild",
-      5,
+      3,
       new FakeAwsError("AccessDeniedException", "User is not authorized to perform: codebuild:StartBuild"),
     );
     const r = await run(ARGS, env());
 
-    expect(r.code).toBe(1);
-    expect(fake.callsOf("StartBuild")).toHaveLength(1);
-    expect(r.stderr.trim()).toBe(
-      "runner: StartBuild: AccessDeniedException: User is not authorized to perform: codebuild:StartBuild",
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(
+      /runner: StartBuild: AccessDeniedException: User is not authorized to perform: codebuild:StartBuild; IAM changes of this apply may not have propagated yet, retrying in \d+\.\ds/,
     );
+    expect(fake.callsOf("StartBuild")).toHaveLength(4);
+    // Refused calls start nothing, and the retries carry the same idempotency token.
+    expect(new Set(fake.callsOf("StartBuild").map((c) => c.input.idempotencyToken)).size).toBe(1);
+    expect(model.builds.size).toBe(1);
+    expect(r.stdout).toMatch(PHASE_LINE("COMPLETED"));
+  });
+
+  it("gives up on an AccessDenied that outlasts the bounded IAM window, naming the call", async () => {
+    model.failNext(
+      "StartBuild",
+      10_000,
+      new FakeAwsError("AccessDeniedException", "User is not authorized to perform: codebuild:StartBuild"),
+    );
+    const started = Date.now();
+    const r = await run(ARGS, env({ RUNNER_IAM_SETTLE_MS: "400" }));
+
+    expect(r.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(fake.callsOf("StartBuild").length).toBeGreaterThan(1);
+    expect(model.builds.size).toBe(0);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines.at(-2)).toMatch(/^runner: still denied after \d+s of retries: a permission is missing, not propagating$/);
+    expect(lines.at(-1)).toBe("runner: StartBuild: AccessDeniedException: User is not authorized to perform: codebuild:StartBuild");
   });
 
   it("when polling is denied, exits 1 saying the build may still be running (and does not stop it)", async () => {
     model.failNext("BatchGetBuilds", 1, new FakeAwsError("AccessDeniedException", "not authorized: codebuild:BatchGetBuilds"));
     const r = await run(ARGS, env());
 
+    // Once the build has started, the permissions were visible: AccessDenied is final, not retried.
+    expect(fake.callsOf("BatchGetBuilds")).toHaveLength(1);
+    expect(r.stderr).not.toContain("may not have propagated");
     expect(r.code).toBe(1);
     const buildId = [...model.builds.keys()][0]!;
     expect(r.stderr).toContain(

@@ -36,8 +36,8 @@ let cliFile: string;
 let fake: FakeAws | undefined;
 let model: FakeModel;
 
-function run(args: string[] = ARGS): Promise<RunResult> {
-  return runRunner(cliFile, args, fakeAwsEnv(fake!.endpoint, { extra: { RUNNER_POLL_MS: "20", RUNNER_RETRY_BASE_MS: "5" } }), workDir);
+function run(args: string[] = ARGS, extra: Record<string, string> = {}): Promise<RunResult> {
+  return runRunner(cliFile, args, fakeAwsEnv(fake!.endpoint, { extra: { RUNNER_POLL_MS: "20", RUNNER_RETRY_BASE_MS: "5", ...extra } }), workDir);
 }
 
 /**
@@ -181,10 +181,29 @@ describe("errors name the AWS call", () => {
 
   it("an ECR error other than a missing image names DescribeImages", async () => {
     await startFake();
-    model.failNext("DescribeImages", 1, new FakeAwsError("AccessDeniedException", "not authorized: ecr:DescribeImages"));
+    model.failNext("DescribeImages", 1, new FakeAwsError("InvalidParameterException", "Invalid parameter at 'imageIds'"));
     const r = await run();
 
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toBe("runner: DescribeImages: AccessDeniedException: not authorized: ecr:DescribeImages");
+    expect(r.stderr.trim()).toBe("runner: DescribeImages: InvalidParameterException: Invalid parameter at 'imageIds'");
+  });
+
+  // The build starter's first call is DescribeImages, made with the role and policy the same apply
+  // created: IAM's eventual consistency can deny it for a while
+  // (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency).
+  it("an AccessDenied on DescribeImages before the build is retried for the bounded IAM window, then named", async () => {
+    await startFake();
+    model.failNext("DescribeImages", 2, new FakeAwsError("AccessDeniedException", "not authorized: ecr:DescribeImages"));
+    const ok = await run();
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toContain("runner: DescribeImages: AccessDeniedException: not authorized: ecr:DescribeImages; IAM changes of this apply may not have propagated yet");
+
+    await fake!.close();
+    await startFake();
+    model.failNext("DescribeImages", 10_000, new FakeAwsError("AccessDeniedException", "not authorized: ecr:DescribeImages"));
+    const denied = await run(ARGS, { RUNNER_IAM_SETTLE_MS: "300" });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr.trim().split("\n").at(-1)).toBe("runner: DescribeImages: AccessDeniedException: not authorized: ecr:DescribeImages");
+    expect(fake!.callsOf("StartBuild")).toHaveLength(0);
   });
 });

@@ -5,6 +5,11 @@ import { parse } from "yaml";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
 import { StackView } from "./helpers/stack-view.ts";
 import { flagValue, localExecArgv, synthExample, type SynthResult, type TfResource } from "./helpers/synth.ts";
+import { allows, type PolicyStatement } from "./helpers/iam-eval.ts";
+
+/** An ARN of the stack's account, as the synthesized policies write it. */
+const ARN = (service: string, resource: string) =>
+  `arn:\${data.aws_partition.partition.partition}:${service}:us-east-1:\${data.aws_caller_identity.account.account_id}:${resource}`;
 
 /**
  * Manifest variants of the example: a base image built in CodeBuild, multi-platform bases, and
@@ -101,7 +106,9 @@ describe("a base image with builder: codebuild", () => {
     if (stack === "dev") expect(argv).toContain("--force");
     else expect(argv).not.toContain("--force");
     const [, repository] = repo(v, `portfolio-base-receipt-label-${stack}`);
-    expect(repository.image_tag_mutability).toBe(stack === "dev" ? "MUTABLE" : "IMMUTABLE_WITH_EXCLUSION");
+    // Only the tags that move are mutable; a content tag pushed to a static-tag stack stays put.
+    expect(repository.image_tag_mutability).toBe("IMMUTABLE_WITH_EXCLUSION");
+    expect(repository.image_tag_mutability_exclusion_filter.map((f: { filter: string }) => f.filter)).toEqual(stack === "dev" ? ["cache", "stable", "arm64-stable", "amd64-stable"] : ["cache"]);
   });
 
   it.each(["dev", "prod"])("%s: its Lambdas are built FROM it and wait for its build", (stack) => {
@@ -120,12 +127,12 @@ describe("a base image with builder: codebuild", () => {
   it("the CodeBuild role may push to its repository and write its build logs", () => {
     const v = view("codebuild", "prod");
     const [, policy] = v.one("aws_iam_role_policy", (p) => p.name === "build-stack-images");
-    const statements = JSON.parse(policy.policy as string).Statement as { Action: string | string[]; Resource: string | string[] }[];
-    const pushed = statements.filter((s) => asArray(s.Action).includes("ecr:PutImage")).flatMap((s) => asArray(s.Resource));
-    expect(pushed.some((r) => r.endsWith(":repository/portfolio-base-receipt-label-prod"))).toBe(true);
-    expect(pushed.some((r) => r.endsWith(":repository/portfolio-base-receipt-dynamo-prod"))).toBe(false);
-    const logs = statements.filter((s) => asArray(s.Action).includes("logs:PutLogEvents")).flatMap((s) => asArray(s.Resource));
-    expect(logs.some((r) => r.endsWith(":log-group:/aws/codebuild/portfolio-base-receipt-label-prod:*"))).toBe(true);
+    const statements = JSON.parse(policy.policy as string).Statement as PolicyStatement[];
+    expect(allows(statements, "ecr:PutImage", ARN("ecr", "repository/portfolio-base-receipt-label-prod"))).toBe(true);
+    // The Docker-built parent is only pulled: its repository matches the stack's pattern, and a Deny keeps pushes out.
+    expect(allows(statements, "ecr:PutImage", ARN("ecr", "repository/portfolio-base-receipt-dynamo-prod"))).toBe(false);
+    expect(allows(statements, "ecr:BatchGetImage", ARN("ecr", "repository/portfolio-base-receipt-dynamo-prod"))).toBe(true);
+    expect(allows(statements, "logs:PutLogEvents", ARN("logs", "log-group:/aws/codebuild/portfolio-base-receipt-label-prod:log-stream:b"))).toBe(true);
   });
 });
 
@@ -140,13 +147,13 @@ describe("multi-platform base images", () => {
       .sort();
   };
 
-  it("a Docker-built base builds and pushes every platform under <tag>-<arch>, all with the content-hash trigger", () => {
+  it("a Docker-built base builds and pushes every platform under <arch>-<tag>, all with the content-hash trigger", () => {
     const v = view("multi", "prod");
     const hash = hashOf("multi", "receipt-dynamo", "base");
     const url = repoUrl(v, "portfolio-base-receipt-dynamo-prod");
     expect(dockerImages(v, "receipt-dynamo").map(([p, n]) => [p, n])).toEqual([
-      ["linux/amd64", `${url}:${tagOf(hash)}-amd64`],
-      ["linux/arm64", `${url}:${tagOf(hash)}-arm64`],
+      ["linux/amd64", `${url}:amd64-${tagOf(hash)}`],
+      ["linux/arm64", `${url}:arm64-${tagOf(hash)}`],
     ]);
     for (const [, , id] of dockerImages(v, "receipt-dynamo")) {
       expect(v.get("docker_image", id).triggers).toEqual({ content_hash: hash });
@@ -172,12 +179,12 @@ describe("multi-platform base images", () => {
     const v = view("multi", "prod");
     const [, , argv] = buildOf(v, "portfolio-sync-dynamo-prod");
     const url = repoUrl(v, "portfolio-base-receipt-dynamo-prod");
-    expect(flagValue(argv, "--base-image-uri")).toBe(`${url}:${tagOf(hashOf("multi", "receipt-dynamo", "base"))}-amd64`);
+    expect(flagValue(argv, "--base-image-uri")).toBe(`${url}:amd64-${tagOf(hashOf("multi", "receipt-dynamo", "base"))}`);
     expect(lambdaFn(v, "sync-dynamo").architectures).toEqual(["x86_64"]);
     const [, project] = v.one("aws_codebuild_project", (p) => p.name === "portfolio-sync-dynamo-prod");
     expect(project.environment).toMatchObject({ type: "LINUX_CONTAINER", image: "aws/codebuild/standard:7.0" });
     const [, , uploadArgv] = buildOf(v, "portfolio-upload-images-prod");
-    expect(flagValue(uploadArgv, "--base-image-uri")).toMatch(/-amd64$/);
+    expect(flagValue(uploadArgv, "--base-image-uri")).toMatch(/:amd64-sha-[0-9a-f]{12}$/);
   });
 
   // Each platform is built natively, so no build needs QEMU (tonistiigi/binfmt) or a BuildKit
@@ -202,12 +209,12 @@ describe("multi-platform base images", () => {
     for (const base of ["receipt-dynamo", "receipt-label"]) {
       const tag = tagOf(hashOf("multiCodebuild", base, "base"));
       const byTag = builds(base);
-      expect([...byTag.keys()].sort()).toEqual([tag, `${tag}-amd64`, `${tag}-arm64`]);
+      expect([...byTag.keys()].sort()).toEqual([`amd64-${tag}`, `arm64-${tag}`, tag]);
       for (const [arch, type, image] of [
         ["arm64", "ARM_CONTAINER", "aws/codebuild/amazonlinux-aarch64-standard:3.0"],
         ["amd64", "LINUX_CONTAINER", "aws/codebuild/standard:7.0"],
       ] as const) {
-        const { r: trigger, argv } = byTag.get(`${tag}-${arch}`)!;
+        const { r: trigger, argv } = byTag.get(`${arch}-${tag}`)!;
         const [, project] = v.deref(flagValue(argv, "--project"), "aws_codebuild_project", "name");
         expect(project.name).toBe(`portfolio-base-${base}-prod-${arch}`);
         expect(project.environment).toMatchObject({ type, image, privileged_mode: true });
@@ -221,9 +228,9 @@ describe("multi-platform base images", () => {
       const [, joinProject] = v.deref(flagValue(join.argv, "--project"), "aws_codebuild_project", "name");
       expect(joinProject.name).toBe(`portfolio-base-${base}-prod`);
       const joinCommands = (parse(joinProject.source.buildspec as string) as { phases: Record<string, { commands: string[] }> }).phases.build!.commands;
-      expect(joinCommands).toEqual(['docker buildx imagetools create -t "$REPOSITORY_URI:$IMAGE_TAG" "$REPOSITORY_URI:$IMAGE_TAG-arm64" "$REPOSITORY_URI:$IMAGE_TAG-amd64"']);
+      expect(joinCommands).toEqual(['docker buildx imagetools create -t "$REPOSITORY_URI:$IMAGE_TAG" "$REPOSITORY_URI:arm64-$IMAGE_TAG" "$REPOSITORY_URI:amd64-$IMAGE_TAG"']);
       // The join runs after both platforms' images are pushed, and again whenever they are rebuilt.
-      for (const arch of ["arm64", "amd64"]) expect(join.r.depends_on).toContain(`terraform_data.${byTag.get(`${tag}-${arch}`)!.id}`);
+      for (const arch of ["arm64", "amd64"]) expect(join.r.depends_on).toContain(`terraform_data.${byTag.get(`${arch}-${tag}`)!.id}`);
       expect(join.r.triggers_replace).toMatchObject({ content_hash: hashOf("multiCodebuild", base, "base") });
     }
     // The chained base builds each platform FROM the parent's index, after the parent's join.
@@ -231,7 +238,7 @@ describe("multi-platform base images", () => {
     const dynamoJoin = builds("receipt-dynamo").get(dynamoTag)!;
     const labelTag = tagOf(hashOf("multiCodebuild", "receipt-label", "base"));
     for (const arch of ["arm64", "amd64"]) {
-      const { r, argv } = builds("receipt-label").get(`${labelTag}-${arch}`)!;
+      const { r, argv } = builds("receipt-label").get(`${arch}-${labelTag}`)!;
       expect(flagValue(argv, "--base-image-uri")).toBe(`${repoUrl(v, "portfolio-base-receipt-dynamo-prod")}:${dynamoTag}`);
       expect(r.depends_on).toContain(`terraform_data.${dynamoJoin.id}`);
     }
@@ -243,12 +250,10 @@ describe("multi-platform base images", () => {
   it("the per-platform projects of a CodeBuild-built base may push to its repository and write their logs", () => {
     const v = view("multiCodebuild", "prod");
     const [, policy] = v.one("aws_iam_role_policy", (p) => p.name === "build-stack-images");
-    const statements = JSON.parse(policy.policy as string).Statement as { Sid: string; Action: string | string[]; Resource: string | string[] }[];
-    const pushed = statements.find((s) => s.Sid === "PushOwnImages")!.Resource as string[];
-    expect(pushed.filter((r) => r.endsWith(":repository/portfolio-base-receipt-label-prod"))).toHaveLength(1);
-    const logs = statements.find((s) => s.Sid === "WriteBuildLogs")!.Resource as string[];
+    const statements = JSON.parse(policy.policy as string).Statement as PolicyStatement[];
+    expect(allows(statements, "ecr:PutImage", ARN("ecr", "repository/portfolio-base-receipt-label-prod"))).toBe(true);
     for (const suffix of ["", "-arm64", "-amd64"]) {
-      expect(logs.some((r) => r.endsWith(`:log-group:/aws/codebuild/portfolio-base-receipt-label-prod${suffix}:*`))).toBe(true);
+      expect(allows(statements, "logs:PutLogEvents", ARN("logs", `log-group:/aws/codebuild/portfolio-base-receipt-label-prod${suffix}:log-stream:b`)), suffix).toBe(true);
     }
   });
 
@@ -263,8 +268,8 @@ describe("multi-platform base images", () => {
       const [, , argv] = v
         .all("terraform_data")
         .map(([id, r]) => [id, r, localExecArgv(r.provisioner[0]["local-exec"].command as string)] as const)
-        .find(([, , a]) => flagValue(a, "--image-tag") === `${labelTag}-${arch}`)!;
-      expect(flagValue(argv, "--base-image-uri")).toBe(`${dynamoUrl}:${dynamoTag}-${arch}`);
+        .find(([, , a]) => flagValue(a, "--image-tag") === `${arch}-${labelTag}`)!;
+      expect(flagValue(argv, "--base-image-uri")).toBe(`${dynamoUrl}:${arch}-${dynamoTag}`);
     }
   });
 });

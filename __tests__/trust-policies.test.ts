@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
 import { resourcesOf, synthExample, type SynthResult, type TfJson, type TfResource } from "./helpers/synth.ts";
+import { arnLike } from "./helpers/iam-eval.ts";
 
 /**
  * The roles AWS services assume, and what the CodeBuild role may do. Synthesized from the example
@@ -67,8 +68,17 @@ describe("trust policies", () => {
       const [, role] = roles(stack).find(([id]) => roleRefs.has(`\${aws_iam_role.${id}.arn}`))!;
       const [statement] = trustOf(role);
       expect(statement!.Principal).toEqual({ Service: "codebuild.amazonaws.com" });
-      const expected = projects.map((p) => `arn:${PARTITION}:codebuild:us-east-1:${ACCOUNT}:project/${p.name}`).sort();
-      expect([statement!.Condition?.ArnLike?.["aws:SourceArn"]].flat().sort(), name).toEqual(expected);
+      // ArnLike takes wildcards (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_ARN):
+      // the stack's projects are named by its name pattern, which must reach every one of them and
+      // no project of the other stacks.
+      const sourceArns = [statement!.Condition?.ArnLike?.["aws:SourceArn"]].flat() as string[];
+      const projectArn = (p: TfResource) => `arn:${PARTITION}:codebuild:us-east-1:${ACCOUNT}:project/${p.name}`;
+      for (const p of projects) expect(sourceArns.some((a) => arnLike(projectArn(p), a)), `${name} ${p.name}`).toBe(true);
+      for (const [otherName, other] of Object.entries(stacks())) {
+        if (other === stack || otherName.split(" ")[0] === name.split(" ")[0]) continue;
+        for (const p of Object.values(resourcesOf(other, "aws_codebuild_project"))) expect(sourceArns.some((a) => arnLike(projectArn(p), a)), `${name} reaches ${otherName} ${p.name}`).toBe(false);
+      }
+      expect(JSON.stringify(statement!.Condition?.StringEquals ?? {})).not.toContain("*");
     }
   });
 

@@ -10,6 +10,7 @@ import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseDocument } from "yaml";
 import { createImagesApp } from "../src/app.ts";
+import { platformTag } from "../src/buildspec.ts";
 import { apply, localExec, localExecEnv, shellWords, type ApplyRecord, type State } from "./lib/apply.ts";
 import { hostEnv, REPO_ROOT } from "./lib/buildenv.ts";
 import { startFakeCodeBuildWithStandIn, type StandInProject } from "./lib/fake-codebuild.ts";
@@ -129,18 +130,18 @@ export async function phase3(h: Harness, log: (l: string) => void): Promise<Phas
   const hub = builds.flatMap((b) => b.logs).filter((l) => /docker\.io|moby\/buildkit|tonistiigi/.test(l));
   check("no build touched Docker Hub", hub.length === 0, hub.slice(0, 3).join(" | ") || undefined);
 
-  // The registry: <tag> is an index of exactly the per-platform builds' <tag>-<arch> images.
+  // The registry: <tag> is an index of exactly the per-platform builds' <arch>-<tag> images.
   const repo = joinTrigger.repository.slice(h.registry.host.length + 1);
   const tags = await h.reg.tags(repo);
   const index = tag ? await h.reg.manifest(repo, tag) : undefined;
   const entries = (index?.manifests ?? []).map((d) => `${d.platform?.os}/${d.platform?.architecture}=${d.digest}`).sort();
-  const pushed = tag ? (await Promise.all(PLATFORMS.map(async (p) => `${p}=${await h.reg.headDigest(repo, `${tag}-${p.split("/")[1]}`)}`))).sort() : [];
+  const pushed = tag ? (await Promise.all(PLATFORMS.map(async (p) => `${p}=${await h.reg.headDigest(repo, platformTag(tag, p))}`))).sort() : [];
   check(`${repo}:${tag} is an index of the per-platform builds' images`, !!index && isIndex(index.mediaType) && entries.join() === pushed.join(), `${index?.mediaType} ${entries.join(" ")}; tags ${tags.sort().join(" ")}`);
   check(`${repo}:cache is that index`, !!index && (await h.reg.headDigest(repo, "cache")) === index.digest);
   for (const p of PLATFORMS) {
-    const m = tag ? await h.reg.manifest(repo, `${tag}-${p.split("/")[1]}`) : undefined;
+    const m = tag ? await h.reg.manifest(repo, platformTag(tag, p)) : undefined;
     const cfg = m ? await h.reg.imageConfig(repo, m) : undefined;
-    check(`${repo}:${tag}-${p.split("/")[1]} is a plain ${p} image`, !!m && !isIndex(m.mediaType) && `${cfg?.os}/${cfg?.architecture}` === p, `${m?.mediaType} ${cfg?.os}/${cfg?.architecture}`);
+    check(`${repo}:${tag ? platformTag(tag, p) : ""} is a plain ${p} image`, !!m && !isIndex(m.mediaType) && `${cfg?.os}/${cfg?.architecture}` === p, `${m?.mediaType} ${cfg?.os}/${cfg?.architecture}`);
     const ctr = (await h.buildah(["from", "--quiet", "--platform", p, "--tls-verify=false", `${h.registry.host}/${repo}:${tag}`])).trim();
     try {
       const out = await h.buildah(["run", ctr, "--", "python3", "-c", "import receipt_dynamo, platform; print(platform.machine())"]);

@@ -38,9 +38,14 @@ const LOGIN = `aws ecr get-login-password --region "$AWS_REGION" | docker login 
 // CodeBuild runs post_build even when build failed; never push what did not build.
 const REFUSE_FAILED = 'if [ "$CODEBUILD_BUILD_SUCCEEDING" != "1" ]; then echo "build failed; not pushing" >&2; exit 1; fi';
 
-/** `<tag>-<arch>`: the tag one platform's image of a multi-platform image is pushed under. */
+/**
+ * `<arch>-<tag>` (`arm64-sha-…`): the tag one platform's image of a multi-platform image is pushed
+ * under. The architecture comes first so that no pattern counting an image's own tags (the ECR
+ * lifecycle rule `sha-*` that keeps `maxImages` indexes) can match a per-platform tag: `sha-*`
+ * would match a suffixed `sha-…-arm64`, and ECR has no way to exclude a suffix.
+ */
 export function platformTag(tag: string, platform: Platform): string {
-  return `${tag}-${platformSuffix(platform)}`;
+  return `${platformSuffix(platform)}-${tag}`;
 }
 
 /**
@@ -53,7 +58,7 @@ export function platformTag(tag: string, platform: Platform): string {
  * QEMU's binfmt installer is tonistiigi/binfmt). The docker driver exports only the inline cache,
  * and imports it from a registry image. A multi-platform image is built by one such build per
  * platform, each on its own architecture's machine (TARGET_PLATFORM set by its project, IMAGE_TAG
- * `<tag>-<arch>`); `renderJoinBuildspec` then joins them into an index.
+ * `<arch>-<tag>`); `renderJoinBuildspec` then joins them into an index.
  */
 export function renderBuildspec(input: BuildspecInput): string {
   const perPlatform = input.platforms.length > 1;
@@ -122,13 +127,13 @@ export function renderBuildspec(input: BuildspecInput): string {
 }
 
 /**
- * The buildspec that joins a multi-platform image's per-platform images (`$IMAGE_TAG-<arch>`,
+ * The buildspec that joins a multi-platform image's per-platform images (`<arch>-$IMAGE_TAG`,
  * already in the repository) into one index under `$IMAGE_TAG`, and tags that index `cache` for
  * the next per-platform builds. `docker buildx imagetools create` works on the registry alone: no
  * builder container, no image pulled.
  */
 export function renderJoinBuildspec(platforms: readonly Platform[]): string {
-  const sources = platforms.map((p) => `"$REPOSITORY_URI:$IMAGE_TAG-${platformSuffix(p)}"`);
+  const sources = platforms.map((p) => `"$REPOSITORY_URI:${platformTag("$IMAGE_TAG", p)}"`);
   return stringify(
     {
       version: 0.2,

@@ -73,7 +73,12 @@ export function checkPolicy(policy: LifecyclePolicy): void {
   for (const r of policy.rules) {
     const s = r.selection;
     const where = `rule ${r.rulePriority}`;
-    if (r.action.type !== "expire") fail(`${where}: action must be expire`);
+    // ECR also has `transition` actions, storage classes and the sinceImagePulled /
+    // sinceImageTransitioned count types (lifecycle_policy_parameters.html); this evaluator does
+    // not model them, so a policy using them must not be judged by it.
+    if (r.action.type !== "expire") fail(`${where}: only expire actions are modelled here`);
+    if (s.countType !== "imageCountMoreThan" && s.countType !== "sinceImagePushed") fail(`${where}: countType ${String(s.countType)} is not modelled here`);
+    if ("storageClass" in s) fail(`${where}: storageClass is not modelled here`);
     if (!Number.isInteger(s.countNumber) || s.countNumber < 1) fail(`${where}: countNumber must be a positive integer`);
     if (s.countType === "sinceImagePushed" && s.countUnit !== "days") fail(`${where}: sinceImagePushed needs countUnit "days"`);
     if (s.countType === "imageCountMoreThan" && s.countUnit !== undefined) fail(`${where}: imageCountMoreThan takes no countUnit`);

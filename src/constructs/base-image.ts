@@ -86,8 +86,9 @@ export class BaseImage extends Construct implements BuiltImage {
     this.name = props.name ?? kebabName(id);
     const builder = props.builder ?? "docker";
     const platforms = props.platforms ?? ["linux/arm64"];
-    const repositoryName = env.awsName("ECR repository", props.repositoryName ?? boundedName(`${env.namePrefix}-base-${this.name}`, 256), props.repositoryName ? "repositoryName" : "name", this);
-    const projectName = props.projectName ?? boundedName(`${env.namePrefix}-base-${this.name}`, 255);
+    // The environment's naming, which its IAM policies' name pattern also comes from.
+    const repositoryName = env.awsName("ECR repository", props.repositoryName ?? boundedName(env.resourceName(`base-${this.name}`), 256), props.repositoryName ? "repositoryName" : "name", this);
+    const projectName = props.projectName ?? boundedName(env.resourceName(`base-${this.name}`), 255);
     this.repositoryName = repositoryName;
     this.platforms = platforms;
     const parent = props.baseImage;
@@ -196,7 +197,7 @@ export class BaseImage extends Construct implements BuiltImage {
     }
   }
 
-  /** `repository:tag` to pull for a platform (`<tag>-<arch>` for a multi-platform Docker-built image). */
+  /** `repository:tag` to pull for a platform (`<arch>-<tag>` for a multi-platform Docker-built image). */
   uri(platform: Platform): string {
     const uri = this.uris.get(platform);
     if (!uri) throw new Error(`${this.node.path}: base image ${this.name} is not built for ${platform}`);

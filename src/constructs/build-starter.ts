@@ -13,12 +13,14 @@ export interface BuildStarterProps {
   readonly functionName: string;
   /** Deterministic zip holding the bundled handler as `index.js`. */
   readonly bundle: ArchiveResult;
-  /** ARNs of the stack's CodeBuild projects (read at synth, so the list may still grow). */
-  readonly projectArns: readonly string[];
-  /** ARNs of the stack's ECR repositories (read at synth). */
-  readonly repositoryArns: readonly string[];
-  /** ARNs of the stack's CodeBuild log groups (read at synth). */
-  readonly buildLogGroupArns: readonly string[];
+  /** ARNs (or ARN patterns) of the stack's CodeBuild projects (read at synth, when every image is registered). */
+  readonly projectArns: () => readonly string[];
+  /** ARNs (or ARN patterns) of the stack's ECR repositories (read at synth). */
+  readonly repositoryArns: () => readonly string[];
+  /** ARNs (or ARN patterns) of the stack's CodeBuild log groups (read at synth). */
+  readonly buildLogGroupArns: () => readonly string[];
+  /** Called with the policy text before it is written, e.g. to check its size. */
+  readonly checkPolicy?: (policy: string) => void;
   /** The account whose Lambda service may assume the starter's role (`aws:SourceAccount`). */
   readonly sourceAccount: string;
   /** Log retention in days. @default 14 */
@@ -50,20 +52,24 @@ export class BuildStarter extends Construct {
       role: role.id,
       name: "start-stack-builds",
       // Read at synth: the stack's images register their projects and repositories after this is created.
-      policy: Lazy.stringValue({ produce: () => JSON.stringify({
+      policy: Lazy.stringValue({ produce: () => {
+        const policy = JSON.stringify({
         Version: "2012-10-17",
         Statement: [
           {
             Sid: "RunStackBuilds",
             Effect: "Allow",
             Action: ["codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds", "codebuild:ListBuildsForProject"],
-            Resource: [...props.projectArns],
+            Resource: [...props.projectArns()],
           },
-          { Sid: "CheckStackImages", Effect: "Allow", Action: "ecr:DescribeImages", Resource: [...props.repositoryArns] },
-          { Sid: "ReadBuildLogs", Effect: "Allow", Action: "logs:GetLogEvents", Resource: props.buildLogGroupArns.map((a) => `${a}:*`) },
+          { Sid: "CheckStackImages", Effect: "Allow", Action: "ecr:DescribeImages", Resource: [...props.repositoryArns()] },
+          { Sid: "ReadBuildLogs", Effect: "Allow", Action: "logs:GetLogEvents", Resource: props.buildLogGroupArns().map((a) => `${a}:*`) },
           { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${logGroup.arn}:*` },
         ],
-      }) }),
+        });
+        props.checkPolicy?.(policy);
+        return policy;
+      } }),
     });
     const code = new TerraformAsset(this, "code", { path: props.bundle.file, type: AssetType.FILE });
     this.function = new LambdaFunction(this, "function", {

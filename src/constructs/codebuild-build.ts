@@ -167,7 +167,7 @@ export function addCodeBuildBuild(scope: Construct, env: ImageBuildEnvironment, 
 
   const platformBuilds: PlatformBuild[] = props.platforms.map((platform) => {
     const suffix = `-${platformSuffix(platform)}`;
-    const name = boundedName(`${props.projectName}${suffix}`, 255);
+    const name = platformProjectName(props.projectName, platform);
     const { project, logGroup } = addProject(suffix, { name, platform, buildspec: props.buildspec, variables: { [TARGET_PLATFORM_VAR]: platform } });
     // Its StartBuild (build starter) and its log group (CodeBuild role) need permissions too.
     env.addCodeBuildImage(props.repository.name, name, false);
@@ -193,4 +193,9 @@ export function addCodeBuildBuild(scope: Construct, env: ImageBuildEnvironment, 
     dependsOn: platformBuilds.map((b) => b.trigger.resource),
   });
   return { repository, project, logGroup, contextObject, trigger, platformBuilds, uri, built: [trigger.resource] };
+}
+
+/** The CodeBuild project that builds one platform of a multi-platform image: `<projectName>-<arch>`. */
+export function platformProjectName(projectName: string, platform: Platform): string {
+  return boundedName(`${projectName}-${platformSuffix(platform)}`, 255);
 }

@@ -4,6 +4,7 @@ import { Image } from "@cdktf/provider-docker/lib/image/index.js";
 import { RegistryImage } from "@cdktf/provider-docker/lib/registry-image/index.js";
 import type { Platform } from "../manifest/schema.ts";
 import { platformSuffix } from "../naming.ts";
+import { platformTag } from "../buildspec.ts";
 import { sameStack, type BuiltImage } from "./built-image.ts";
 import { ImageRepository, type ImageRepositoryProps } from "./image-repository.ts";
 import { terraformLiteral } from "./terraform-literal.ts";
@@ -36,7 +37,7 @@ export interface DockerBuild {
 
 /**
  * Wires a base image built by the local Docker daemon through the Docker provider and pushed to
- * its ECR repository into `scope`. With several platforms, each is pushed under `<tag>-<arch>`:
+ * its ECR repository into `scope`. With several platforms, each is pushed under `<arch>-<tag>`:
  * the provider builds one platform per image and cannot assemble an index.
  */
 export function addDockerBuild(scope: Construct, props: DockerBuildProps): DockerBuild {
@@ -47,7 +48,7 @@ export function addDockerBuild(scope: Construct, props: DockerBuildProps): Docke
   const pushed: RegistryImage[] = [];
   for (const platform of props.platforms) {
     const suffix = props.platforms.length > 1 ? `-${platformSuffix(platform)}` : "";
-    const name = `${repository.url}:${props.tag}${suffix}`;
+    const name = `${repository.url}:${props.platforms.length > 1 ? platformTag(props.tag, platform) : props.tag}`;
     const buildArgs = Object.fromEntries(Object.entries(props.buildArgs).map(([k, v]) => [k, terraformLiteral(v)]));
     if (props.parent) buildArgs.BASE_IMAGE_URI = props.parent.uri(platform);
     const image = new Image(scope, `image${suffix}`, {

@@ -7,6 +7,8 @@ import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/ind
 import { DataAwsRegion } from "@cdktf/provider-aws/lib/data-aws-region/index.js";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
+import { EcrRepository } from "@cdktf/provider-aws/lib/ecr-repository/index.js";
+import { CodebuildProject } from "@cdktf/provider-aws/lib/codebuild-project/index.js";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider/index.js";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { boundedName, kebabName } from "../naming.ts";
@@ -15,9 +17,11 @@ import { AppImages } from "./app-images.ts";
 import { BuildStarter } from "./build-starter.ts";
 import type { BuildLauncher } from "./build-trigger.ts";
 import { ContextBucket, CONTEXT_PREFIX } from "./context-bucket.ts";
-import { assumeRolePolicyFor } from "./iam.ts";
+import { assumeRolePolicyFor, coverNames, IAM_QUOTAS, iamPolicyLength, matchesIamPattern } from "./iam.ts";
 import { ImageProblems, type AwsNameKind } from "./problems.ts";
 import { StagedAsset } from "./staged-asset.ts";
+import { platformProjectName } from "./codebuild-build.ts";
+import { platform } from "../manifest/schema.ts";
 
 /** A bucket for context archives: one you manage yourself. */
 export interface IContextBucket {
@@ -54,16 +58,49 @@ export interface ImageBuildEnvironmentProps {
   readonly codebuildRoleName?: string;
   /** Name of the build starter Lambda (buildTrigger: lambda). @default `<namePrefix>-build-starter` */
   readonly buildStarterName?: string;
+  /**
+   * How the stack's AWS names (repositories, CodeBuild projects) are made from a name part (an
+   * image's name, `base-<name>` for a base image). The IAM policies name the stack's resources by
+   * the ARN pattern this function gives for the part `*`, so they stay small however many images
+   * the stack has; a name it does not make (one set by hand) is listed on its own.
+   * @default `<namePrefix>-<part>`
+   */
+  readonly resourceName?: (part: string) => string;
+  /**
+   * The account's IAM "Role trust policy length" quota, if an increase was granted (AWS allows at
+   * most 4,096). Synth fails when the CodeBuild role's trust policy would exceed it. @default 2048
+   */
+  readonly roleTrustPolicyQuota?: number;
 }
 
-/** The stack's CodeBuild-built images and pulled base images, so the role's policy names exactly them. */
+/** The names of the stack's CodeBuild-built images' repositories and projects, and of the base repositories its builds pull. */
 interface BuildRegistry {
+  readonly pushRepositories: string[];
+  readonly pullRepositories: string[];
+  readonly projects: string[];
+  publicEcr: boolean;
+}
+
+/** What the stack's IAM policies name: ARNs and ARN patterns. */
+interface IamResources {
   readonly pushRepositoryArns: string[];
+  /** Repositories the builds only pull from that a push pattern also matches: pushing to them is denied. */
+  readonly pullOnlyRepositoryArns: string[];
   readonly pullRepositoryArns: string[];
   readonly projectArns: string[];
   readonly logGroupArns: string[];
-  publicEcr: boolean;
 }
+
+/** A name part no naming function changes, standing for `*` when the stack's name pattern is made. */
+const WILDCARD_PART = "zzzwildcardzzz";
+/**
+ * The longest values the data-source tokens in an ARN can take, for the size checks: the
+ * partition `aws-us-gov`, a region like `us-isof-south-1`, and a bucket ARN with a 63-character
+ * name (S3's longest).
+ */
+const LONGEST_PARTITION = "aws-us-gov";
+const LONGEST_REGION = "us-isof-south-1";
+const LONGEST_BUCKET_ARN = `arn:${LONGEST_PARTITION}:s3:::${"b".repeat(63)}`;
 
 /**
  * What the images of one stack share: the repository root, the context bucket, the CodeBuild
@@ -105,10 +142,13 @@ export class ImageBuildEnvironment extends Construct {
   /** The region as a literal where the stack names one (for the collision check), else undefined. */
   private readonly regionName: string | undefined;
   private docker?: DockerProvider;
-  private readonly registry: BuildRegistry = { pushRepositoryArns: [], pullRepositoryArns: [], projectArns: [], logGroupArns: [], publicEcr: false };
+  private readonly registry: BuildRegistry = { pushRepositories: [], pullRepositories: [], projects: [], publicEcr: false };
+  private readonly makeName: (part: string) => string;
+  private readonly roleTrustPolicyQuota: number;
 
   constructor(scope: Construct, id: string, props: ImageBuildEnvironmentProps = {}) {
     super(scope, id);
+    ImageProblems.checkBeforeSynth(this, this);
     const stack = TerraformStack.of(this);
     const other = ImageBuildEnvironment.byStack.get(stack);
     const problems = ImageProblems.of(this);
@@ -117,7 +157,6 @@ export class ImageBuildEnvironment extends Construct {
     } else {
       ImageBuildEnvironment.byStack.set(stack, this);
     }
-    ImageProblems.checkBeforeSynth(this);
     this.stackName = stack.node.id;
     const root = resolveRoot(props.root);
     this.root = root.root;
@@ -142,6 +181,13 @@ export class ImageBuildEnvironment extends Construct {
     this.maxImages = props.maxImages ?? 10;
     this.maxAgeDays = props.maxAgeDays ?? 30;
     this.staticBaseImageTags = props.staticBaseImageTags ?? false;
+    this.makeName = props.resourceName ?? ((part) => `${this.namePrefix}-${part}`);
+    this.roleTrustPolicyQuota = props.roleTrustPolicyQuota ?? IAM_QUOTAS.roleTrustPolicyDefault;
+    if (!Number.isInteger(this.roleTrustPolicyQuota) || this.roleTrustPolicyQuota < 1 || this.roleTrustPolicyQuota > IAM_QUOTAS.roleTrustPolicyMax) {
+      problems.add(this, [
+        { field: "roleTrustPolicyQuota", message: `is ${this.roleTrustPolicyQuota}; IAM's role trust policy length quota is at most ${IAM_QUOTAS.roleTrustPolicyMax} characters`, fix: "set the quota your account has (2048 unless an increase was granted), or leave it out" },
+      ]);
+    }
     this.account = new DataAwsCallerIdentity(this, "account").accountId;
     this.partition = new DataAwsPartition(this, "partition").partition;
     this.region = props.region ?? new DataAwsRegion(this, "region").region;
@@ -157,7 +203,11 @@ export class ImageBuildEnvironment extends Construct {
         name: this.awsName("IAM role", props.codebuildRoleName ?? boundedName(`${this.namePrefix}-image-builds`, 64), props.codebuildRoleName ? "codebuildRoleName" : "namePrefix"),
         // CodeBuild sets both keys when it assumes a project's service role, the project's ARN as
         // aws:SourceArn (https://docs.aws.amazon.com/codebuild/latest/userguide/setting-up-service-role.html).
-        assumeRolePolicy: assumeRolePolicyFor("codebuild.amazonaws.com", { sourceAccount: this.account, sourceArns: this.registry.projectArns }),
+        assumeRolePolicy: assumeRolePolicyFor("codebuild.amazonaws.com", {
+          sourceAccount: this.account,
+          sourceArns: () => this.iamResources().projectArns,
+          check: (policy) => this.checkPolicySize(policy, "the CodeBuild role's trust policy", this.roleTrustPolicyQuota, "Role trust policy length"),
+        }),
       });
     // Names are known at synth, so the policy is written before the resources it governs and
     // every build can wait for it; the lists fill as the stack's images are defined.
@@ -165,16 +215,22 @@ export class ImageBuildEnvironment extends Construct {
       role: this.codebuildRole.id,
       name: "build-stack-images",
       policy: Lazy.stringValue({
-        produce: () =>
-          JSON.stringify(
+        produce: () => {
+          const resources = this.iamResources();
+          const policy = JSON.stringify(
             codebuildPolicy({
-              pushRepositories: this.registry.pushRepositoryArns,
-              pullRepositories: this.registry.pullRepositoryArns,
+              pushRepositories: resources.pushRepositoryArns,
+              pullRepositories: resources.pullRepositoryArns,
+              pullOnlyRepositories: resources.pullOnlyRepositoryArns,
               bucketArn: this.bucket.arn,
-              logGroupArns: this.registry.logGroupArns,
+              logGroupArns: resources.logGroupArns,
               publicEcr: this.registry.publicEcr,
             }),
-          ),
+          );
+          // Only this policy is known here: a role passed in may hold others that count too.
+          this.checkPolicySize(policy, "the CodeBuild role's inline policy build-stack-images", IAM_QUOTAS.roleInlinePoliciesTotal, "Role policy size (all inline policies of a role together)");
+          return policy;
+        },
       }),
     });
 
@@ -183,10 +239,12 @@ export class ImageBuildEnvironment extends Construct {
       const starter = new BuildStarter(this, "build-starter", {
         functionName: this.awsName("Lambda function", props.buildStarterName ?? boundedName(`${this.namePrefix}-build-starter`, 64), props.buildStarterName ? "buildStarterName" : "namePrefix"),
         bundle: app.starterZip(),
-        projectArns: this.registry.projectArns,
-        repositoryArns: this.registry.pushRepositoryArns,
-        buildLogGroupArns: this.registry.logGroupArns,
+        projectArns: () => this.iamResources().projectArns,
+        repositoryArns: () => this.iamResources().pushRepositoryArns,
+        buildLogGroupArns: () => this.iamResources().logGroupArns,
         sourceAccount: this.account,
+        checkPolicy: (policy) =>
+          this.checkPolicySize(policy, "the build starter role's inline policy start-stack-builds", IAM_QUOTAS.roleInlinePoliciesTotal, "Role policy size (all inline policies of a role together)"),
       });
       this.launcher = { kind: "lambda", functionName: starter.function.functionName, ready: [starter.function, starter.policy] };
     } else {
@@ -204,17 +262,115 @@ export class ImageBuildEnvironment extends Construct {
   /** Registers an image built in CodeBuild: its repository is pushed to, its project's logs written. */
   addCodeBuildImage(repositoryName: string, projectName: string, pullsFromPublicEcr: boolean): void {
     // A multi-platform image registers one project per platform for the same repository.
-    const repositoryArn = this.repositoryArn(repositoryName);
-    if (!this.registry.pushRepositoryArns.includes(repositoryArn)) this.registry.pushRepositoryArns.push(repositoryArn);
-    this.registry.projectArns.push(this.projectArn(projectName));
-    this.registry.logGroupArns.push(this.logGroupArn(`/aws/codebuild/${projectName}`));
+    if (!this.registry.pushRepositories.includes(repositoryName)) this.registry.pushRepositories.push(repositoryName);
+    this.registry.projects.push(projectName);
     if (pullsFromPublicEcr) this.registry.publicEcr = true;
   }
 
   /** Registers a base image repository the stack's builds pull from. */
   addBaseRepository(repositoryName: string): void {
-    const arn = this.repositoryArn(repositoryName);
-    if (!this.registry.pullRepositoryArns.includes(arn)) this.registry.pullRepositoryArns.push(arn);
+    if (!this.registry.pullRepositories.includes(repositoryName)) this.registry.pullRepositories.push(repositoryName);
+  }
+
+  /**
+   * The stack's AWS name for a name part (`orders`, `base-common`): `resourceName`, by default
+   * `<namePrefix>-<part>`. The images' default repository and project names come from here, and
+   * the IAM policies' name pattern is this function applied to `*`.
+   */
+  resourceName(part: string): string {
+    return this.makeName(part);
+  }
+
+  /**
+   * The patterns the stack's IAM policies name its resources by: `resourceName("*")` (when that
+   * has the wildcard once and fixed text around it), and the names of a multi-platform image's
+   * per-platform projects made from it (`platformProjectName`). A pattern matching a name another
+   * stack of this App registered is left out (a prefix like `shop-*` would reach `shop-eu-*`), and
+   * the names it would have covered are then listed one by one.
+   */
+  namePatterns(): string[] {
+    return this.patternCandidates().filter((p) => this.stacksReachedBy(p).length === 0);
+  }
+
+  private patternCandidates(): string[] {
+    const made = this.makeName(WILDCARD_PART);
+    const at = made.indexOf(WILDCARD_PART);
+    if (at < 0 || made.indexOf(WILDCARD_PART, at + 1) >= 0) return [];
+    const pattern = `${made.slice(0, at)}*${made.slice(at + WILDCARD_PART.length)}`;
+    if (/[*?]/.test(pattern.replace("*", "")) || pattern.length - 1 < 3) return [];
+    return [pattern, ...platform.options.map((p) => platformProjectName(pattern, p))];
+  }
+
+  /** The other stacks of this App holding an ECR repository or CodeBuild project whose name `pattern` matches. */
+  private stacksReachedBy(pattern: string): string[] {
+    const mine = TerraformStack.of(this);
+    const reached = new Set<string>();
+    for (const c of this.node.root.node.findAll()) {
+      if (!(c instanceof EcrRepository || c instanceof CodebuildProject)) continue;
+      const stack = TerraformStack.of(c);
+      // A name that is a token (unknown until apply) cannot be judged; names here are plain text.
+      if (stack !== mine && typeof c.nameInput === "string" && matchesIamPattern(c.nameInput, pattern)) reached.add(stack.node.id);
+    }
+    return [...reached];
+  }
+
+  /** The ARNs (and ARN patterns) the stack's policies name, read at synth when every image is registered. */
+  private iamResources(): IamResources {
+    const patterns = this.namePatterns();
+    const push = coverNames(this.registry.pushRepositories, patterns);
+    const pull = coverNames(this.registry.pullRepositories, patterns).filter((r) => !push.includes(r));
+    // A Docker-built base's repository matches the stack's pattern too, but the builds only pull it.
+    const pullOnly = this.registry.pullRepositories.filter((r) => !this.registry.pushRepositories.includes(r) && push.some((p) => matchesIamPattern(r, p)));
+    const logGroup = (project: string) => `/aws/codebuild/${project}`;
+    return {
+      pushRepositoryArns: push.map((r) => this.repositoryArn(r)),
+      pullOnlyRepositoryArns: pullOnly.map((r) => this.repositoryArn(r)),
+      pullRepositoryArns: pull.map((r) => this.repositoryArn(r)),
+      projectArns: coverNames(this.registry.projects, patterns).map((p) => this.projectArn(p)),
+      logGroupArns: coverNames(this.registry.projects.map(logGroup), patterns.map(logGroup)).map((g) => this.logGroupArn(g)),
+    };
+  }
+
+  /**
+   * Fails synth when a policy would exceed an IAM quota once Terraform fills in the account,
+   * partition, region and bucket (each counted at its longest), so the apply is not refused
+   * half-way (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+   */
+  private checkPolicySize(policy: string, what: string, quota: number, quotaName: string): void {
+    // Only tokens are replaced: a region or bucket given as plain text is counted as it is.
+    const worstCase = new Map<string, string>(
+      (
+        [
+          [this.account, "123456789012"],
+          [this.partition, this.region.includes("TfToken[") ? LONGEST_PARTITION : partitionOf(this.region)],
+          [this.region, LONGEST_REGION],
+          [this.bucket.arn, LONGEST_BUCKET_ARN],
+        ] as const
+      ).filter(([token]) => token.includes("TfToken[")),
+    );
+    const length = iamPolicyLength(policy, worstCase);
+    if (length <= quota) return;
+    const [pattern] = this.patternCandidates();
+    const reached = pattern ? this.stacksReachedBy(pattern) : [];
+    const why = !pattern
+      ? "; resourceName gives no name pattern, so every repository and project is listed one by one"
+      : reached.length
+        ? `; the name pattern ${pattern} is not used because it also matches names of stack ${reached.join(", ")}, so every name is listed one by one`
+        : "";
+    ImageProblems.of(this).fail(this, [
+      {
+        field: "",
+        message:
+          `stack ${this.stackName}: ${what} would be up to ${length} characters (white space not counted); ` +
+          `IAM's "${quotaName}" quota is ${quota}, so the apply would be refused${why}`,
+        fix:
+          (reached.length
+            ? `give the stacks name prefixes neither of which starts with the other (namePrefix or resourceName on their ImageBuildEnvironment), `
+            : `let the images take their default names, which one pattern${pattern ? ` (${pattern})` : ""} covers (repositoryName/projectName set by hand are listed one by one), `) +
+          `or split the images over more stacks` +
+          (quotaName.startsWith("Role trust") ? `, or request a higher "Role trust policy length" quota (at most ${IAM_QUOTAS.roleTrustPolicyMax}) and set roleTrustPolicyQuota` : ""),
+      },
+    ]);
   }
 
   /**
@@ -267,6 +423,14 @@ export class ImageBuildEnvironment extends Construct {
   logGroupArn(name: string): string {
     return `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:${name}`;
   }
+}
+
+/** The partition a region belongs to, by its prefix; a region not recognised counts as the longest partition. */
+function partitionOf(region: string): string {
+  const byPrefix: [string, string][] = [["cn-", "aws-cn"], ["us-gov-", "aws-us-gov"], ["us-isob-", "aws-iso-b"], ["us-isof-", "aws-iso-f"], ["eu-isoe-", "aws-iso-e"], ["us-iso-", "aws-iso"], ["eusc-", "aws-eusc"]];
+  const known = byPrefix.find(([prefix]) => region.startsWith(prefix));
+  if (known) return known[1];
+  return /^(us|eu|ap|sa|ca|me|af|il|mx)-[a-z]+-\d+$/.test(region) ? "aws" : LONGEST_PARTITION;
 }
 
 /** The repository root and how it was chosen; a problem instead when it is not a directory. */
@@ -327,8 +491,12 @@ function providerRegion(stack: TerraformStack): string | undefined {
 }
 
 export interface CodebuildPolicyInput {
+  /** Repositories (ARNs or ARN patterns) the builds push to. */
   readonly pushRepositories: readonly string[];
+  /** Repositories the builds pull from that `pushRepositories` does not already cover. */
   readonly pullRepositories: readonly string[];
+  /** Repositories the builds only pull from although a `pushRepositories` pattern matches them: pushes are denied. @default none */
+  readonly pullOnlyRepositories?: readonly string[];
   readonly bucketArn: string;
   readonly logGroupArns: readonly string[];
   readonly publicEcr: boolean;
@@ -352,6 +520,11 @@ export function codebuildPolicy(input: CodebuildPolicyInput): object {
   ];
   if (input.pullRepositories.length) {
     statements.splice(2, 0, { Sid: "PullBaseImages", Effect: "Allow", Action: pull, Resource: [...input.pullRepositories] });
+  }
+  if (input.pullOnlyRepositories?.length) {
+    // An explicit Deny wins over the pattern's Allow
+    // (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
+    statements.splice(2, 0, { Sid: "NoPushToPulledBases", Effect: "Deny", Action: push, Resource: [...input.pullOnlyRepositories] });
   }
   if (input.publicEcr) {
     statements.push({ Sid: "PublicRegistryLogin", Effect: "Allow", Action: ["ecr-public:GetAuthorizationToken", "sts:GetServiceBearerToken"], Resource: "*" });

@@ -54,6 +54,9 @@ export class ImagesStack extends TerraformStack {
     const environment = new ImageBuildEnvironment(this, ImageBuildEnvironment.DEFAULT_ID, {
       root: manifest.root,
       namePrefix: `${manifest.project}-${stackName}`,
+      // The manifest's names, `<project>-<name>-<stack>`: the IAM policies name the stack's
+      // repositories and projects by this function's pattern, `<project>-*-<stack>`.
+      resourceName: (part) => codebuildProjectName(manifest.project, { kind: "lambda", name: part }, stackName),
       region,
       buildTrigger: stackSpec.buildTrigger,
       maxImages: manifest.ecr.maxImages,

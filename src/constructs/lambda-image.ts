@@ -76,8 +76,9 @@ export class LambdaImage extends Construct {
     const env = props.environment ?? ImageBuildEnvironment.of(this);
     this.name = props.name ?? kebabName(id);
     this.platform = props.platform ?? "linux/arm64";
-    const repositoryName = env.awsName("ECR repository", props.repositoryName ?? boundedName(`${env.namePrefix}-${this.name}`, 256), props.repositoryName ? "repositoryName" : "name", this);
-    const projectName = props.projectName ?? boundedName(`${env.namePrefix}-${this.name}`, 255);
+    // The environment's naming, which its IAM policies' name pattern also comes from.
+    const repositoryName = env.awsName("ECR repository", props.repositoryName ?? boundedName(env.resourceName(this.name), 256), props.repositoryName ? "repositoryName" : "name", this);
+    const projectName = props.projectName ?? boundedName(env.resourceName(this.name), 255);
     const base = props.baseImage;
     const baseProblem = base && otherAppProblem(this, base);
     if (baseProblem) ImageProblems.of(this).add(this, [baseProblem]);

@@ -58,12 +58,16 @@ export class ImageProblems {
     return found;
   }
 
-  /** Makes sure `scope`'s stack runs the App's check before it is synthesized. */
-  static checkBeforeSynth(scope: IConstruct): void {
+  /**
+   * Makes sure `scope`'s stack runs the App's check before it is synthesized. The check is
+   * rendered where it is created: under `parent` (the stack's ImageBuildEnvironment, as its first
+   * child) it runs before the environment's own policies are rendered.
+   */
+  static checkBeforeSynth(scope: IConstruct, parent?: Construct): void {
     const stack = TerraformStack.of(scope);
     if (ImageProblems.checkedStacks.has(stack)) return;
     ImageProblems.checkedStacks.add(stack);
-    new ImageChecks(stack, "lambda-image-builds-checks");
+    new ImageChecks(parent ?? stack, "lambda-image-builds-checks");
   }
 
   private readonly problems: ConstructProblem[] = [];
@@ -107,6 +111,13 @@ export class ImageProblems {
         ? [{ path: scope.node.path, field: "outputs", message: `the image's output "${output.friendlyUniqueId}" has the name of ${other.node.path}, and Terraform keeps only one of them`, fix: "set outputs: false on the image, or give the other output another id" }]
         : [];
     });
+  }
+
+  /** For a problem found only while a stack renders (after the check): throws it with every other problem of the App. */
+  fail(scope: IConstruct, problems: readonly Problem[]): never {
+    this.add(scope, problems);
+    this.check();
+    throw new Error("unreachable: a problem was just recorded");
   }
 
   /** Throws every problem of the App at once, if there are any. */

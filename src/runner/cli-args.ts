@@ -24,6 +24,8 @@ options:
 environment:
   RUNNER_POLL_MS              status poll interval in ms (default 5000)
   RUNNER_RETRY_BASE_MS        base of the throttling/transient-error backoff in ms (default 500)
+  RUNNER_IAM_SETTLE_MS        how long AccessDenied is retried before the build starts, while a
+                              first apply's IAM changes propagate, in ms (default 120000)
   AWS_ENDPOINT_URL[_SERVICE]  standard AWS SDK endpoint overrides
 
 exit codes: 0 built or skipped, 1 build failed or AWS error, 2 usage/credentials/region,

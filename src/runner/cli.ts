@@ -14,7 +14,7 @@ import {
   type RunnerLogger,
 } from "./core.ts";
 import { parseRepositoryUri } from "./request.ts";
-import { DEFAULT_RETRY } from "./retry.ts";
+import { DEFAULT_RETRY, IAM_SETTLE_MS } from "./retry.ts";
 
 const EXIT = { ok: 0, failed: 1, usage: 2, timeout: 124, sigint: 130, sigterm: 143 } as const;
 
@@ -57,9 +57,11 @@ async function main(argv: string[]): Promise<number> {
 
   let pollIntervalMs: number;
   let retryBaseMs: number;
+  let iamSettleMs: number;
   try {
     pollIntervalMs = envMillis(process.env, "RUNNER_POLL_MS", 5000);
     retryBaseMs = envMillis(process.env, "RUNNER_RETRY_BASE_MS", DEFAULT_RETRY.baseMs);
+    iamSettleMs = envMillis(process.env, "RUNNER_IAM_SETTLE_MS", IAM_SETTLE_MS);
   } catch (err) {
     process.stderr.write(`runner: ${(err as Error).message}\n`);
     return EXIT.usage;
@@ -97,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
     const log = terminalLogger(redact);
     await runBuild({ ...request, region }, clients, log, {
       pollIntervalMs,
-      retry: { ...DEFAULT_RETRY, baseMs: retryBaseMs },
+      retry: { ...DEFAULT_RETRY, baseMs: retryBaseMs, iamSettleMs },
       signal: controller.signal,
     });
     return EXIT.ok;

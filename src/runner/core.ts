@@ -14,7 +14,7 @@ import {
 import { DescribeImagesCommand, type ECRClient } from "@aws-sdk/client-ecr";
 import { GetLogEventsCommand, type CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { consoleLink, formatElapsed, parseRepositoryUri, phaseLine, projectConsoleLink, type BuildRequest } from "./request.ts";
-import { AbortedError, DEFAULT_RETRY, sleep, withRetry, type RetryPolicy } from "./retry.ts";
+import { AbortedError, backoffDelay, DEFAULT_RETRY, IAM_SETTLE_MS, isAccessDenied, sleep, withRetry, type RetryPolicy } from "./retry.ts";
 
 /**
  * Every AWS API call the runner core sends (the CLI and the build starter alike), as the IAM
@@ -180,6 +180,7 @@ export async function runBuild(
   if (scan.inProgress) {
     buildId = scan.inProgress;
     attached = true;
+    ctx.buildIsUnderway();
     log.info(`runner: attaching to in-progress build ${buildId} of the same tag (started by an earlier or concurrent run)`);
   } else {
     const started = await ctx.startBuild(scan);
@@ -273,6 +274,11 @@ export function tailLines(messages: string[], n = LOG_TAIL_LINES): string[] {
 class RunContext {
   private readonly retry: RetryPolicy;
   private readonly now: () => number;
+  /** Set once a build of this run was started or attached to: from then on AccessDenied is final. */
+  private buildUnderway = false;
+  /** When the first AccessDenied of this run came (the start of the IAM grace window). */
+  private firstDeniedAt?: number;
+  private deniedRetries = 0;
 
   constructor(
     private readonly req: BuildRequest,
@@ -286,17 +292,43 @@ class RunContext {
 
   /** One AWS call with retries; a final failure becomes an AwsCallError naming `what`. */
   private async call<T>(what: string, fn: (abortSignal?: AbortSignal) => Promise<T>, signal = this.opts.signal): Promise<T> {
-    try {
-      return await withRetry(what, () => fn(signal), {
-        policy: this.retry,
-        signal,
-        onRetry: (w, err, delay) =>
-          this.log.warn(`runner: ${w}: ${errorSummary(err)}; retrying in ${(delay / 1000).toFixed(1)}s`),
-      });
-    } catch (err) {
-      if (err instanceof AbortedError || signal?.aborted) throw err;
-      throw new AwsCallError(what, err);
+    for (;;) {
+      try {
+        return await withRetry(what, () => fn(signal), {
+          policy: this.retry,
+          signal,
+          onRetry: (w, err, delay) =>
+            this.log.warn(`runner: ${w}: ${errorSummary(err)}; retrying in ${(delay / 1000).toFixed(1)}s`),
+        });
+      } catch (err) {
+        if (err instanceof AbortedError || signal?.aborted) throw err;
+        const delay = this.iamGraceDelay(err);
+        if (delay === undefined) throw new AwsCallError(what, err);
+        this.log.warn(
+          `runner: ${what}: ${errorSummary(err)}; IAM changes of this apply may not have propagated yet, retrying in ${(delay / 1000).toFixed(1)}s`,
+        );
+        await sleep(delay, signal);
+      }
     }
+  }
+
+  /**
+   * Before the run's build is underway, an AccessDenied may be IAM's eventual consistency (the
+   * policy an apply just wrote is not visible yet; see IAM_SETTLE_MS): retried with backoff for a
+   * bounded time from the first one. Returns the delay, or undefined when the error is final.
+   */
+  private iamGraceDelay(err: unknown): number | undefined {
+    if (this.buildUnderway || !isAccessDenied(err)) return undefined;
+    const now = this.now();
+    this.firstDeniedAt ??= now;
+    const left = this.firstDeniedAt + (this.retry.iamSettleMs ?? IAM_SETTLE_MS) - now;
+    if (left <= 0) {
+      if (this.deniedRetries > 0) {
+        this.log.warn(`runner: still denied after ${Math.round((now - this.firstDeniedAt) / 1000)}s of retries: a permission is missing, not propagating`);
+      }
+      return undefined;
+    }
+    return Math.min(left, Math.max(1, backoffDelay(this.deniedRetries++, this.retry)));
   }
 
   async findImageDigest(): Promise<string | undefined> {
@@ -387,8 +419,14 @@ class RunContext {
       id = await this.recoverStart(err, send, scan);
       recovered = true;
     }
+    this.buildIsUnderway();
     if (this.opts.signal?.aborted) throw await this.stop(id, this.opts.signal.reason);
     return { id, recovered };
+  }
+
+  /** The run's build is started or attached to: its permissions were visible, so AccessDenied is final from now on. */
+  buildIsUnderway(): void {
+    this.buildUnderway = true;
   }
 
   /**

@@ -14,7 +14,7 @@ import {
   type RunnerLogger,
 } from "./core.ts";
 import { parseRepositoryUri, validateBuildRequest, type BuildRequest } from "./request.ts";
-import { DEFAULT_RETRY, type RetryPolicy } from "./retry.ts";
+import { DEFAULT_RETRY, IAM_SETTLE_MS, type RetryPolicy } from "./retry.ts";
 
 /** What Terraform's aws_lambda_invocation sends: a build request; the region is the Lambda's own. */
 export type BuildStarterEvent = Omit<BuildRequest, "region"> & {
@@ -121,7 +121,11 @@ export function createHandler(deps: HandlerDeps = {}) {
     // Read per invocation so a redeploy with new settings applies without code changes.
     const pollIntervalMs = deps.pollIntervalMs ?? envInt("RUNNER_POLL_MS", 5000);
     const marginMs = deps.deadlineMarginMs ?? envInt("RUNNER_DEADLINE_MARGIN_MS", DEFAULT_MARGIN_MS);
-    const retry = deps.retry ?? { ...DEFAULT_RETRY, baseMs: envInt("RUNNER_RETRY_BASE_MS", DEFAULT_RETRY.baseMs) };
+    const retry = deps.retry ?? {
+      ...DEFAULT_RETRY,
+      baseMs: envInt("RUNNER_RETRY_BASE_MS", DEFAULT_RETRY.baseMs),
+      iamSettleMs: envInt("RUNNER_IAM_SETTLE_MS", IAM_SETTLE_MS),
+    };
 
     const clients = clientsFor(parseRepositoryUri(ev.repositoryUri).region);
     const { region, secrets } = await preflight(clients.codebuild);

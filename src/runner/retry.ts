@@ -8,9 +8,26 @@ export interface RetryPolicy {
   /** Total attempts including the first. */
   maxAttempts: number;
   random?: () => number;
+  /**
+   * How long an access-denied answer is retried before the run's build has started: the roles and
+   * policies a first apply creates may not be visible yet (see IAM_SETTLE_MS). @default IAM_SETTLE_MS
+   */
+  iamSettleMs?: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { baseMs: 500, capMs: 20_000, maxAttempts: 8 };
+/**
+ * IAM is eventually consistent: "the change must be replicated across IAM, which can take some
+ * time", and AWS advises verifying that changes have propagated before workflows depend on them
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency).
+ * A first apply creates the build starter's role and policy (and the CodeBuild role) seconds
+ * before the first calls that need them, so an AccessDenied then may only mean "not yet". AWS
+ * gives no upper bound; two minutes is what the Terraform AWS provider waits for IAM propagation.
+ * Only the calls before the build has started get this grace: once a build runs, the permissions
+ * were visible, and a later AccessDenied is a real one.
+ */
+export const IAM_SETTLE_MS = 120_000;
+
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 500, capMs: 20_000, maxAttempts: 8, iamSettleMs: IAM_SETTLE_MS };
 
 const THROTTLING = new Set([
   "ThrottlingException",
@@ -57,6 +74,12 @@ export function isRetryable(err: unknown): boolean {
   if (status !== undefined && status >= 500) return true;
   if (TRANSIENT_NETWORK.has(e.code ?? "") || TRANSIENT_NETWORK.has(e.name ?? "")) return true;
   return e.name === "TimeoutError" || e.name === "RequestTimeout" || e.name === "RequestTimeoutException";
+}
+
+/** AWS refused the call for lack of permission (`AccessDeniedException` from CodeBuild, ECR and CloudWatch Logs; `AccessDenied` elsewhere). */
+export function isAccessDenied(err: unknown): boolean {
+  const e = err as SdkLikeError;
+  return !!e && typeof e === "object" && ["AccessDeniedException", "AccessDenied"].some((n) => e.name === n || e.code === n);
 }
 
 /** Full jitter: uniform in [0, min(cap, base * 2^attempt)). `attempt` starts at 0. */
