@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { App, Testing, TerraformStack } from "cdktf";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
-import { AppImages, BaseImage, ImageBuildEnvironment, LambdaImage, PropsError } from "../src/index.ts";
+import { AppImages, BaseImage, ImageBuildEnvironment, ImageConstructsError, LambdaImage } from "../src/index.ts";
 import { coverNames, iamPolicyLength, matchesIamPattern } from "../src/constructs/iam.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
 import { arnLike } from "./helpers/iam-eval.ts";
@@ -81,7 +81,8 @@ describe("the pieces", () => {
 function bigStack(app: App, stackName: string, count: number, opts: { names?: (i: number) => string; buildTrigger?: "lambda" } = {}): TerraformStack {
   const stack = new TerraformStack(app, stackName);
   new AwsProvider(stack, "aws", { region: "us-east-1" });
-  new ImageBuildEnvironment(stack, "image-builds", { root: copy.dir, buildTrigger: opts.buildTrigger });
+  // Names start with the stack's name alone, so two stacks' prefixes can overlap (production, production-eu).
+  new ImageBuildEnvironment(stack, "image-builds", { root: copy.dir, namePrefix: stackName, buildTrigger: opts.buildTrigger });
   const base = new BaseImage(stack, "receipt-dynamo", {
     dockerfile: "dockerfiles/Dockerfile.receipt_dynamo",
     packages: ["receipt_dynamo"],
@@ -175,7 +176,7 @@ describe("a policy that would not fit is refused at synth", () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(PropsError);
+    expect(error).toBeInstanceOf(ImageConstructsError);
     const message = (error as Error).message;
     expect(message).toMatch(/production\/image-builds: stack production: the CodeBuild role's trust policy would be up to \d+ characters/);
     expect(message).toContain(`IAM's "Role trust policy length" quota is ${TRUST_DEFAULT}`);
@@ -209,7 +210,7 @@ describe("a policy that would not fit is refused at synth", () => {
     const alpha = bigStack(app, "alpha", 2);
     const beta = new TerraformStack(app, "beta");
     new AwsProvider(beta, "aws", { region: "us-east-1" });
-    new ImageBuildEnvironment(beta, "image-builds", { root: copy.dir });
+    new ImageBuildEnvironment(beta, "image-builds", { root: copy.dir, namePrefix: "beta" });
     const base = alpha.node.findAll().find((c): c is BaseImage => c instanceof BaseImage)!;
     new LambdaImage(beta, "sync", { dockerfile: "infra/sync_dynamo/Dockerfile", baseImage: base });
     const role = Object.values(resourcesOf(JSON.parse(Testing.synth(alpha)), "aws_iam_role")).find((r) => String(r.name).endsWith("-image-builds"))!;
@@ -220,7 +221,8 @@ describe("a policy that would not fit is refused at synth", () => {
   it("takes a raised trust policy quota, up to IAM's maximum of 4,096", () => {
     const app = testApp(path.join(scratch, "cache-custom"));
     const stack = new TerraformStack(app, "s");
-    expect(() => new ImageBuildEnvironment(stack, "image-builds", { root: copy.dir, roleTrustPolicyQuota: 5000 })).toThrow(/at most 4096/);
+    new ImageBuildEnvironment(stack, "image-builds", { root: copy.dir, roleTrustPolicyQuota: 5000 });
+    expect(() => Testing.synth(stack)).toThrow(/^s\/image-builds: roleTrustPolicyQuota: is 5000; IAM's role trust policy length quota is at most 4096 characters/);
   });
 });
 
