@@ -4,6 +4,9 @@ import { loadManifest } from "./manifest/load.ts";
 import type { DigestCache } from "./hashing/digest.ts";
 import { AppImages } from "./constructs/app-images.ts";
 import { ImagesStack } from "./constructs/images-stack.ts";
+import { SelectionError } from "./manifest/errors.ts";
+import { relocate, selectionErrorLines } from "./manifest/located.ts";
+import type { ImageSpec } from "./manifest/spec.ts";
 
 export interface ImagesAppOptions {
   /** The images.yaml to build from. */
@@ -27,7 +30,17 @@ export function createImagesApp(options: ImagesAppOptions): { app: App; analysis
   // Warnings: main.ts prints each one once, for all stacks, before synth.
   const images = AppImages.configure(app, { cacheDir: options.workDir, digestCache: options.cache, annotateWarnings: false });
   // The same analyzer the constructs use: they find every image already selected and hashed.
-  const analysis = analyzeImagesSync(manifest, { analyzer: images.analyzer(manifest.root) });
+  let analysis: ImageAnalysis;
+  try {
+    analysis = analyzeImagesSync(manifest, { analyzer: images.analyzer(manifest.root) });
+  } catch (error) {
+    const byImage = (error as { byImage?: { spec: ImageSpec; message: string }[] }).byImage;
+    if (error instanceof SelectionError && byImage) throw new SelectionError(selectionErrorLines(byImage, manifest.root).join("\n"));
+    throw error;
+  }
+  const dockerfiles = new Set([...manifest.baseImages, ...manifest.lambdas].map((i) => i.dockerfile));
+  // The manifest's warnings first (file order), then the Dockerfiles', each located from the current directory.
+  analysis = { ...analysis, warnings: [...manifest.warnings, ...analysis.warnings.map((w) => relocate(w, manifest.root, dockerfiles))] };
   for (const stackName of Object.keys(manifest.stacks)) {
     new ImagesStack(app, stackName, { manifest, stackName });
   }
