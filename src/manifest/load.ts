@@ -38,7 +38,7 @@ export interface Manifest {
   readonly warnings: readonly string[];
 }
 
-/** Where the manifest is: env IMAGES_MANIFEST, else cdktf.json context.manifest, else the example. */
+/** Where the manifest is: env IMAGES_MANIFEST, else cdktf.json context.manifest, else images.yaml, all relative to `cwd` (the user's repository). */
 export function manifestPath(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): string {
   if (env.IMAGES_MANIFEST) return path.resolve(cwd, env.IMAGES_MANIFEST);
   const cdktfJson = path.join(cwd, "cdktf.json");
@@ -46,7 +46,7 @@ export function manifestPath(cwd = process.cwd(), env: NodeJS.ProcessEnv = proce
     const manifest = JSON.parse(fs.readFileSync(cdktfJson, "utf8"))?.context?.manifest;
     if (typeof manifest === "string") return path.resolve(cwd, manifest);
   }
-  return path.resolve(cwd, "example/images.yaml");
+  return path.resolve(cwd, "images.yaml");
 }
 
 /** AWS limits on names built from the manifest's names. */

@@ -190,7 +190,7 @@ export const manifestSchema = z
     baseImages: z.record(resourceName, baseImage).default({}),
     lambdas: z.record(resourceName, lambda).default({}),
   })
-  .describe("images.yaml: base images and Lambda images built from a monorepo.");
+  .describe("images.yaml: base images and Lambda images built from a monorepo. Shared settings: defaults, or YAML merge keys (<<: *anchor) with anchors under top-level x- keys.");
 
 export type ManifestInput = z.input<typeof manifestSchema>;
 export type ManifestData = z.output<typeof manifestSchema>;
@@ -202,5 +202,7 @@ export type BackendSpec = z.output<typeof backend>;
 
 /** The JSON Schema editors use to check images.yaml. */
 export function manifestJsonSchema(): object {
-  return z.toJSONSchema(manifestSchema, { io: "input" });
+  const schema = z.toJSONSchema(manifestSchema, { io: "input" }) as Record<string, unknown>;
+  // Top-level `x-` keys are free, a place for YAML anchors (`x-lambda: &lambda {…}`), as in Compose files.
+  return { ...schema, patternProperties: { "^x-": { description: "Ignored: a place for YAML anchors used with merge keys (<<: *name)." } } };
 }
