@@ -8,7 +8,7 @@ import { defaultCacheDir, openDigestCache } from "../hashing/cache.ts";
 import { CommandError, isUserError } from "../manifest/errors.ts";
 import { loadManifest, manifestPath } from "../manifest/load.ts";
 import { manifestGraphImages, mermaidGraph, type GraphImage } from "./graph.ts";
-import { comparePlans, computePlan, formatPlanTable, measureContextBytes, type Plan } from "./plan.ts";
+import { comparePlans, computePlan, formatPlanMarkdown, formatPlanTable, measureContextBytes, type Plan } from "./plan.ts";
 import { initCommand } from "./init.ts";
 import { writeSchema, schemaText } from "./schema.ts";
 import { readSnapshot, type Snapshot } from "./snapshot.ts";
@@ -224,8 +224,11 @@ export async function run(argv: readonly string[], io: CliIo = { out: process.st
         for (const warning of analysis.warnings) io.err.write(`warning: ${warning}\n`);
         plan = computePlan(analysis, Object.keys(manifest.stacks), previous, measureContextBytes(analysis, defaultCacheDir(process.env, io.cwd)));
       }
+      const format = { snapshotNote: previous.status === "found" ? "" : previous.reason, verbose: values.verbose === true };
+      if (values.json && values.markdown) throw new UsageError("lambda-images plan: --json and --markdown are two output forms; pick one", command);
       if (values.json) io.out.write(`${stableStringify(plan)}\n`);
-      else io.out.write(`${formatPlanTable(plan, previous.status === "found" ? "" : previous.reason)}\n`);
+      else if (values.markdown) io.out.write(formatPlanMarkdown(plan, format, previous));
+      else io.out.write(`${formatPlanTable(plan, format, previous)}\n`);
       return 0;
     }
     case "graph": {
@@ -272,7 +275,8 @@ if (isEntry) {
     (code) => process.exit(code),
     (error: unknown) => {
       if (error instanceof UsageError) {
-        process.stderr.write(`${error.message}\nSee: lambda-images ${error.command ?? ""}${error.command ? " " : ""}--help\n`);
+        const synopsis = error.command ? COMMANDS[error.command]?.synopsis : undefined;
+        process.stderr.write(`${error.message}\n${synopsis ? `Usage: ${synopsis}\n` : ""}See: lambda-images ${error.command ? `${error.command} ` : ""}--help\n`);
         process.exit(2);
       }
       // Bad input is the user's to fix: say what and where, without a stack trace.
