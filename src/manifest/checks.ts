@@ -161,10 +161,13 @@ export function secretNameWarnings(field: string, values: Readonly<Record<string
   });
 }
 
-/** A path shown relative to the current directory when it is inside it, else absolute. */
+/**
+ * A path as messages show it: relative to the current directory, as the manifest's own name is
+ * (one base for every location a message gives), or absolute on another drive.
+ */
 export function shownPath(abs: string, cwd = process.cwd()): string {
   const rel = path.relative(cwd, abs);
-  return rel === "" ? "." : rel.startsWith("..") || path.isAbsolute(rel) ? abs : rel;
+  return rel === "" ? "." : path.isAbsolute(rel) ? abs : rel;
 }
 
 /**
