@@ -221,7 +221,7 @@ export async function run(argv: readonly string[], io: CliIo = { out: process.st
         const cache = openDigestCache({ root: manifest.root, disabled: values["no-cache"] === true, cwd: io.cwd });
         const analysis = await analyzeImages(manifest, { cache });
         cache.save();
-        for (const warning of analysis.warnings) io.err.write(`warning: ${warning}\n`);
+        for (const warning of [...manifest.warnings, ...analysis.warnings]) io.err.write(`warning: ${warning}\n`);
         plan = computePlan(analysis, Object.keys(manifest.stacks), previous, measureContextBytes(analysis, defaultCacheDir(process.env, io.cwd)));
       }
       const format = { snapshotNote: previous.status === "found" ? "" : previous.reason, verbose: values.verbose === true };
