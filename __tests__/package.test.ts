@@ -166,6 +166,9 @@ describe("npx lambda-images init in a user's monorepo, then cdktf synth and plan
 
     // Nothing outside the monorepo: the scratch directory holds only it and the (empty) home.
     expect(fs.readdirSync(scratch).sort()).toEqual(["home", "mono"]);
-    expect(fs.readdirSync(home).filter((name) => name !== ".npm")).toEqual([]);
+    // (The cdktf CLI itself makes ~/.terraform.d, Terraform's per-user directory; npm its cache.)
+    expect(fs.readdirSync(home).filter((name) => name !== ".npm" && name !== ".terraform.d")).toEqual([]);
+    const userFiles = fs.existsSync(path.join(home, ".terraform.d")) ? fs.readdirSync(path.join(home, ".terraform.d"), { recursive: true }).map(String) : [];
+    expect(userFiles.filter((f) => /tfstate|cdktf\.out|lambda-images/.test(f))).toEqual([]);
   }, 300_000);
 });
