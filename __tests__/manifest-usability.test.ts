@@ -175,6 +175,32 @@ describe("Dockerfile errors", () => {
     }
   });
 
+  it("are reported in the same run as the manifest's mistakes, after them", () => {
+    const text = edit(original, "    memorySize: 512\n", "    memorySize: lots\n");
+    const file = write(text);
+    const dockerfile = copy.file("infra/sync_dynamo/Dockerfile");
+    const before = fs.readFileSync(dockerfile, "utf8");
+    fs.writeFileSync(dockerfile, before.replace(/^COPY /m, "COPYY "));
+    try {
+      let error: unknown;
+      try {
+        createImagesApp({ manifestFile: file, outdir: path.join(copy.dir, "out-same-run"), workDir: path.join(copy.dir, "cache-same-run") });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ManifestError);
+      expect((error as Error).message.split("\n")).toEqual([
+        expect.stringMatching(/lambdas\.upload-images\.memorySize: expected a number/),
+        expect.stringMatching(/infra\/sync_dynamo\/Dockerfile:\d+: Unknown instruction: COPYY\. Fix: .*\[Dockerfile of lambda sync-dynamo\]$/),
+      ]);
+      // Nothing written: no output, no cache.
+      expect(fs.existsSync(path.join(copy.dir, "out-same-run"))).toBe(false);
+      expect(fs.existsSync(path.join(copy.dir, "cache-same-run"))).toBe(false);
+    } finally {
+      fs.writeFileSync(dockerfile, before);
+    }
+  });
+
   it("an ARG declared only before FROM: the fix is to redeclare it after FROM", () => {
     const dockerfile = copy.file("infra/sync_dynamo/Dockerfile");
     const before = fs.readFileSync(dockerfile, "utf8");

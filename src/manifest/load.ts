@@ -198,7 +198,12 @@ function validateManifest(raw: unknown, where: Where): Manifest {
   const data = parsed.success ? parsed.data : salvage(input);
   const semantic = checkSemantics(data, where.baseDir, (p) => lineOf(located(p)), located, knownBaseNames(input));
   problems.push(...semantic.problems);
-  if (problems.length > 0 || !parsed.success) throw new ManifestError(where.shown, sortByLine(dedupe(problems)));
+  if (problems.length > 0 || !parsed.success) {
+    const error = new ManifestError(where.shown, sortByLine(dedupe(problems)));
+    const partial = semantic.partial ?? semantic.manifest;
+    if (partial) Object.defineProperty(error, PARTIAL, { value: { ...partial, file: where.file, warnings: [] } });
+    throw error;
+  }
   const warnings = sortByLine(dedupe(semantic.warnings)).map((w) => `${where.shown}${w.line ? `:${w.line}` : ""}: ${w.field}: ${w.message}. ${w.fix}`);
   return { ...semantic.manifest!, file: where.file, warnings };
 }
@@ -477,7 +482,7 @@ function checkSemantics(
   lineOf: (p: readonly PropertyKey[]) => number | undefined,
   located: (p: readonly PropertyKey[]) => PropertyKey[] = (p) => [...p],
   definedBases: readonly string[] = Object.keys(data.baseImages),
-): { manifest?: Omit<Manifest, "file" | "warnings">; problems: ManifestProblem[]; warnings: ManifestProblem[] } {
+): { manifest?: Omit<Manifest, "file" | "warnings">; partial?: Omit<Manifest, "file" | "warnings">; problems: ManifestProblem[]; warnings: ManifestProblem[] } {
   const problems: ManifestProblem[] = [];
   const warnings: ManifestProblem[] = [];
   const add = (fieldPath: PropertyKey[], message: string, fix: string) =>
@@ -598,7 +603,28 @@ function checkSemantics(
     }
   }
 
-  if (problems.length > 0) return { problems, warnings };
+  if (problems.length > 0) {
+    // The images whose whole base chain checked out: the front end checks their Dockerfiles in the
+    // same run, so a manifest mistake does not hide a Dockerfile's.
+    const checked = new Map(images.map((i) => [i.name, i]));
+    const resolves = (name: string | undefined, seen = new Set<string>()): boolean => {
+      if (name === undefined) return true;
+      const image = checked.get(name);
+      if (!image || seen.has(name)) return false;
+      seen.add(name);
+      return resolves(image.baseImage, seen);
+    };
+    const partial = {
+      root,
+      project: data.project,
+      tags: data.tags,
+      ecr: data.ecr,
+      stacks: data.stacks,
+      baseImages: parentsFirst(images.filter((i) => resolves(i.name))),
+      lambdas: lambdas.filter((l) => resolves(l.baseImage)),
+    };
+    return { problems, warnings, partial };
+  }
   return {
     problems,
     warnings,
@@ -612,6 +638,16 @@ function checkSemantics(
       lambdas,
     },
   };
+}
+
+const PARTIAL = Symbol("partial manifest");
+
+/**
+ * What of a rejected manifest can still be checked further: its images whose paths and base
+ * chain are sound. The images.yaml app checks their Dockerfiles too, to report everything in one run.
+ */
+export function partialManifestOf(error: ManifestError): Manifest | undefined {
+  return (error as unknown as { [PARTIAL]?: Manifest })[PARTIAL];
 }
 
 function findCycle(parentOf: Record<string, string | undefined>): string[] | undefined {
