@@ -1,8 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type YAMLError } from "yaml";
-import { z as zod } from "zod";
-import type { z } from "zod";
+import { z } from "zod";
 import { ManifestError, type ManifestProblem } from "./errors.ts";
 import type { ImageSpec } from "./spec.ts";
 import { baseImageProblems, checkImage, shownPath, type Problem } from "./checks.ts";
@@ -232,7 +231,7 @@ function prepare(raw: unknown): { input: unknown; fromDefaults: Map<string, Set<
     const shared = defaults[section];
     const images = input[section];
     if (!isRecord(shared) || !isRecord(images)) continue;
-    const shape = schema.shape as Record<string, zod.ZodType>;
+    const shape = schema.shape as Record<string, z.ZodType>;
     const valid = Object.entries(shared).filter(([key, value]) => shape[key]?.safeParse(value).success);
     input[section] = Object.fromEntries(
       Object.entries(images).map(([name, image]) => {
@@ -273,7 +272,7 @@ function salvage(input: unknown): ManifestData {
   const obj = isRecord(input) ? input : {};
   // An entry that fails keeps its valid fields (the others take their defaults), so its paths are
   // still checked; one whose dockerfile is not valid is left out.
-  const entries = <T>(schema: zod.ZodType<T>, value: unknown, fields?: Record<string, zod.ZodType>): Record<string, T> => {
+  const entries = <T>(schema: z.ZodType<T>, value: unknown, fields?: Record<string, z.ZodType>): Record<string, T> => {
     if (!isRecord(value)) return {};
     const out: Record<string, T> = {};
     for (const [name, entry] of Object.entries(value)) {
@@ -294,7 +293,7 @@ function salvage(input: unknown): ManifestData {
     }
     return out;
   };
-  const field = <T>(schema: zod.ZodType<T>, value: unknown, fallback: T): T => {
+  const field = <T>(schema: z.ZodType<T>, value: unknown, fallback: T): T => {
     const r = schema.safeParse(value);
     return r.success ? r.data : fallback;
   };
