@@ -185,13 +185,12 @@ describe("secret-looking names, matched by words", () => {
   );
 
   it.each(["GITHUB_TOKEN", "HF_TOKEN", "DB_PASSWORD", "dbPassword", "MYSQL_PASSWD", "OPENAI_API_KEY", "apiKey", "SSH_PRIVATE_KEY", "AWS_SECRET_ACCESS_KEY", "CLIENT_SECRET", "GCP_CREDENTIALS", "credential"])(
-    "%s is refused",
+    "%s sounds like a secret (a warning)",
     (name) => expect(looksLikeSecret(name)).toBe(true),
   );
 
-  it("the manifest accepts TOKENIZER_MODEL and still refuses HF_TOKEN", () => {
+  it("the manifest accepts TOKENIZER_MODEL, and HF_TOKEN with a literal value only warns", () => {
     loads(edit(original, "    timeout: 60\n", "    timeout: 60\n    environment:\n      TOKENIZER_MODEL: bert-base-uncased\n"));
-    const text = edit(original, "    timeout: 60\n", "    timeout: 60\n    environment:\n      HF_TOKEN: hf_x\n");
-    expect(errorLines(text).lines).toEqual([expect.stringMatching(/:\d+: lambdas\.sync-dynamo\.environment\.HF_TOKEN: looks like a secret/)]);
+    loads(edit(original, "    timeout: 60\n", "    timeout: 60\n    environment:\n      HF_TOKEN: hf_x\n"));
   });
 });

@@ -29,7 +29,8 @@ beforeAll(() => {
   fs.appendFileSync(dockerfile, "ADD https://example.com/model.txt /opt/model.txt\n");
   const addLine = fs.readFileSync(dockerfile, "utf8").split("\n").indexOf("ADD https://example.com/model.txt /opt/model.txt") + 1;
   warnManifest = copy.manifest;
-  warningText = `warning: infra/sync_dynamo/Dockerfile:${addLine}: ADD https://example.com/model.txt downloads at build time; its content is not part of the image's content hash, so a change there does not trigger a rebuild`;
+  // Located from the working directory, as the manifest's errors are.
+  warningText = `warning: ${path.relative(REPO, dockerfile)}:${addLine}: ADD https://example.com/model.txt downloads at build time; its content is not part of the image's content hash, so a change there does not trigger a rebuild`;
 });
 afterAll(() => {
   copy.cleanup();

@@ -224,7 +224,7 @@ describe("the same checks as images.yaml, reported with the construct path", () 
       const image = new LambdaImage(stack, "standalone", { dockerfile: "infra/create_labels_step_functions/lambdas/Dockerfile", platform: "linux/amd64" });
       new LambdaImageFunction(stack, "fn", { image, ...props });
     };
-    expect(errorOf(fn({ environment: { DB_PASSWORD: "x" } })).message).toMatch(/^MyStack\/fn: environment\.DB_PASSWORD: looks like a secret.*Fix: read the secret at run time/);
+    expect(errorOf(fn({ environment: { DB_URL: "postgres://app:hunter2@db/app" } })).message).toMatch(/^MyStack\/fn: environment\.DB_URL: the value holds a password in a URL.*Fix: read the secret at run time/);
     expect(errorOf(fn({ memorySize: 64 })).message).toMatch(/^MyStack\/fn: memorySize: .*128.*10240/);
     const table = (stack: TerraformStack) => new DynamodbTable(stack, "t", { name: "t", hashKey: "pk", attribute: [{ name: "pk", type: "S" }] });
     expect(
@@ -301,7 +301,7 @@ describe("defineManifest: a manifest given as an object gets every check images.
     const bad = base();
     bad.project = "Shop_1";
     (bad.lambdas.sync as Record<string, unknown>).baseImage = "dynamoo";
-    (bad.lambdas.sync as Record<string, unknown>).environment = { API_KEY: "x" };
+    (bad.lambdas.sync as Record<string, unknown>).environment = { API_KEY: "AKIAIOSFODNN7EXAMPLE" };
     let error: Error | undefined;
     try {
       defineManifest(bad, { baseDir: copy.dir });
@@ -321,7 +321,7 @@ describe("defineManifest: a manifest given as an object gets every check images.
     expect(error!.message.split("\n")).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^manifest: lambdas\.sync\.baseImage: base image "dynamoo" is not defined\. Fix: use one of: dynamo$/),
-        expect.stringMatching(/^manifest: lambdas\.sync\.environment\.API_KEY: looks like a secret/),
+        expect.stringMatching(/^manifest: lambdas\.sync\.environment\.API_KEY: the value holds an AWS access key id/),
       ]),
     );
   });

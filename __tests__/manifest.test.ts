@@ -88,7 +88,7 @@ describe("manifest errors", () => {
       field: "lambdas.upload-images",
       line: lineOf(text, "memroySize"),
       message: /unknown key "memroySize"/,
-      fix: /allowed keys: dockerfile, context, baseImage, platform, include, buildArgs, computeType, memorySize, timeout, ephemeralStorage, environment$/,
+      fix: /allowed keys: dockerfile, context, baseImage, platform, include, buildArgs, computeType, memorySize, timeout, ephemeralStorage, environment, notSecret$/,
     });
   });
 
@@ -98,7 +98,7 @@ describe("manifest errors", () => {
       field: "(top level)",
       line: lineOf(text, "lambda:"),
       message: /unknown key "lambda"/,
-      fix: /allowed keys: project, root, tags, ecr, stacks, baseImages, lambdas/,
+      fix: /allowed keys: project, root, tags, ecr, stacks, defaults, baseImages, lambdas/,
     });
   });
 
@@ -107,7 +107,7 @@ describe("manifest errors", () => {
     expectProblem(loadError(text), {
       field: "lambdas.upload-images.memorySize",
       line: lineOf(text, "memorySize: lots"),
-      message: /^expected number$/,
+      message: /^expected a number, but it is the string "lots"$/,
       fix: /write a number/,
     });
   });
@@ -263,24 +263,30 @@ describe("manifest errors", () => {
     expect(() => loadManifest(fits)).not.toThrow();
   });
 
-  it("a secret-looking build arg or environment variable name", () => {
-    let text = edit(original, "      LOG_LEVEL: INFO\n", "      LOG_LEVEL: INFO\n      DB_PASSWORD: hunter2\n");
-    text = edit(text, "    timeout: 60\n", "    timeout: 60\n    buildArgs:\n      GITHUB_TOKEN: ghp_x\n");
+  it("a secret value in a build arg or environment variable is refused; a secret-sounding name is only a warning", () => {
+    let text = edit(original, "      LOG_LEVEL: INFO\n", "      LOG_LEVEL: INFO\n      DATABASE_URL: postgres://admin:hunter2@db.example.com/app\n");
+    text = edit(text, "    timeout: 60\n", "    timeout: 60\n    buildArgs:\n      PIP_INDEX: AKIAIOSFODNN7EXAMPLE\n");
     const result = loadError(text);
     expectProblem(result, {
-      field: "lambdas.create-labels.environment.DB_PASSWORD",
-      line: lineOf(text, "DB_PASSWORD"),
-      message: /looks like a secret.*plain text/,
-      fix: /Secrets Manager or SSM Parameter Store/,
+      field: "lambdas.create-labels.environment.DATABASE_URL",
+      line: lineOf(text, "DATABASE_URL"),
+      message: /password in a URL.*plain text/,
+      fix: /Secrets Manager or SSM Parameter Store.*notSecret/,
     });
     expectProblem(result, {
-      field: "lambdas.sync-dynamo.buildArgs.GITHUB_TOKEN",
-      line: lineOf(text, "GITHUB_TOKEN"),
-      message: /looks like a secret/,
+      field: "lambdas.sync-dynamo.buildArgs.PIP_INDEX",
+      line: lineOf(text, "PIP_INDEX"),
+      message: /AWS access key id/,
       fix: /Secrets Manager/,
     });
     // The value is never echoed.
     expect(result.error.message).not.toContain("hunter2");
+    // Names alone: a warning, located like an error.
+    const file = path.join(copy.dir, `variant-${++counter}.yaml`);
+    fs.writeFileSync(file, edit(original, "      LOG_LEVEL: INFO\n", "      LOG_LEVEL: INFO\n      DB_PASSWORD: hunter2\n      MAX_TOKEN_LENGTH: \"512\"\n"));
+    const manifest = loadManifest(file);
+    expect(manifest.warnings).toEqual([expect.stringMatching(/:\d+: lambdas\.create-labels\.environment\.DB_PASSWORD: the name sounds like a secret.*notSecret/)]);
+    expect(manifest.warnings.join("\n")).not.toContain("hunter2");
   });
 
   it("reports every problem at once, one line each", () => {
@@ -315,7 +321,7 @@ describe("manifest errors", () => {
       });
       expect(result.status).toBe(1);
       expect(result.stderr).toContain("bad-synth.yaml:");
-      expect(result.stderr).toContain("lambdas.upload-images.memorySize: expected number. Fix:");
+      expect(result.stderr).toContain('lambdas.upload-images.memorySize: expected a number, but it is the string "lots". Fix:');
       expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
       expect(fs.readdirSync(cwd)).toEqual([]);
       expect(listTree(copy.dir)).toEqual(before);

@@ -23,13 +23,39 @@ const USER_APP = (() => {
   return block[1]!;
 })();
 
+/** The packed tarball, built once for every describe of this file. */
+let packed: { scratch: string; tarball: string } | undefined;
+function pack(): { scratch: string; tarball: string } {
+  if (!packed) {
+    const scratch = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "pack-")));
+    execFileSync("npm", ["run", "build"], { cwd: REPO, stdio: "pipe" });
+    const tarball = execFileSync("npm", ["pack", "--ignore-scripts", "--pack-destination", scratch], { cwd: REPO, encoding: "utf8" }).trim().split("\n").pop()!;
+    packed = { scratch, tarball };
+  }
+  return packed;
+}
+afterAll(() => {
+  if (packed) fs.rmSync(packed.scratch, { recursive: true, force: true });
+});
+
+/** Installs the tarball into `project` as a user would, the peers linked from this repository. */
+function installInto(project: string, tarball: string): void {
+  // The package's own dependencies come from the registry (or npm's cache); cdktf, constructs and
+  // the providers are peers the user already has: here, this repository's.
+  execFileSync("npm", ["install", "--save-dev", "--prefer-offline", "--no-audit", "--no-fund", "--legacy-peer-deps", tarball], { cwd: project, stdio: "pipe" });
+  for (const peer of ["cdktf", "constructs", "@cdktf/provider-aws", "@cdktf/provider-docker"]) {
+    const link = path.join(project, "node_modules", peer);
+    fs.mkdirSync(path.dirname(link), { recursive: true });
+    fs.symlinkSync(path.join(REPO, "node_modules", peer), link);
+  }
+}
+
 describe("npm pack → install → cdktf synth in a scratch project", () => {
   let scratch: string;
   let project: string;
   beforeAll(() => {
-    scratch = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "pack-")));
-    execFileSync("npm", ["run", "build"], { cwd: REPO, stdio: "pipe" });
-    const tarball = execFileSync("npm", ["pack", "--ignore-scripts", "--pack-destination", scratch], { cwd: REPO, encoding: "utf8" }).trim().split("\n").pop()!;
+    const { tarball } = pack();
+    scratch = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "pack-own-")));
     project = path.join(scratch, "shop");
     fs.mkdirSync(project);
     // The user's monorepo files: the example's base image, shared package and service.
@@ -37,14 +63,7 @@ describe("npm pack → install → cdktf synth in a scratch project", () => {
     fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "shop", private: true, type: "module" }));
     fs.writeFileSync(path.join(project, "cdktf.json"), JSON.stringify({ language: "typescript", app: "node main.mjs", sendCrashReports: "false", terraformProviders: [] }));
     fs.writeFileSync(path.join(project, "main.mjs"), USER_APP);
-    // The package's own dependencies come from the registry (or npm's cache); cdktf, constructs and
-    // the providers are peers the user already has: here, this repository's.
-    execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--legacy-peer-deps", path.join(scratch, tarball)], { cwd: project, stdio: "pipe" });
-    for (const peer of ["cdktf", "constructs", "@cdktf/provider-aws", "@cdktf/provider-docker"]) {
-      const link = path.join(project, "node_modules", peer);
-      fs.mkdirSync(path.dirname(link), { recursive: true });
-      fs.symlinkSync(path.join(REPO, "node_modules", peer), link);
-    }
+    installInto(project, path.join(pack().scratch, tarball));
   }, 300_000);
   afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
@@ -97,4 +116,59 @@ describe("npm pack → install → cdktf synth in a scratch project", () => {
     expect(plan.summary.images).toBeGreaterThan(0);
     expect(plan.summary.unchanged).toBe(plan.summary.images);
   });
+});
+
+describe("npx lambda-images init in a user's monorepo, then cdktf synth and plan there", () => {
+  let scratch: string;
+  let mono: string;
+  let home: string;
+  const env = (): NodeJS.ProcessEnv => {
+    const e: NodeJS.ProcessEnv = { ...process.env, CHECKPOINT_DISABLE: "1", CI: "1", HOME: home };
+    for (const name of ["NODE_OPTIONS", "IMAGES_MANIFEST", "LAMBDA_IMAGES_CACHE_DIR", "CDKTF_OUTDIR"]) delete e[name];
+    return e;
+  };
+  beforeAll(() => {
+    const { scratch: packDir, tarball } = pack();
+    scratch = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "init-mono-")));
+    mono = path.join(scratch, "mono");
+    home = path.join(scratch, "home");
+    fs.mkdirSync(home);
+    // A monorepo of the example's shape: Python packages, base image Dockerfiles, Lambda services.
+    fs.cpSync(path.join(REPO, "example"), mono, { recursive: true });
+    fs.rmSync(path.join(mono, "images.yaml"));
+    fs.writeFileSync(path.join(mono, "package.json"), JSON.stringify({ name: "mono", private: true }));
+    fs.writeFileSync(path.join(mono, ".gitignore"), ".venv/\n");
+    installInto(mono, path.join(packDir, tarball));
+  }, 300_000);
+  afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+  it("init writes cdktf.json running the installed app, a proposed images.yaml and ignore entries; synth and plan then work with everything inside the monorepo", () => {
+    const init = spawnSync(path.join(mono, "node_modules", ".bin", "lambda-images"), ["init"], { cwd: mono, env: env(), encoding: "utf8" });
+    expect(init.status, init.stderr).toBe(0);
+    const cdktf = JSON.parse(fs.readFileSync(path.join(mono, "cdktf.json"), "utf8"));
+    expect(cdktf.app).toBe("node node_modules/lambda-image-builds/bin/app.mjs");
+    expect(fs.readFileSync(path.join(mono, "images.yaml"), "utf8")).toMatch(/# REVIEW/);
+    expect(fs.readFileSync(path.join(mono, ".gitignore"), "utf8")).toMatch(/^\.venv\/\n[\s\S]*\ncdktf\.out\/\n/);
+    // A second init does not overwrite.
+    const again = spawnSync(path.join(mono, "node_modules", ".bin", "lambda-images"), ["init"], { cwd: mono, env: env(), encoding: "utf8" });
+    expect(again.status).toBe(1);
+    expect(again.stderr.trim().split("\n")).toEqual([expect.stringMatching(/already exist; nothing was written\. Fix: run lambda-images init --force/)]);
+
+    const synth = spawnSync(path.join(REPO, "node_modules", ".bin", "cdktf"), ["synth"], { cwd: mono, env: env(), encoding: "utf8" });
+    expect(synth.status, `${synth.stdout}\n${synth.stderr}`).toBe(0);
+    expect(fs.existsSync(path.join(mono, "cdktf.out", "stacks", "dev", "cdk.tf.json"))).toBe(true);
+    expect(fs.existsSync(path.join(mono, "cdktf.out", "images.snapshot.json"))).toBe(true);
+    expect(fs.existsSync(path.join(mono, "node_modules", ".cache", "lambda-images"))).toBe(true);
+
+    const plan = spawnSync(path.join(mono, "node_modules", ".bin", "lambda-images"), ["plan"], { cwd: mono, env: env(), encoding: "utf8" });
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(plan.stdout.split("\n")[0]).toMatch(/^0 to rebuild, 0 new, \d+ unchanged/);
+
+    // Nothing outside the monorepo: the scratch directory holds only it and the (empty) home.
+    expect(fs.readdirSync(scratch).sort()).toEqual(["home", "mono"]);
+    // (The cdktf CLI itself makes ~/.terraform.d, Terraform's per-user directory; npm its cache.)
+    expect(fs.readdirSync(home).filter((name) => name !== ".npm" && name !== ".terraform.d")).toEqual([]);
+    const userFiles = fs.existsSync(path.join(home, ".terraform.d")) ? fs.readdirSync(path.join(home, ".terraform.d"), { recursive: true }).map(String) : [];
+    expect(userFiles.filter((f) => /tfstate|cdktf\.out|lambda-images/.test(f))).toEqual([]);
+  }, 300_000);
 });

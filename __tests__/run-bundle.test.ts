@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { unprivilegedRunner } from "./helpers/unprivileged.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -71,7 +71,13 @@ describe("bundles run from a code cache", () => {
     const bundle = path.join(dir, "cmd.cjs");
     fs.writeFileSync(bundle, "console.log(6 * 7);\n");
     fs.chmodSync(bundle, 0o644);
-    const driver = `import(${JSON.stringify(RUN_BUNDLE)}).then((m) => m.runCompiled(${JSON.stringify(bundle)}, "plan"))`;
+    // run-bundle.mjs imports only Node's modules: a copy beside the bundle is all the unprivileged
+    // user needs, so the check works from a checkout in a private directory too.
+    const runBundleCopy = path.join(os.tmpdir(), `run-bundle-${process.pid}-${Date.now()}.mjs`);
+    fs.copyFileSync(fileURLToPath(RUN_BUNDLE), runBundleCopy);
+    fs.chmodSync(runBundleCopy, 0o644);
+    const driver = `import(${JSON.stringify(pathToFileURL(runBundleCopy).href)}).then((m) => m.runCompiled(${JSON.stringify(bundle)}, "plan"))`;
+    onTestFinished(() => fs.rmSync(runBundleCopy, { force: true }));
     for (let run = 0; run < 2; run++) {
       const r = spawnSync(...asNobody!(process.execPath, ["--input-type=module", "-e", driver]), { encoding: "utf8" });
       expect(r.status, r.stderr).toBe(0);

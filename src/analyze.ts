@@ -234,6 +234,8 @@ export function analyzeImagesSync(manifest: Manifest, options: AnalyzeOptions = 
   const byName = new Map<string, AnalyzedImage>();
   const images: AnalyzedImage[] = [];
   const errors: string[] = [];
+  // Which image each error came from: the images.yaml app names every image sharing a Dockerfile.
+  const byImage: { spec: ImageSpec; message: string }[] = [];
   // What each base provides to the images built FROM it, as analyze() computes it (parents first).
   const provided = new Map<string, string[]>();
   for (const base of manifest.baseImages) {
@@ -252,9 +254,10 @@ export function analyzeImagesSync(manifest: Manifest, options: AnalyzeOptions = 
     } catch (error) {
       if (!(error instanceof SelectionError)) throw error;
       errors.push(error.message);
+      byImage.push({ spec, message: error.message });
     }
   }
-  if (errors.length > 0) throw new SelectionError(errors.join("\n"));
+  if (errors.length > 0) throw Object.assign(new SelectionError(errors.join("\n")), { byImage });
 
   const find = (name: string, kind: ImageSpec["kind"]) => {
     const found = images.find((i) => i.spec.name === name && i.spec.kind === kind);

@@ -1,9 +1,12 @@
 import { App } from "cdktf";
 import { analyzeImagesSync, type ImageAnalysis } from "./analyze.ts";
-import { loadManifest } from "./manifest/load.ts";
+import { loadManifest, partialManifestOf, type Manifest } from "./manifest/load.ts";
 import type { DigestCache } from "./hashing/digest.ts";
 import { AppImages } from "./constructs/app-images.ts";
 import { ImagesStack } from "./constructs/images-stack.ts";
+import { ManifestError, SelectionError } from "./manifest/errors.ts";
+import { relocate, selectionErrorLines } from "./manifest/located.ts";
+import type { ImageSpec } from "./manifest/spec.ts";
 
 export interface ImagesAppOptions {
   /** The images.yaml to build from. */
@@ -22,14 +25,45 @@ export interface ImagesAppOptions {
  * are reported together and nothing is written when there is one.
  */
 export function createImagesApp(options: ImagesAppOptions): { app: App; analysis: ImageAnalysis } {
-  const manifest = loadManifest(options.manifestFile);
+  let manifest: Manifest;
+  try {
+    manifest = loadManifest(options.manifestFile);
+  } catch (error) {
+    if (error instanceof ManifestError) error.message = [error.message, ...dockerfileProblems(partialManifestOf(error))].join("\n");
+    throw error;
+  }
   const app = new App(options.outdir ? { outdir: options.outdir } : undefined);
   // Warnings: main.ts prints each one once, for all stacks, before synth.
   const images = AppImages.configure(app, { cacheDir: options.workDir, digestCache: options.cache, annotateWarnings: false });
   // The same analyzer the constructs use: they find every image already selected and hashed.
-  const analysis = analyzeImagesSync(manifest, { analyzer: images.analyzer(manifest.root) });
+  let analysis: ImageAnalysis;
+  try {
+    analysis = analyzeImagesSync(manifest, { analyzer: images.analyzer(manifest.root) });
+  } catch (error) {
+    const byImage = (error as { byImage?: { spec: ImageSpec; message: string }[] }).byImage;
+    if (error instanceof SelectionError && byImage) throw new SelectionError(selectionErrorLines(byImage, manifest.root).join("\n"));
+    throw error;
+  }
+  const dockerfiles = new Set([...manifest.baseImages, ...manifest.lambdas].map((i) => i.dockerfile));
+  // The manifest's warnings first (file order), then the Dockerfiles', each located from the current directory.
+  analysis = { ...analysis, warnings: [...manifest.warnings, ...analysis.warnings.map((w) => relocate(w, manifest.root, dockerfiles))] };
   for (const stackName of Object.keys(manifest.stacks)) {
     new ImagesStack(app, stackName, { manifest, stackName });
   }
   return { app, analysis };
+}
+
+/**
+ * The Dockerfile problems of the images a rejected manifest still describes soundly, one line
+ * each: reported with the manifest's own, so one run shows them all. Nothing is cached or written.
+ */
+function dockerfileProblems(partial: Manifest | undefined): string[] {
+  if (!partial || partial.baseImages.length + partial.lambdas.length === 0) return [];
+  try {
+    analyzeImagesSync(partial);
+    return [];
+  } catch (error) {
+    const byImage = (error as { byImage?: { spec: ImageSpec; message: string }[] }).byImage;
+    return error instanceof SelectionError && byImage ? selectionErrorLines(byImage, partial.root) : [];
+  }
 }

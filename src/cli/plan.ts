@@ -1,4 +1,6 @@
+import * as path from "node:path";
 import type { ImageAnalysis } from "../analyze.ts";
+import { shownPath } from "../manifest/checks.ts";
 import { cachedContextArchive, dockerContextBytes } from "../archive/context-archive.ts";
 import { buildSnapshot, fileCount, type ImageSnapshot, type ReadSnapshotResult, type Snapshot } from "../snapshot/snapshot.ts";
 
@@ -175,11 +177,77 @@ export function formatBytes(bytes: number | null): string {
   return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
-/** The plan as a table for people. */
-export function formatPlanTable(plan: Plan, snapshotNote: string): string {
+/** How many changed files a plan shows per image without --verbose. */
+export const FILES_SHOWN = 5;
+
+export interface PlanFormat {
+  /** Why the last synth's snapshot could not be compared ("" when it was found). */
+  readonly snapshotNote: string;
+  /** Every changed file, not the first {@link FILES_SHOWN}. */
+  readonly verbose?: boolean;
+}
+
+/** A sentence on the whole plan: what a reviewer reads first. */
+export function planSummary(plan: Plan): string {
+  const { images, rebuild, unchanged } = plan.summary;
+  const stacks = plan.stacks.length;
+  return `${rebuild} to rebuild, ${plan.summary.new} new, ${unchanged} unchanged (${images} image${images === 1 ? "" : "s"} in ${stacks} stack${stacks === 1 ? "" : "s"}).`;
+}
+
+/**
+ * Whether the last synth was of something else: a different manifest (or app) has other stacks
+ * or images, so comparing with it would call every image new. Returns the note to print, if any.
+ */
+export function otherSynthNote(plan: Plan, previous: ReadSnapshotResult): string | undefined {
+  if (previous.status !== "found") return undefined;
+  const before = previous.snapshot.stacks;
+  const beforeKeys = new Set(Object.entries(before).flatMap(([stack, s]) => Object.keys(s.images).map((k) => `${stack}/${k}`)));
+  if (beforeKeys.size === 0) return undefined;
+  const nowKeys = plan.stacks.flatMap((s) => s.images.map((i) => `${s.name}/${i.kind}:${i.name}`));
+  const gone = Object.keys(before).filter((stack) => !plan.stacks.some((s) => s.name === stack)).sort();
+  if (!nowKeys.some((k) => beforeKeys.has(k))) {
+    return `note: the last synth in ${shownPath(path.dirname(previous.file))} came from another manifest or app (its stacks: ${Object.keys(before).sort().join(", ")}; none of its images is in this one), so every image here reads as new. Synthesize this manifest, or pass --out with its output directory.`;
+  }
+  if (gone.length) return `note: the last synth also had stack${gone.length > 1 ? "s" : ""} ${gone.join(", ")}, which this manifest does not define.`;
+  return undefined;
+}
+
+/** An image's reasons as lines, changed files cut to the first few unless verbose. */
+function reasonLines(image: PlannedImage, verbose: boolean): string[] {
   const lines: string[] = [];
-  if (plan.snapshot !== "found") lines.push(`${snapshotNote}; every image is new.`, "");
+  for (const reason of image.reasons) {
+    if (reason.type !== "files" || verbose) {
+      lines.push(...describeReason(reason));
+      continue;
+    }
+    const all = describeReason(reason);
+    lines.push(...all.slice(0, FILES_SHOWN));
+    const rest = all.length - FILES_SHOWN;
+    if (rest > 0) lines.push(`… and ${rest} more file${rest === 1 ? "" : "s"} (--verbose lists them): ${fileCounts(reason)}`);
+  }
+  return lines;
+}
+
+function fileCounts(reason: Extract<PlanReason, { type: "files" }>): string {
+  return [
+    reason.added.length ? `${reason.added.length} added` : "",
+    reason.removed.length ? `${reason.removed.length} removed` : "",
+    reason.changed.length ? `${reason.changed.length} changed` : "",
+  ]
+    .filter(Boolean)
+    .join(", ");
+}
+
+/** The plan as a table for people: the summary first, then per stack; reasons repeated in another stack are referred to, not repeated. */
+export function formatPlanTable(plan: Plan, format: PlanFormat | string, previous?: ReadSnapshotResult): string {
+  const { snapshotNote, verbose = false } = typeof format === "string" ? { snapshotNote: format } : format;
+  const lines: string[] = [planSummary(plan)];
+  if (plan.snapshot !== "found") lines.push(`${snapshotNote}; every image is new.`);
+  const other = previous ? otherSynthNote(plan, previous) : undefined;
+  if (other) lines.push(other);
+  lines.push("");
   const header = ["IMAGE", "TAG", "FILES", "CONTEXT", "BASE", "PLATFORMS", "STATUS"];
+  const shownIn = new Map<string, { stack: string; reasons: string }>();
   for (const stack of plan.stacks) {
     const rows = stack.images.map((i) => [
       `${i.kind} ${i.name}`,
@@ -195,11 +263,46 @@ export function formatPlanTable(plan: Plan, snapshotNote: string): string {
     lines.push(`stack ${stack.name}`, `  ${row(header)}`);
     stack.images.forEach((image, n) => {
       lines.push(`  ${row(rows[n]!)}`);
-      for (const reason of image.reasons) for (const text of describeReason(reason)) lines.push(`      - ${text}`);
+      if (image.reasons.length === 0) return;
+      const key = `${image.kind}:${image.name}`;
+      const reasons = JSON.stringify(image.reasons);
+      const earlier = shownIn.get(key);
+      if (earlier && earlier.reasons === reasons) {
+        lines.push(`      - the same changes as in stack ${earlier.stack}`);
+        return;
+      }
+      shownIn.set(key, { stack: stack.name, reasons });
+      for (const text of reasonLines(image, verbose)) lines.push(`      - ${text}`);
     });
     lines.push("");
   }
-  const { images, rebuild, unchanged } = plan.summary;
-  lines.push(`${rebuild} to rebuild, ${plan.summary.new} new, ${unchanged} unchanged (${images} images in ${plan.stacks.length} stacks).`);
+  lines.push(planSummary(plan));
   return lines.join("\n");
+}
+
+/**
+ * The plan in Markdown, for a CI job to post on a pull request: the summary, then a table of the
+ * images that will be built and why, and the unchanged ones folded away.
+ */
+export function formatPlanMarkdown(plan: Plan, format: PlanFormat, previous?: ReadSnapshotResult): string {
+  const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
+  const code = (text: string) => `\`${text.replace(/`/g, "")}\``;
+  const out: string[] = ["### Lambda images", "", `**${planSummary(plan)}**`, ""];
+  if (plan.snapshot !== "found") out.push(`> ${format.snapshotNote}; every image is new.`, "");
+  const other = previous ? otherSynthNote(plan, previous) : undefined;
+  if (other) out.push(`> ${other.replace(/^note: /, "")}`, "");
+  const built = plan.stacks.flatMap((s) => s.images.filter((i) => i.status !== "unchanged").map((i) => ({ stack: s.name, image: i })));
+  if (built.length) {
+    out.push("| Stack | Image | Status | Tag | Why |", "|---|---|---|---|---|");
+    for (const { stack, image } of built) {
+      const why = image.status === "new" ? "not in the last synth" : reasonLines(image, format.verbose ?? false).map((l) => cell(l)).join("<br>");
+      out.push(`| ${stack} | ${image.kind} ${code(image.name)} | ${image.status} | ${code(image.tag)} | ${why} |`);
+    }
+    out.push("");
+  } else {
+    out.push("Nothing to build.", "");
+  }
+  const unchanged = plan.stacks.flatMap((s) => s.images.filter((i) => i.status === "unchanged").map((i) => `${s.name}: ${i.kind} ${code(i.name)} ${code(i.tag)}`));
+  if (unchanged.length) out.push(`<details><summary>${unchanged.length} unchanged</summary>`, "", ...unchanged.map((u) => `- ${u}`), "", "</details>", "");
+  return out.join("\n");
 }

@@ -81,7 +81,7 @@ export function defineImage(
     record.add(scope, problems);
     return undefined;
   }
-  const checked = problems.length === 0 ? checkImage(env.root, input) : { problems: [] };
+  const checked: { spec?: ImageSpec; problems: Problem[] } = problems.length === 0 ? checkImage(env.root, input) : { problems: [] };
   const all = [...problems, ...checked.problems.map((p) => inRoot(p, env))];
   if (checked.spec && parent && parent !== "invalid") {
     all.push(...baseImageProblems(checked.spec, parent.spec, parent.path).map((p) => (p.field === "platforms" ? { ...p, field: propNames.platforms } : p)));

@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { dependable, Lazy, Token, type ITerraformDependable } from "cdktf";
+import { Annotations, dependable, Lazy, Token, type ITerraformDependable } from "cdktf";
 import { EcrRepositoryPolicy } from "@cdktf/provider-aws/lib/ecr-repository-policy/index.js";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
@@ -7,7 +7,7 @@ import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
 import { LambdaFunction, type LambdaFunctionConfig } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import type { Platform } from "../manifest/schema.ts";
-import { environmentProblems, nameLengthProblem, type Problem } from "../manifest/checks.ts";
+import { environmentProblems, environmentWarnings, nameLengthProblem, type Problem } from "../manifest/checks.ts";
 import { lambdaLimitProblems } from "../manifest/limits.ts";
 import { architectureOf, boundedName, kebabName } from "../naming.ts";
 import { sameStack } from "./built-image.ts";
@@ -74,6 +74,8 @@ export interface LambdaImageFunctionProps extends Omit<LambdaFunctionConfig, Set
   readonly role?: IamRole | string;
   /** Log retention in days. @default 30 */
   readonly logRetentionDays?: number;
+  /** Environment variables whose names sound secret but whose values are not (`TOKEN_TTL_SECONDS`): no warning for them. @default none */
+  readonly notSecret?: readonly string[];
 }
 
 /** One statement of an IAM policy, as {@link LambdaImageFunction.addToRolePolicy} takes it. */
@@ -111,14 +113,17 @@ export class LambdaImageFunction extends Construct {
       environment = {},
       role,
       logRetentionDays,
+      notSecret,
       loggingConfig,
       dependsOn,
       ...passThrough
     } = props;
     const env = ImageBuildEnvironment.of(this);
     const functionName = env.awsName("Lambda function", givenName ?? boundedName(`${env.namePrefix}-${kebabName(id)}`, 64), "functionName", this);
-    const problems = functionProblems({ functionName, memorySize, timeout, ephemeralStorage, environment });
+    const problems = functionProblems({ functionName, memorySize, timeout, ephemeralStorage, environment }, notSecret);
     if (problems.length) ImageProblems.of(this).add(this, problems);
+    // A name that merely sounds secret is worth a look, not a refusal: the value decides.
+    for (const w of environmentWarnings(environment, { notSecret })) Annotations.of(this).addWarning(`${w.field}: ${w.message}. Fix: ${w.fix}`);
 
     this.logGroup = new CloudwatchLogGroup(this, "logs", {
       name: env.awsName("CloudWatch log group", `/aws/lambda/${functionName}`, "functionName", this),
@@ -264,12 +269,15 @@ export function lambdaPullPolicyDocument(functionArns: readonly string[]): objec
 }
 
 /** The checks images.yaml's lambdas get, on construct props (literal values only: tokens are Terraform's to check). */
-function functionProblems(fn: { functionName: string; memorySize: number; timeout: number; ephemeralStorage?: number; environment: Readonly<Record<string, string>> }): Problem[] {
+function functionProblems(
+  fn: { functionName: string; memorySize: number; timeout: number; ephemeralStorage?: number; environment: Readonly<Record<string, string>> },
+  notSecret: readonly string[] | undefined,
+): Problem[] {
   const problems: Problem[] = [];
   if (!Token.isUnresolved(fn.functionName)) {
     const long = nameLengthProblem("functionName", "function", fn.functionName, "Lambda function name");
     if (long) problems.push(long);
   }
-  problems.push(...lambdaLimitProblems(fn), ...environmentProblems(fn.environment));
+  problems.push(...lambdaLimitProblems(fn), ...environmentProblems(fn.environment, { notSecret }));
   return problems;
 }

@@ -1,5 +1,7 @@
+import * as path from "node:path";
 import type { Platform } from "./schema.ts";
-import { looksLikeSecret } from "./secrets.ts";
+import { isReference as isReferenceValue } from "./secrets.ts";
+import { looksLikeSecret, secretValueReason } from "./secrets.ts";
 import { normalizeRelative, statInside } from "./paths.ts";
 import type { ImageSpec } from "./spec.ts";
 
@@ -29,14 +31,20 @@ export interface ImageInput {
   readonly builder: "docker" | "codebuild";
   readonly computeType?: string;
   readonly lambda?: ImageSpec["lambda"];
+  /** Build args and environment variables whose values are not secrets, though they look like one. */
+  readonly notSecret?: readonly string[];
 }
 
 const BUILD_ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LAMBDA_ENV_NAME = /^[a-zA-Z][a-zA-Z0-9_]*$/;
 const RESERVED_LAMBDA_ENV = new Set(["_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ"]);
 
-/** Checks an image's paths and names against the repository at `root`; returns the normalized spec when all is well. */
-export function checkImage(root: string, input: ImageInput): { spec?: ImageSpec; problems: Problem[] } {
+/**
+ * Checks an image's paths and names against the repository at `root`; returns the normalized
+ * spec when all is well, and warnings (names that sound like a secret) either way.
+ */
+export function checkImage(root: string, input: ImageInput): { spec?: ImageSpec; problems: Problem[]; warnings: Problem[] } {
+  const warnings: Problem[] = [];
   const problems: Problem[] = [];
   const add = (field: string, message: string, fix: string) => problems.push({ field, message, fix });
 
@@ -70,12 +78,17 @@ export function checkImage(root: string, input: ImageInput): { spec?: ImageSpec;
   for (const name of Object.keys(buildArgs)) {
     if (!BUILD_ARG_NAME.test(name)) add(`buildArgs.${name}`, "build arg names are letters, digits and _", "rename the build arg");
   }
-  secretProblems("buildArgs", Object.keys(buildArgs), "build args").forEach((p) => problems.push(p));
+  problems.push(...secretProblems("buildArgs", buildArgs, "build args", input.notSecret));
+  warnings.push(...secretNameWarnings("buildArgs", buildArgs, "build args", input.notSecret));
   if (new Set(input.platforms).size !== input.platforms.length) add("platforms", "lists a platform twice", "list each platform once");
-  if (input.lambda) problems.push(...environmentProblems(input.lambda.environment));
-  if (problems.length > 0 || dockerfile === undefined || context === undefined) return { problems };
+  if (input.lambda) {
+    problems.push(...environmentProblems(input.lambda.environment, { notSecret: input.notSecret }));
+    warnings.push(...environmentWarnings(input.lambda.environment, { notSecret: input.notSecret }));
+  }
+  if (problems.length > 0 || dockerfile === undefined || context === undefined) return { problems, warnings };
   return {
     problems,
+    warnings,
     spec: {
       kind: input.kind,
       name: input.name,
@@ -93,8 +106,8 @@ export function checkImage(root: string, input: ImageInput): { spec?: ImageSpec;
   };
 }
 
-/** A Lambda function's environment: valid names, none the runtime reserves, none that look like a secret. */
-export function environmentProblems(environment: Readonly<Record<string, string>>): Problem[] {
+/** A Lambda function's environment: valid names, none the runtime reserves, no value that is a secret. */
+export function environmentProblems(environment: Readonly<Record<string, string>>, options: { readonly notSecret?: readonly string[] } = {}): Problem[] {
   const problems: Problem[] = [];
   const names = Object.keys(environment);
   for (const name of names) {
@@ -104,19 +117,57 @@ export function environmentProblems(environment: Readonly<Record<string, string>
       problems.push({ field: `environment.${name}`, message: `"${name}" is reserved by the Lambda runtime`, fix: "choose another name" });
     }
   }
-  problems.push(...secretProblems("environment", names, "Lambda environment variables"));
+  problems.push(...secretProblems("environment", environment, "Lambda environment variables", options.notSecret));
   return problems;
 }
 
-/** Names that look like they carry a secret: they would be stored in plain text in the configuration and state. */
-export function secretProblems(field: string, names: readonly string[], where: string): Problem[] {
-  return names
-    .filter(looksLikeSecret)
-    .map((n) => ({
-      field: `${field}.${n}`,
-      message: `looks like a secret, and ${where} are stored in plain text in the synthesized configuration and Terraform state`,
-      fix: "read the secret at run time from Secrets Manager or SSM Parameter Store and pass only its name or ARN",
-    }));
+/** Environment variables whose names sound like a secret while their values do not show one: worth a look, not an error. */
+export function environmentWarnings(environment: Readonly<Record<string, string>>, options: { readonly notSecret?: readonly string[] } = {}): Problem[] {
+  return secretNameWarnings("environment", environment, "Lambda environment variables", options.notSecret);
+}
+
+/**
+ * Values that are secrets (a password in a URL, an AWS access key id, a private key, a long
+ * random string): they would be stored in plain text in the synthesized configuration and the
+ * Terraform state. Tokens and Terraform references are not checked: their values are not there.
+ */
+export function secretProblems(field: string, values: Readonly<Record<string, string>>, where: string, notSecret: readonly string[] = []): Problem[] {
+  return Object.entries(values).flatMap(([name, value]) => {
+    if (notSecret.includes(name) || typeof value !== "string") return [];
+    const reason = secretValueReason(value);
+    if (!reason) return [];
+    return [
+      {
+        field: `${field}.${name}`,
+        message: `the value ${reason}, and ${where} are stored in plain text in the synthesized configuration and Terraform state`,
+        fix: `read the secret at run time from Secrets Manager or SSM Parameter Store and pass only its name or ARN; if the value is not a secret, list ${name} under notSecret`,
+      },
+    ];
+  });
+}
+
+/** Literal values under names that sound like a secret (`GITHUB_TOKEN`): a warning, never for a reference or token. */
+export function secretNameWarnings(field: string, values: Readonly<Record<string, string>>, where: string, notSecret: readonly string[] = []): Problem[] {
+  return Object.entries(values).flatMap(([name, value]) => {
+    if (notSecret.includes(name) || typeof value !== "string" || value === "" || isReferenceValue(value) || !looksLikeSecret(name)) return [];
+    if (secretValueReason(value)) return []; // an error already
+    return [
+      {
+        field: `${field}.${name}`,
+        message: `the name sounds like a secret, and ${where} are stored in plain text in the synthesized configuration and Terraform state`,
+        fix: `pass a secret's name or ARN and read it at run time; if this value is not a secret, list ${name} under notSecret to silence this warning`,
+      },
+    ];
+  });
+}
+
+/**
+ * A path as messages show it: relative to the current directory, as the manifest's own name is
+ * (one base for every location a message gives), or absolute on another drive.
+ */
+export function shownPath(abs: string, cwd = process.cwd()): string {
+  const rel = path.relative(cwd, abs);
+  return rel === "" ? "." : path.isAbsolute(rel) ? abs : rel;
 }
 
 /**

@@ -51,3 +51,18 @@ export class CommandError extends Error {
     this.name = new.target.name;
   }
 }
+
+/**
+ * Marks the errors that are the user's to fix (a bad manifest, props, Dockerfile, flag): a command
+ * prints their message, one line per problem, and no stack trace. A global symbol rather than
+ * instanceof: a command's bundle and a module it imports each have their own copy of these classes.
+ */
+const USER_ERROR = Symbol.for("lambda-images.user-error");
+for (const cls of [ManifestError, SelectionError, PropsError, CommandError]) {
+  Object.defineProperty(cls.prototype, USER_ERROR, { value: true });
+}
+
+/** True for errors whose message is the whole story (see USER_ERROR). */
+export function isUserError(error: unknown): error is Error {
+  return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[USER_ERROR] === true;
+}

@@ -1,13 +1,19 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type YAMLError } from "yaml";
-import type { z } from "zod";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type YAMLError } from "yaml";
+import { z } from "zod";
 import { ManifestError, type ManifestProblem } from "./errors.ts";
 import type { ImageSpec } from "./spec.ts";
-import { baseImageProblems, checkImage, type Problem } from "./checks.ts";
+import { baseImageProblems, checkImage, shownPath, type Problem } from "./checks.ts";
 import {
+  baseImageDefaults,
+  baseImageSchema,
+  lambdaDefaults,
+  lambdaSchema,
   manifestJsonSchema,
   manifestSchema,
+  resourceName,
+  stackSchema,
   type ManifestData,
   type ManifestInput,
   type StackSpec,
@@ -27,9 +33,11 @@ export interface Manifest {
   /** Base images, parents before the images built FROM them. */
   readonly baseImages: readonly ImageSpec[];
   readonly lambdas: readonly ImageSpec[];
+  /** What is worth a look but not wrong (names that sound like a secret), one line each, located like errors. */
+  readonly warnings: readonly string[];
 }
 
-/** Where the manifest is: env IMAGES_MANIFEST, else cdktf.json context.manifest, else the example. */
+/** Where the manifest is: env IMAGES_MANIFEST, else cdktf.json context.manifest, else images.yaml, all relative to `cwd` (the user's repository). */
 export function manifestPath(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): string {
   if (env.IMAGES_MANIFEST) return path.resolve(cwd, env.IMAGES_MANIFEST);
   const cdktfJson = path.join(cwd, "cdktf.json");
@@ -37,7 +45,7 @@ export function manifestPath(cwd = process.cwd(), env: NodeJS.ProcessEnv = proce
     const manifest = JSON.parse(fs.readFileSync(cdktfJson, "utf8"))?.context?.manifest;
     if (typeof manifest === "string") return path.resolve(cwd, manifest);
   }
-  return path.resolve(cwd, "example/images.yaml");
+  return path.resolve(cwd, "images.yaml");
 }
 
 /** AWS limits on names built from the manifest's names. */
@@ -76,9 +84,13 @@ export function loadManifest(file: string): Manifest {
   const shown = path.relative(process.cwd(), abs) || abs;
   const text = readManifestText(abs, shown);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
-  // Only the first YAML error: the parser's later ones mostly follow from it.
-  if (doc.errors.length > 0) throw new ManifestError(shown, [yamlProblem(doc.errors[0]!)]);
+  // merge: YAML merge keys (`<<: *defaults`), as YAML 1.1 and most tools read them.
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, merge: true });
+  // A duplicate key leaves a usable document (the last value wins): name each one and go on to
+  // the other checks. Of other YAML errors only the first: the parser's later ones mostly follow from it.
+  const duplicates = doc.errors.filter((e) => e.code === "DUPLICATE_KEY").map((e) => duplicateKeyProblem(e, text, doc));
+  const fatal = doc.errors.find((e) => e.code !== "DUPLICATE_KEY");
+  if (fatal) throw new ManifestError(shown, [yamlProblem(fatal)]);
   if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ""))) {
     throw new ManifestError(shown, [
       {
@@ -89,13 +101,13 @@ export function loadManifest(file: string): Manifest {
       },
     ]);
   }
+  const lineAt = (node: unknown) => {
+    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+    return range ? lineCounter.linePos(range[0]).line : undefined;
+  };
   // The line of the field's key (its value may start on a later line, e.g. a nested map), or of the
   // nearest enclosing key that exists (a missing field is reported where its parent is).
   const lineOf = (fieldPath: readonly PropertyKey[]): number | undefined => {
-    const lineAt = (node: unknown) => {
-      const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
-      return range ? lineCounter.linePos(range[0]).line : undefined;
-    };
     for (let n = fieldPath.length; n > 0; n--) {
       const parent = n === 1 ? doc.contents : doc.getIn(fieldPath.slice(0, n - 1) as unknown[], true);
       const key = String(fieldPath[n - 1]);
@@ -106,8 +118,37 @@ export function loadManifest(file: string): Manifest {
     }
     return lineAt(doc.contents);
   };
+  // How a scalar was written, to show a value YAML read as a number or a boolean as it was typed.
+  const sourceOf = (fieldPath: readonly PropertyKey[]): string | undefined => {
+    const node = doc.getIn(fieldPath as unknown[], true);
+    return isScalar(node) && typeof node.source === "string" ? node.source : undefined;
+  };
 
-  return validateManifest(doc.toJS(), { shown, baseDir: path.dirname(abs), file: abs, lineOf });
+  return validateManifest(doc.toJS(), { shown, baseDir: path.dirname(abs), file: abs, lineOf, sourceOf, yamlProblems: duplicates });
+}
+
+/** A duplicate key, named: the parser's message says only that keys must be unique. */
+function duplicateKeyProblem(error: YAMLError, text: string, doc: Document): ManifestProblem {
+  const at = error.pos[0];
+  const key = /^("(?:[^"\\]|\\.)*"|'[^']*'|[^:#\n]*?)\s*:/.exec(text.slice(at))?.[1]?.trim();
+  const position = error.linePos?.[0];
+  // The field the second key is at, as the other messages name fields.
+  let field = "";
+  visit(doc, {
+    Pair(_, pair, ancestors) {
+      if (isScalar(pair.key) && pair.key.range?.[0] === at) {
+        field = [...ancestors.filter(isPair), pair].map((p) => String(isScalar(p.key) ? p.key.value : p.key)).join(".");
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return {
+    field,
+    line: position?.line,
+    message: key ? `the key "${key.replace(/^["']|["']$/g, "")}" appears twice in the same map` : "a key appears twice in the same map",
+    fix: "keep one of them: YAML would silently use only the last",
+  };
 }
 
 export interface DefineManifestOptions {
@@ -125,22 +166,166 @@ export function defineManifest(input: ManifestInput, options: DefineManifestOpti
   return validateManifest(input, { shown: options.name ?? "manifest", baseDir: path.resolve(options.baseDir ?? process.cwd()) });
 }
 
-function validateManifest(
-  raw: unknown,
-  where: { shown: string; baseDir: string; file?: string; lineOf?: (p: readonly PropertyKey[]) => number | undefined },
-): Manifest {
+interface Where {
+  readonly shown: string;
+  readonly baseDir: string;
+  readonly file?: string;
+  readonly lineOf?: (p: readonly PropertyKey[]) => number | undefined;
+  readonly sourceOf?: (p: readonly PropertyKey[]) => string | undefined;
+  /** Problems the YAML parser found that did not stop it (duplicate keys). */
+  readonly yamlProblems?: readonly ManifestProblem[];
+}
+
+function validateManifest(raw: unknown, where: Where): Manifest {
   const lineOf = where.lineOf ?? (() => undefined);
+  const { input, fromDefaults } = prepare(raw);
+  // What came from `defaults` is reported where `defaults` says it, once.
+  const located = (fieldPath: readonly PropertyKey[]): PropertyKey[] => {
+    const [section, name, key, ...rest] = fieldPath.map(String);
+    if ((section === "lambdas" || section === "baseImages") && name !== undefined && key !== undefined) {
+      const inherited = fromDefaults.get(`${section}.${name}`);
+      const sub = rest[0];
+      if (inherited?.has(key) || (sub !== undefined && inherited?.has(`${key}.${sub}`))) return ["defaults", section, key, ...rest];
+    }
+    return [...fieldPath];
+  };
   // reportInput: without it zod 4 leaves issue.input undefined, and every wrong type would read as "is required".
-  const parsed = manifestSchema.safeParse(raw, { reportInput: true });
-  if (!parsed.success) {
-    throw new ManifestError(
-      where.shown,
-      parsed.error.issues.map((issue) => describeIssue(issue, lineOf)),
+  const parsed = manifestSchema.safeParse(input, { reportInput: true });
+  const problems: ManifestProblem[] = [...(where.yamlProblems ?? [])];
+  if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => describeIssue(issue, lineOf, where.sourceOf)));
+  // Every problem in one run: with type errors, the parts that are well-typed are checked too.
+  const data = parsed.success ? parsed.data : salvage(input);
+  const semantic = checkSemantics(data, where.baseDir, (p) => lineOf(located(p)), located, knownBaseNames(input));
+  problems.push(...semantic.problems);
+  if (problems.length > 0 || !parsed.success) {
+    const error = new ManifestError(where.shown, sortByLine(dedupe(problems)));
+    const partial = semantic.partial ?? semantic.manifest;
+    if (partial) Object.defineProperty(error, PARTIAL, { value: { ...partial, file: where.file, warnings: [] } });
+    throw error;
+  }
+  const warnings = sortByLine(dedupe(semantic.warnings)).map((w) => `${where.shown}${w.line ? `:${w.line}` : ""}: ${w.field}: ${w.message}. ${w.fix}`);
+  return { ...semantic.manifest!, file: where.file, warnings };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The manifest as the schema reads it: top-level `x-` keys (a place for YAML anchors, as in
+ * Compose files) dropped, and `defaults` applied to every Lambda and base image. Only the
+ * defaults that are valid are applied; the others are reported under `defaults`, once. Returns
+ * which fields of which image came from `defaults`.
+ */
+function prepare(raw: unknown): { input: unknown; fromDefaults: Map<string, Set<string>> } {
+  const fromDefaults = new Map<string, Set<string>>();
+  if (!isRecord(raw)) return { input: raw, fromDefaults };
+  const input: Record<string, unknown> = Object.fromEntries(Object.entries(raw).filter(([key]) => !key.startsWith("x-")));
+  const defaults = input.defaults;
+  if (!isRecord(defaults)) return { input, fromDefaults };
+  const sections = [
+    ["lambdas", lambdaDefaults],
+    ["baseImages", baseImageDefaults],
+  ] as const;
+  for (const [section, schema] of sections) {
+    const shared = defaults[section];
+    const images = input[section];
+    if (!isRecord(shared) || !isRecord(images)) continue;
+    const shape = schema.shape as Record<string, z.ZodType>;
+    const valid = Object.entries(shared).filter(([key, value]) => shape[key]?.safeParse(value).success);
+    input[section] = Object.fromEntries(
+      Object.entries(images).map(([name, image]) => {
+        if (!isRecord(image)) return [name, image];
+        const merged: Record<string, unknown> = { ...image };
+        const inherited = new Set<string>();
+        for (const [key, value] of valid) {
+          if ((key === "environment" || key === "buildArgs") && isRecord(value)) {
+            const own = isRecord(image[key]) ? image[key] : {};
+            for (const sub of Object.keys(value)) if (!(sub in own)) inherited.add(`${key}.${sub}`);
+            merged[key] = { ...value, ...own };
+          } else if (key === "notSecret" && Array.isArray(value)) {
+            merged[key] = [...new Set([...value, ...(Array.isArray(image[key]) ? image[key] : [])])];
+          } else if (!(key in image)) {
+            inherited.add(key);
+            merged[key] = value;
+          }
+        }
+        fromDefaults.set(`${section}.${name}`, inherited);
+        return [name, merged];
+      }),
     );
   }
-  const problems = checkSemantics(parsed.data, where.baseDir, lineOf);
-  if (problems.problems.length > 0) throw new ManifestError(where.shown, problems.problems);
-  return { ...problems.manifest!, file: where.file };
+  return { input, fromDefaults };
+}
+
+/** The base image names the manifest defines, well-formed or not: a reference to one is not a second problem. */
+function knownBaseNames(input: unknown): string[] {
+  return isRecord(input) && isRecord(input.baseImages) ? Object.keys(input.baseImages) : [];
+}
+
+/**
+ * The well-typed parts of a manifest that failed its schema, so the checks that need the
+ * repository (paths, references, Dockerfiles) run on them in the same run. `project` is empty
+ * when it is not valid: the name length checks need it.
+ */
+function salvage(input: unknown): ManifestData {
+  const obj = isRecord(input) ? input : {};
+  // An entry that fails keeps its valid fields (the others take their defaults), so its paths are
+  // still checked; one whose dockerfile is not valid is left out.
+  const entries = <T>(schema: z.ZodType<T>, value: unknown, fields?: Record<string, z.ZodType>): Record<string, T> => {
+    if (!isRecord(value)) return {};
+    const out: Record<string, T> = {};
+    for (const [name, entry] of Object.entries(value)) {
+      if (!resourceName.safeParse(name).success) continue;
+      const r = schema.safeParse(entry);
+      if (r.success) out[name] = r.data;
+      else if (fields && isRecord(entry)) {
+        const kept = Object.fromEntries(
+          Object.entries(fields).flatMap(([key, fieldSchema]) => {
+            const f = fieldSchema.safeParse(entry[key]);
+            if (f.success) return f.data === undefined ? [] : [[key, f.data]];
+            const fallback = fieldSchema.safeParse(undefined);
+            return fallback.success && fallback.data !== undefined ? [[key, fallback.data]] : [];
+          }),
+        );
+        if (typeof kept.dockerfile === "string") out[name] = kept as T;
+      }
+    }
+    return out;
+  };
+  const field = <T>(schema: z.ZodType<T>, value: unknown, fallback: T): T => {
+    const r = schema.safeParse(value);
+    return r.success ? r.data : fallback;
+  };
+  const shape = manifestSchema.shape;
+  return {
+    project: field(shape.project, obj.project, ""),
+    root: field(shape.root, obj.root, "."),
+    tags: field(shape.tags, obj.tags, "content"),
+    ecr: field(shape.ecr, obj.ecr, { maxImages: 10, maxAgeDays: 30, legacyBaseRepositoryNames: false }),
+    stacks: entries(stackSchema, obj.stacks),
+    defaults: undefined,
+    baseImages: entries(baseImageSchema, obj.baseImages, baseImageSchema.shape),
+    lambdas: entries(lambdaSchema, obj.lambdas, lambdaSchema.shape),
+  };
+}
+
+/** In file order; problems with no line (object input) keep their order, after the located ones. */
+function sortByLine<T extends { readonly line?: number }>(problems: readonly T[]): T[] {
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => (a.p.line ?? Number.MAX_SAFE_INTEGER) - (b.p.line ?? Number.MAX_SAFE_INTEGER) || a.i - b.i)
+    .map(({ p }) => p);
+}
+
+function dedupe<T extends ManifestProblem>(problems: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.line}\0${p.field}\0${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** The manifest's text; a path that is missing, a directory or unreadable is the user's to fix. */
@@ -181,7 +366,11 @@ function fieldName(p: readonly PropertyKey[]): string {
   return p.map(String).join(".");
 }
 
-function describeIssue(issue: z.core.$ZodIssue, lineOf: (p: readonly PropertyKey[]) => number | undefined): ManifestProblem {
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  lineOf: (p: readonly PropertyKey[]) => number | undefined,
+  sourceOf?: (p: readonly PropertyKey[]) => string | undefined,
+): ManifestProblem {
   const field = fieldName(issue.path);
   const line = lineOf(issue.path);
   switch (issue.code) {
@@ -195,12 +384,8 @@ function describeIssue(issue: z.core.$ZodIssue, lineOf: (p: readonly PropertyKey
       };
     }
     case "invalid_type":
-      return {
-        field,
-        line,
-        message: issue.input === undefined ? "is required" : `expected ${issue.expected}${issue.input === null ? ", but it is empty" : ""}`,
-        fix: issue.input === undefined ? `add ${field || "it"}` : `write a ${issue.expected} here`,
-      };
+      if (issue.input === undefined) return { field, line, message: "is required", fix: `add ${field || "it"}` };
+      return { field, line, ...wrongType(issue.expected, issue.input, sourceOf?.(issue.path), issue.path) };
     case "invalid_value":
       return { field, line, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`, fix: "use one of those values" };
     case "too_small":
@@ -209,7 +394,7 @@ function describeIssue(issue: z.core.$ZodIssue, lineOf: (p: readonly PropertyKey
     case "invalid_key":
       return { field, line, message: `has an invalid key: ${issue.issues[0]?.message ?? issue.message}`, fix: "rename the key" };
     case "invalid_union":
-      return describeUnion(issue, lineOf);
+      return describeUnion(issue, lineOf, sourceOf);
     case "custom": {
       const fix = (issue.params as { fix?: unknown } | undefined)?.fix;
       return { field, line, message: issue.message, fix: typeof fix === "string" ? fix : "correct the value" };
@@ -224,7 +409,11 @@ function describeIssue(issue: z.core.$ZodIssue, lineOf: (p: readonly PropertyKey
  * whole `s3`). zod's own message is "Invalid input"; the useful one is the first problem of the
  * form the user evidently meant: the one whose problems all lie inside keys they wrote.
  */
-function describeUnion(issue: z.core.$ZodIssueInvalidUnion, lineOf: (p: readonly PropertyKey[]) => number | undefined): ManifestProblem {
+function describeUnion(
+  issue: z.core.$ZodIssueInvalidUnion,
+  lineOf: (p: readonly PropertyKey[]) => number | undefined,
+  sourceOf?: (p: readonly PropertyKey[]) => string | undefined,
+): ManifestProblem {
   const input = issue.input;
   const written = input && typeof input === "object" ? Object.keys(input) : [];
   const strays = (branch: readonly z.core.$ZodIssue[]) =>
@@ -232,7 +421,7 @@ function describeUnion(issue: z.core.$ZodIssueInvalidUnion, lineOf: (p: readonly
   const branches = [...issue.errors].sort((a, b) => strays(a) - strays(b) || a.length - b.length);
   const best = branches[0];
   if (best && best.length > 0 && strays(best) === 0) {
-    return describeIssue({ ...best[0]!, path: [...issue.path, ...best[0]!.path] } as z.core.$ZodIssue, lineOf);
+    return describeIssue({ ...best[0]!, path: [...issue.path, ...best[0]!.path] } as z.core.$ZodIssue, lineOf, sourceOf);
   }
   // No form fits: name the keys that tell the forms apart.
   const forms = issue.errors
@@ -252,6 +441,29 @@ function describeUnion(issue: z.core.$ZodIssueInvalidUnion, lineOf: (p: readonly
   };
 }
 
+/**
+ * A value of the wrong type, shown as it was parsed and as it was written: `python: 3.12` is a
+ * number to YAML (and `3.10` the number 3.1), `on` or `yes` may be a boolean; quoting keeps the text.
+ */
+function wrongType(expected: string, input: unknown, written: string | undefined, at: readonly PropertyKey[]): { message: string; fix: string } {
+  const key = at.length ? String(at[at.length - 1]) : "";
+  if (input === null) return { message: `expected ${article(expected)}, but it is empty`, fix: `write ${article(expected)} after "${key}:"` };
+  const kind = Array.isArray(input) ? "a list" : typeof input === "object" ? "a map" : `the ${typeof input === "bigint" ? "number" : typeof input} ${String(input)}`;
+  if (expected === "string" && (typeof input === "number" || typeof input === "boolean" || typeof input === "bigint")) {
+    const text = written ?? String(input);
+    const as = written !== undefined && written !== String(input) ? `YAML reads ${written} as ${kind}` : `YAML reads it as ${kind}`;
+    return { message: `expected a string, but ${as}`, fix: `quote it: ${key ? `${key}: ` : ""}"${text.replace(/"/g, '\\"')}"` };
+  }
+  if (typeof input === "string") return { message: `expected ${article(expected)}, but it is the string ${JSON.stringify(input)}`, fix: `write ${article(expected)} here` };
+  if (written !== undefined) return { message: `expected ${article(expected)}, but ${written} is ${kind}`, fix: `write ${article(expected)} here` };
+  return { message: `expected ${article(expected)}, but it is ${kind}`, fix: `write ${article(expected)} here` };
+}
+
+function article(type: string): string {
+  const words: Record<string, string> = { object: "a map", array: "a list", record: "a map", string: "a string", number: "a number", boolean: "true or false", int: "a whole number" };
+  return words[type] ?? `a ${type}`;
+}
+
 /** The keys the JSON Schema allows at a field path, for "did you mean" style hints. */
 function allowedKeysAt(fieldPath: readonly PropertyKey[]): string[] {
   type Node = { properties?: Record<string, Node>; additionalProperties?: Node | boolean };
@@ -267,24 +479,34 @@ function checkSemantics(
   data: ManifestData,
   manifestDir: string,
   lineOf: (p: readonly PropertyKey[]) => number | undefined,
-): { manifest?: Omit<Manifest, "file">; problems: ManifestProblem[] } {
+  located: (p: readonly PropertyKey[]) => PropertyKey[] = (p) => [...p],
+  definedBases: readonly string[] = Object.keys(data.baseImages),
+): { manifest?: Omit<Manifest, "file" | "warnings">; partial?: Omit<Manifest, "file" | "warnings">; problems: ManifestProblem[]; warnings: ManifestProblem[] } {
   const problems: ManifestProblem[] = [];
+  const warnings: ManifestProblem[] = [];
   const add = (fieldPath: PropertyKey[], message: string, fix: string) =>
-    problems.push({ field: fieldName(fieldPath), line: lineOf(fieldPath), message, fix });
+    problems.push({ field: fieldName(located(fieldPath)), line: lineOf(fieldPath), message, fix });
+  const warn = (fieldPath: PropertyKey[], message: string, fix: string) =>
+    warnings.push({ field: fieldName(located(fieldPath)), line: lineOf(fieldPath), message, fix });
 
   const rootAbs = path.resolve(manifestDir, data.root);
   let root: string;
   try {
     root = fs.realpathSync(rootAbs);
   } catch {
-    add(["root"], `the directory ${rootAbs} does not exist`, "set root to the monorepo directory, relative to the manifest");
-    return { problems };
+    add(["root"], `the directory ${shownPath(rootAbs)} does not exist (root is relative to the manifest's directory)`, "set root to the monorepo directory, relative to the manifest");
+    return { problems, warnings };
   }
 
+  // A path that is not there: say what it is relative to, the manifest's own paths being relative to root.
+  const rootNote = ` (paths are relative to root, ${shownPath(root)}/)`;
   const addAll = (at: PropertyKey[], found: readonly Problem[]) =>
-    found.forEach((p) => add([...at, ...p.field.split(".")], p.message, p.fix));
+    found.forEach((p) => add([...at, ...p.field.split(".")], /does not exist$/.test(p.message) ? `${p.message}${rootNote}` : p.message, p.fix));
+  const warnAll = (at: PropertyKey[], found: readonly Problem[]) =>
+    found.forEach((p) => warn([...at, ...p.field.split(".")], p.message, p.fix));
 
-  for (const stack of Object.keys(data.stacks)) {
+  // Name lengths need a valid project (a manifest that failed its schema may not have one).
+  for (const stack of data.project ? Object.keys(data.stacks) : []) {
     for (const [name] of Object.entries(data.baseImages)) {
       const repo = baseRepositoryName(data.project, name, stack, data.ecr);
       if (repo.length > ECR_NAME_MAX) {
@@ -307,12 +529,13 @@ function checkSemantics(
     }
   }
 
-  const baseNames = Object.keys(data.baseImages);
+  const baseNames = definedBases;
   const images: ImageSpec[] = [];
   for (const [name, spec] of Object.entries(data.baseImages)) {
     const at = ["baseImages", name];
     const checked = checkImage(root, { kind: "base", name, ...spec, context: spec.context });
     addAll(at, checked.problems);
+    warnAll(at, checked.warnings);
     if (spec.baseImage !== undefined && !baseNames.includes(spec.baseImage)) {
       add([...at, "baseImage"], `base image "${spec.baseImage}" is not defined`, `use one of: ${baseNames.join(", ")}`);
     }
@@ -353,8 +576,10 @@ function checkSemantics(
       builder: "codebuild",
       computeType: spec.computeType,
       lambda: { memorySize: spec.memorySize, timeout: spec.timeout, ephemeralStorage: spec.ephemeralStorage, environment: spec.environment },
+      notSecret: spec.notSecret,
     });
     addAll(at, checked.problems);
+    warnAll(at, checked.warnings);
     if (spec.baseImage !== undefined && !baseNames.includes(spec.baseImage)) {
       add([...at, "baseImage"], `base image "${spec.baseImage}" is not defined`, baseNames.length ? `use one of: ${baseNames.join(", ")}` : "define it under baseImages, or remove baseImage");
     }
@@ -363,7 +588,7 @@ function checkSemantics(
     if (checked.spec) lambdas.push(checked.spec);
   }
   // A Lambda called base-foo and a base image foo would share a CodeBuild project, log group and ECR repository.
-  for (const stack of Object.keys(data.stacks)) {
+  for (const stack of data.project ? Object.keys(data.stacks) : []) {
     const owners = new Map<string, string>();
     for (const image of [...images, ...lambdas]) {
       const field = `${image.kind === "base" ? "baseImages" : "lambdas"}.${image.name}`;
@@ -377,9 +602,31 @@ function checkSemantics(
     }
   }
 
-  if (problems.length > 0) return { problems };
+  if (problems.length > 0) {
+    // The images whose whole base chain checked out: the front end checks their Dockerfiles in the
+    // same run, so a manifest mistake does not hide a Dockerfile's.
+    const checked = new Map(images.map((i) => [i.name, i]));
+    const resolves = (name: string | undefined, seen = new Set<string>()): boolean => {
+      if (name === undefined) return true;
+      const image = checked.get(name);
+      if (!image || seen.has(name)) return false;
+      seen.add(name);
+      return resolves(image.baseImage, seen);
+    };
+    const partial = {
+      root,
+      project: data.project,
+      tags: data.tags,
+      ecr: data.ecr,
+      stacks: data.stacks,
+      baseImages: parentsFirst(images.filter((i) => resolves(i.name))),
+      lambdas: lambdas.filter((l) => resolves(l.baseImage)),
+    };
+    return { problems, warnings, partial };
+  }
   return {
     problems,
+    warnings,
     manifest: {
       root,
       project: data.project,
@@ -390,6 +637,16 @@ function checkSemantics(
       lambdas,
     },
   };
+}
+
+const PARTIAL = Symbol("partial manifest");
+
+/**
+ * What of a rejected manifest can still be checked further: its images whose paths and base
+ * chain are sound. The images.yaml app checks their Dockerfiles too, to report everything in one run.
+ */
+export function partialManifestOf(error: ManifestError): Manifest | undefined {
+  return (error as unknown as { [PARTIAL]?: Manifest })[PARTIAL];
 }
 
 function findCycle(parentOf: Record<string, string | undefined>): string[] | undefined {

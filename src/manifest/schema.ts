@@ -98,7 +98,13 @@ const computeType = z
   .default("BUILD_GENERAL1_SMALL")
   .describe("The CodeBuild compute type that builds this image.");
 
-const baseImage = z.strictObject({
+/** Names of build args or environment variables whose values are not secrets, though they look like one. */
+const notSecret = z
+  .array(z.string().min(1))
+  .default([])
+  .describe("Build args and environment variables whose values look like a secret but are not (a public key, a high-entropy id): the secret-value check skips them.");
+
+const baseImageFields = {
   dockerfile: relativePath.describe("The base image's Dockerfile, relative to root."),
   context,
   packages: z.array(relativePath).min(1).describe("Monorepo directories installed in this base image."),
@@ -108,30 +114,55 @@ const baseImage = z.strictObject({
   include: z.array(z.string().min(1)).default([]).describe("Extra globs (relative to the build context) hashed and shipped."),
   buildArgs,
   computeType: computeType.describe("The CodeBuild compute type (builder: codebuild)."),
-});
+  notSecret,
+};
+const baseImage = z.strictObject(baseImageFields);
 
 const lambdaEnvName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]*$/, {
   message: "Lambda environment variable names are letters, digits and _, starting with a letter",
 });
 
+const lambdaFields = {
+  dockerfile: relativePath.describe("The Lambda image's Dockerfile, relative to root."),
+  context,
+  baseImage: resourceName.optional().describe("The base image it is built FROM; without it the image carries its packages itself."),
+  platform: platform.default("linux/arm64"),
+  include: z.array(z.string().min(1)).default([]).describe("Extra globs (relative to the build context) hashed and shipped."),
+  buildArgs,
+  computeType,
+  memorySize: lambdaRange("memorySize", 1024, "Lambda memory in MB (128–10240)."),
+  timeout: lambdaRange("timeout", 300, "Lambda timeout in seconds (1–900)."),
+  ephemeralStorage: lambdaRange("ephemeralStorage", 512, "Size of the function's /tmp in MB (512–10240)."),
+  environment: z.record(lambdaEnvName, z.string()).default({}).describe("Lambda environment variables (4 KB in all)."),
+  notSecret,
+};
 const lambda = z
-  .strictObject({
-    dockerfile: relativePath.describe("The Lambda image's Dockerfile, relative to root."),
-    context,
-    baseImage: resourceName.optional().describe("The base image it is built FROM; without it the image carries its packages itself."),
-    platform: platform.default("linux/arm64"),
-    include: z.array(z.string().min(1)).default([]).describe("Extra globs (relative to the build context) hashed and shipped."),
-    buildArgs,
-    computeType,
-    memorySize: lambdaRange("memorySize", 1024, "Lambda memory in MB (128–10240)."),
-    timeout: lambdaRange("timeout", 300, "Lambda timeout in seconds (1–900)."),
-    ephemeralStorage: lambdaRange("ephemeralStorage", 512, "Size of the function's /tmp in MB (512–10240)."),
-    environment: z.record(lambdaEnvName, z.string()).default({}).describe("Lambda environment variables (4 KB in all)."),
-  })
+  .strictObject(lambdaFields)
   .superRefine((spec, ctx) => {
     // The ranges are checked field by field above; here only what spans fields.
     for (const problem of lambdaLimitProblems({ environment: spec.environment })) addProblem(ctx, problem, [problem.field]);
   });
+
+/**
+ * What `defaults` may set: every field but the ones naming one image's own files. Without zod
+ * defaults of their own, so a field left out of `defaults` stays the image's to default.
+ */
+function defaultsOf<T extends Record<string, z.ZodType>>(fields: T, own: readonly string[]) {
+  const shared = Object.fromEntries(
+    Object.entries(fields)
+      .filter(([key]) => !own.includes(key))
+      .map(([key, schema]) => {
+        const inner = schema instanceof z.ZodDefault ? (schema as z.ZodDefault<z.ZodType>).unwrap() : schema;
+        return [key, schema.description ? inner.optional().describe(schema.description) : inner.optional()];
+      }),
+  );
+  return z.strictObject(shared);
+}
+/** Fields that name one image's own files or packages: never shared through `defaults`. */
+export const OWN_FIELDS = ["dockerfile", "context", "packages"] as const;
+export const lambdaDefaults = defaultsOf(lambdaFields, OWN_FIELDS);
+export const baseImageDefaults = defaultsOf(baseImageFields, OWN_FIELDS);
+export { baseImage as baseImageSchema, lambda as lambdaSchema, stack as stackSchema };
 
 export const manifestSchema = z
   .strictObject({
@@ -149,10 +180,17 @@ export const manifestSchema = z
       })
       .default({ maxImages: 10, maxAgeDays: 30, legacyBaseRepositoryNames: false }),
     stacks: z.record(resourceName, stack).refine((s) => Object.keys(s).length > 0, { message: "at least one stack is needed" }),
+    defaults: z
+      .strictObject({
+        lambdas: lambdaDefaults.optional().describe("Settings every Lambda gets unless it sets its own; environment and buildArgs are merged, the Lambda's own values winning."),
+        baseImages: baseImageDefaults.optional().describe("Settings every base image gets unless it sets its own; buildArgs are merged, the base image's own values winning."),
+      })
+      .optional()
+      .describe("Shared settings. YAML merge keys (<<: *anchor) work too, anywhere."),
     baseImages: z.record(resourceName, baseImage).default({}),
     lambdas: z.record(resourceName, lambda).default({}),
   })
-  .describe("images.yaml: base images and Lambda images built from a monorepo.");
+  .describe("images.yaml: base images and Lambda images built from a monorepo. Shared settings: defaults, or YAML merge keys (<<: *anchor) with anchors under top-level x- keys.");
 
 export type ManifestInput = z.input<typeof manifestSchema>;
 export type ManifestData = z.output<typeof manifestSchema>;
@@ -164,5 +202,7 @@ export type BackendSpec = z.output<typeof backend>;
 
 /** The JSON Schema editors use to check images.yaml. */
 export function manifestJsonSchema(): object {
-  return z.toJSONSchema(manifestSchema, { io: "input" });
+  const schema = z.toJSONSchema(manifestSchema, { io: "input" }) as Record<string, unknown>;
+  // Top-level `x-` keys are free, a place for YAML anchors (`x-lambda: &lambda {…}`), as in Compose files.
+  return { ...schema, patternProperties: { "^x-": { description: "Ignored: a place for YAML anchors used with merge keys (<<: *name)." } } };
 }

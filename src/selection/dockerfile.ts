@@ -97,7 +97,7 @@ export function dockerfileSources(text: string, buildArgs: Readonly<Record<strin
             warnings.push(`${where}: ADD ${raw} clones at build time; its content is not tracked by the content hash`);
             continue;
           }
-          const expanded = expand(raw, stageVars, where, keyword);
+          const expanded = expand(raw, stageVars, where, keyword, globalArgs);
           const clamped = clampToContext(expanded);
           if (clamped.clamped) {
             warnings.push(
@@ -199,7 +199,7 @@ function parseJsonForm(s: string): string[] | undefined {
  * Expands $VAR, ${VAR}, ${VAR:-default} and ${VAR:+alt} from the variables in scope. A variable
  * with no value would make the source path depend on something we cannot see at synth time.
  */
-function expand(value: string, vars: Map<string, string | undefined>, where: string, keyword: string): string {
+function expand(value: string, vars: Map<string, string | undefined>, where: string, keyword: string, globalArgs?: ReadonlyMap<string, string | undefined>): string {
   return value.replace(/\\\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (match, braced, op, word, bare) => {
     if (match === "\\$") return "$";
     const name: string = braced ?? bare;
@@ -208,6 +208,12 @@ function expand(value: string, vars: Map<string, string | undefined>, where: str
     if (op === ":-" || op === "-") return isSet ? current! : word;
     if (op === ":+" || op === "+") return isSet ? word : "";
     if (current === undefined) {
+      // An ARG declared only before the first FROM is out of scope in a stage until redeclared there.
+      if (globalArgs?.get(name) !== undefined && !vars.has(name)) {
+        throw new SelectionError(
+          `${where}: ${keyword} source uses \${${name}}, but ARG ${name} is declared only before FROM, and a stage does not see such an ARG unless it declares it again. Fix: redeclare it after FROM with a line "ARG ${name}" (no value: it keeps the one given before FROM)`,
+        );
+      }
       throw new SelectionError(
         `${where}: ${keyword} source uses \${${name}}, which has no value at synth time. Fix: give ARG ${name} a default in the Dockerfile, or pass it in the image's buildArgs`,
       );
