@@ -18,8 +18,9 @@
 // Dual-package hazard: the constructs keep per-App state in module-level WeakMaps (AppImages, the
 // per-stack ImageBuildEnvironment) and use `instanceof` on each other. A project that loads both
 // flavours (its code `import`s the package while one of its dependencies `require`s it) gets two
-// copies of that state: an image made with one flavour cannot be the base of an image made with
-// the other. Load one flavour per App; a project does unless it mixes module systems.
+// copies of that state, and images made with the two do not see each other (in one stack, the
+// second flavour's ImageBuildEnvironment fails: "There is already a Construct with name
+// 'image-builds'"). Load one flavour per App; a project does unless it mixes module systems.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createRequire } from "node:module";
