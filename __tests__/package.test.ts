@@ -193,6 +193,7 @@ describe("npm pack → install → cdktf synth in a scratch project", () => {
     const [object] = Object.values(stack.resource.aws_s3_object) as { source: string }[];
     expect(fs.statSync(path.join(stackDir, object!.source)).size).toBeGreaterThan(0);
     expect(fs.existsSync(path.join(project, "cdktf.out", "images.snapshot.json"))).toBe(true);
+    expect(dependsOnProblems(stack)).toEqual([]);
   });
 
   it("`npx lambda-images plan` there runs the installed command (its one-file bundle) on the construct app", () => {
