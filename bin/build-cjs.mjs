@@ -37,7 +37,7 @@ export function buildCommonJs() {
   const { buildSync } = createRequire(import.meta.url)("esbuild");
   const file = path.join(DIST, CJS_BUNDLE);
   const tmp = `${file}.tmp-${process.pid}`;
-  buildSync({
+  const { warnings } = buildSync({
     entryPoints: [path.join(DIST, "src", "index.js")],
     outfile: tmp,
     bundle: true,
@@ -48,12 +48,18 @@ export function buildCommonJs() {
     // errors print them) even where bundling would rename one to avoid a clash.
     keepNames: true,
     legalComments: "none",
-    logLevel: "warning",
+    logLevel: "silent",
     // Bare specifiers (cdktf, constructs, @cdktf/*, the dependencies) stay `require`s; node:* too.
     packages: "external",
     define: { LAMBDA_IMAGES_CODE_ROOT: JSON.stringify("./src/"), "import.meta.url": "__bundleUrl" },
     banner: { js: 'var __bundleUrl = require("node:url").pathToFileURL(__filename).href;' },
   });
+  // A warning means the CommonJS flavour would behave differently from the ES modules: e.g. an
+  // `import.meta.dirname` (not defined above) becomes undefined in CommonJS.
+  if (warnings.length > 0) {
+    fs.rmSync(tmp, { force: true });
+    throw new Error(`esbuild: ${warnings.map((w) => `${w.location ? `${w.location.file}:${w.location.line}: ` : ""}${w.text}`).join("\n")}`);
+  }
   fs.renameSync(tmp, file);
 
   const types = path.join(DIST, CJS_TYPES);
