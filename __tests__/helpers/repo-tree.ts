@@ -12,9 +12,9 @@ export interface RepoTree {
   cleanup(): void;
 }
 
-/** A fresh repository in a temporary directory, written from root-relative path → text. */
-export function repoTree(files: Record<string, string>, prefix = "repo-tree-"): RepoTree {
-  const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+/** A fresh repository in a temporary directory (below `parent`), written from root-relative path → text. */
+export function repoTree(files: Record<string, string>, prefix = "repo-tree-", parent = os.tmpdir()): RepoTree {
+  const tmp = fs.realpathSync(fs.mkdtempSync(path.join(parent, prefix)));
   const dir = path.join(tmp, "repo");
   fs.mkdirSync(dir);
   const file = (rel: string) => path.join(dir, ...rel.split("/"));
