@@ -103,6 +103,9 @@ const PROTECTED = new Set([
   "pkg2/pyproject.toml",
 ]);
 
+/** Files more than one image selects. */
+const SHARED = ["shared/common.py", "shared/util/u.py", "shared/util/keep.py", "svc/s0/handler.py", "svc/s1/handler.py", "pkg0/pkg0/a.py", "pkg1/pkg1/a.py", "pkg1/pkg1/sub/keep.py", "pkg2/pkg2/a.py", "svc/s3/lib/l.py", "svc/s3/handler.py"];
+
 interface ManifestModel {
   includeS1: string[];
   buildArgB0: string;
@@ -203,19 +206,24 @@ function randomEdit(rng: Rng, repo: RepoTree, state: State): string {
   const editable = files.filter((f) => !f.endsWith("images.yaml") && !fs.lstatSync(repo.file(f)).isSymbolicLink());
   const removable = files.filter((f) => !PROTECTED.has(f));
   const abs = repo.file;
+  // Half the content and mode edits go to files several images select (a base and a standalone
+  // Lambda, two Lambdas, two images of one context): where one image's record is invalidated
+  // while another's still looks valid.
+  const hot = SHARED.filter((f) => editable.includes(f));
+  const target = (pool: readonly string[]) => (hot.length > 0 && rng.chance(0.5) ? rng.pick(hot) : rng.pick(pool));
   const kind = rng.pick([
     "content", "content", "content-same-size", "mode", "mode", "add", "add", "delete", "rename", "rename-dir",
     "ignore-rule", "ignore-file", "dockerfile-line", "dockerfile-comment", "manifest", "symlink",
   ] as const);
   switch (kind) {
     case "content": {
-      const f = rng.pick(editable);
+      const f = target(editable);
       if (DOCKERFILES[f]) return randomEdit(rng, repo, state);
       fs.appendFileSync(abs(f), `# edit ${state.counter++}\n`);
       return `append to ${f}`;
     }
     case "content-same-size": {
-      const f = rng.pick(editable.filter((p) => !DOCKERFILES[p] && !IGNORE_FILES.includes(p)));
+      const f = target(editable.filter((p) => !DOCKERFILES[p] && !IGNORE_FILES.includes(p)));
       const text = fs.readFileSync(abs(f), "utf8");
       if (text.length === 0) return `(empty ${f})`;
       const i = rng.int(text.length);
@@ -224,7 +232,7 @@ function randomEdit(rng: Rng, repo: RepoTree, state: State): string {
       return `same-size edit of ${f} at ${i}`;
     }
     case "mode": {
-      const f = rng.pick(editable);
+      const f = target(editable);
       const mode = fs.statSync(abs(f)).mode & 0o777;
       fs.chmodSync(abs(f), mode & 0o111 ? 0o644 : 0o755);
       return `chmod ${mode & 0o111 ? "-x" : "+x"} ${f}`;

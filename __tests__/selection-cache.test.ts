@@ -181,3 +181,46 @@ describe("selection cache: a file shared by two images", () => {
     expect((await run()).view).toEqual(fresh);
   });
 });
+
+describe("selection cache: the racy window for directories", () => {
+  let repo: RepoTree;
+  afterEach(() => repo?.cleanup());
+
+  // A directory's signature (mtime, ctime, inode) cannot show a change made within the same
+  // timestamp tick as the walk that read it. So a record that depends on a directory changed
+  // within the margin of the session is not kept, even when every file in it is old; the
+  // next synth selects that image again (and only it).
+  it("does not keep a record whose directory was touched within the margin, though its files are old", async () => {
+    repo = repoTree({
+      "images.yaml": ["project: demo", "stacks: { dev: { region: us-east-1 } }", "lambdas:", "  a: { dockerfile: a/Dockerfile }", "  b: { dockerfile: b/Dockerfile }", ""].join("\n"),
+      "a/Dockerfile": "FROM public.ecr.aws/lambda/python:3.12\nCOPY pkg_a/ /opt/pkg_a/\n",
+      "b/Dockerfile": "FROM public.ecr.aws/lambda/python:3.12\nCOPY pkg_b/ /opt/pkg_b/\n",
+      "pkg_a/mod.py": "A = 1\n",
+      "pkg_b/mod.py": "B = 1\n",
+    });
+    const newest = (rel: string) => fs.statSync(repo.file(rel), { bigint: true }).ctimeNs;
+    const filesDone = [".", "a", "b", "pkg_a", "pkg_b", "a/Dockerfile", "b/Dockerfile", "pkg_a/mod.py", "pkg_b/mod.py", "images.yaml"].map(newest).reduce((x, y) => (x > y ? x : y));
+    // Touch pkg_a (an entry added and removed) until its times are later than every file's.
+    do {
+      fs.writeFileSync(repo.file("pkg_a/.tmp"), "");
+      fs.rmSync(repo.file("pkg_a/.tmp"));
+    } while (newest("pkg_a") <= filesDone);
+    // The session starts exactly the margin (2 s) after pkg_a's change: pkg_a is too young to
+    // trust, everything else (all files included) is old enough.
+    const sessionStart = newest("pkg_a") + 2_000_000_000n;
+    const run = async (now: () => bigint) => {
+      const cache = openDigestCache({ root: repo.dir, dir: cacheDir, now, ...quiet });
+      const analysis = await analyzeImages(loadManifest(repo.manifest), { cache });
+      cache.save();
+      return { view: view(analysis), stats: cache.selection!.stats() };
+    };
+    const first = await run(() => sessionStart);
+    expect(first.stats.recorded).toBe(1);
+    const next = await run(later);
+    expect(next.stats.reused).toBe(1);
+    expect(next.view).toEqual(first.view);
+    expect(next.view).toEqual(view(await analyzeImages(loadManifest(repo.manifest))));
+    // From then on (the directory now old), both are reused.
+    expect((await run(later)).stats.reused).toBe(2);
+  });
+});
