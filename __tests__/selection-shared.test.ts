@@ -147,3 +147,29 @@ describe("images sharing a walk select what each would alone", () => {
     expect(await alone(["narrow", "wide"])).toEqual(expected);
   });
 });
+
+describe("COPY of the whole context on a base image (issue 22, item 5)", () => {
+  it("leaves the base's packages out, and says so in a warning naming them and the line", async () => {
+    repo = repoTree({
+      ...PACKAGES,
+      "images.yaml": manifest([
+        "baseImages:",
+        "  b0: { dockerfile: d/Dockerfile.b0, packages: [pkg0] }",
+        "  b1: { dockerfile: d/Dockerfile.b1, packages: [pkg1], baseImage: b0 }",
+        "lambdas:",
+        "  app: { dockerfile: lam/Dockerfile, baseImage: b1 }",
+        "  plain: { dockerfile: lam/Dockerfile.handler, baseImage: b1 }",
+      ]),
+      "lam/Dockerfile": `${FROM_BASE}COPY . /app/\n`,
+      "lam/Dockerfile.handler": `${FROM_BASE}COPY lam/handler.py /app/\n`,
+      "lam/handler.py": "",
+    });
+    const analysis = await analyzeImages(loadManifest(repo.manifest));
+    expect(analysis.image("app", "lambda").warnings).toEqual([
+      "lam/Dockerfile:3: COPY . leaves out pkg0/, pkg1/: base image b1 already installs them, so lambda image app gets them from there, not from this COPY",
+    ]);
+    expect(analysis.image("app", "lambda").selection.files.map((f) => f.entry.path).filter((p) => p.startsWith("pkg"))).toEqual([]);
+    // Nothing to say where no package was in reach.
+    expect(analysis.image("plain", "lambda").warnings).toEqual([]);
+  });
+});
