@@ -156,7 +156,8 @@ function imageRules(root: string, image: ImageSpec, excludedPackages: readonly s
     ...(image.kind === "base" ? checkBasePackagesCopied(sources, image.packages, image.dockerfile, image.name, excludedPackages) : []),
   ];
   if (errors.length > 0) throw new SelectionError(errors.join("\n"));
-  const patterns = sources.map((s) => new PathPattern(s.pattern));
+  // COPY/ADD sources: `**` is one segment there, as in BuildKit (see PathPattern).
+  const patterns = sources.map((s) => new PathPattern(s.pattern, { globstar: false }));
   return {
     image,
     dockerfileText,
