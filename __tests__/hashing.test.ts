@@ -12,6 +12,8 @@ import { workerPool } from "../src/worker-pool.ts";
 import type { WalkEntry } from "../src/selection/walk.ts";
 import { createHash } from "node:crypto";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
+import { repoTree } from "./helpers/repo-tree.ts";
+import { cachedContextArchive } from "../src/archive/context-archive.ts";
 
 const ALL = [
   "base:receipt-dynamo",
@@ -37,6 +39,19 @@ function changed(before: Record<string, string>, after: Record<string, string>):
   return Object.keys(before)
     .filter((k) => before[k] !== after[k])
     .sort();
+}
+
+/** The entry names of a zip file, from its central directory. */
+function zipNames(file: string): string[] {
+  const buf = fs.readFileSync(file);
+  const eocd = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  const names: string[] = [];
+  for (let i = 0, at = buf.readUInt32LE(eocd + 16); i < buf.readUInt16LE(eocd + 10); i++) {
+    const [nameLength, extraLength, commentLength] = [buf.readUInt16LE(at + 28), buf.readUInt16LE(at + 30), buf.readUInt16LE(at + 32)];
+    names.push(buf.toString("utf8", at + 46, at + 46 + nameLength));
+    at += 46 + nameLength + extraLength + commentLength;
+  }
+  return names;
 }
 
 function filesUnder(dir: string): string[] {
@@ -152,6 +167,30 @@ describe("what a change rebuilds", () => {
     const text = fs.readFileSync(copy.manifest, "utf8");
     fs.writeFileSync(copy.manifest, text.replace("    timeout: 60\n", "    timeout: 60\n    buildArgs:\n      MODE: fast\n").replace("platform: linux/amd64", "platform: linux/arm64"));
     expect(changed(before, await hashes(copy))).toEqual(["lambda:create-labels-standalone", "lambda:sync-dynamo"]);
+  });
+});
+
+describe("a Docker-built base image's build args and platforms", () => {
+  // receipt-dynamo is built by the Docker provider (the default builder); receipt-label and
+  // the Lambdas but create-labels-standalone are built on it.
+  const ON_DYNAMO = ["base:receipt-dynamo", "base:receipt-label", "lambda:create-labels", "lambda:sync-dynamo", "lambda:upload-images"];
+  const edit = (from: string, to: string) => {
+    const text = fs.readFileSync(copy.manifest, "utf8");
+    expect(text).toContain(from);
+    fs.writeFileSync(copy.manifest, text.replace(from, to));
+  };
+
+  it("a build arg's value changes its hash and the hash of every image built on it", async () => {
+    edit("    packages: [receipt_dynamo]\n", "    packages: [receipt_dynamo]\n    buildArgs: { PIP_INDEX: a }\n");
+    const withArg = await hashes(copy);
+    expect(changed(before, withArg)).toEqual(ON_DYNAMO);
+    edit("PIP_INDEX: a", "PIP_INDEX: b");
+    expect(changed(withArg, await hashes(copy))).toEqual(ON_DYNAMO);
+  });
+
+  it("its platforms change its hash and the hash of every image built on it", async () => {
+    edit("    platforms: [linux/arm64]\n", "    platforms: [linux/arm64, linux/amd64]\n");
+    expect(changed(before, await hashes(copy))).toEqual(ON_DYNAMO);
   });
 });
 
@@ -286,6 +325,29 @@ describe("the hash of what a build context holds (names its archive and staged c
     fs.symlinkSync("./handler2.py", copy.file("infra/sync_dynamo/link.py"));
     seen.push(await context());
     expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it("changes with the build context: the cached archive of the same files moved to another context holds their new paths", async () => {
+    // The same Dockerfile text and the same selected files (root-relative) in two contexts: a
+    // build arg names the source from each. Only the paths inside the archive differ.
+    const repo = repoTree({
+      "images.yaml": ["project: demo", "stacks: { dev: { region: us-east-1 } }", "lambdas:", "  fn: { dockerfile: svc/fn/Dockerfile, buildArgs: { SRC: svc/fn/handler.py } }", ""].join("\n"),
+      "svc/fn/Dockerfile": "FROM public.ecr.aws/lambda/python:3.12\nARG SRC\nCOPY ${SRC} ${LAMBDA_TASK_ROOT}/\n",
+      "svc/fn/handler.py": "def handler(e, c):\n    return 1\n",
+    });
+    cleanups.push(repo.cleanup);
+    const cacheDir = path.join(path.dirname(repo.dir), "cache");
+    const archived = async () => {
+      const image = (await analyzeImages(loadManifest(repo.manifest))).image("fn", "lambda");
+      return { image, names: zipNames(cachedContextArchive(cacheDir, image, repo.dir).file) };
+    };
+    const atRoot = await archived();
+    expect(atRoot.names).toEqual(["svc/fn/Dockerfile", "svc/fn/handler.py"]);
+    fs.writeFileSync(repo.manifest, fs.readFileSync(repo.manifest, "utf8").replace("buildArgs: { SRC: svc/fn/handler.py }", "context: svc/fn, buildArgs: { SRC: handler.py }"));
+    const inContext = await archived();
+    expect(inContext.image.selection.files.map((f) => f.entry.path)).toEqual(["svc/fn/Dockerfile", "svc/fn/handler.py"]);
+    expect(inContext.image.contextHash).not.toBe(atRoot.image.contextHash);
+    expect(inContext.names).toEqual(["Dockerfile", "handler.py"]);
   });
 
   it("does not change when only the mtime does", async () => {

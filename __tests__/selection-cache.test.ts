@@ -7,6 +7,7 @@ import { loadManifest } from "../src/manifest/load.ts";
 import { openDigestCache } from "../src/hashing/cache.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
 import { later, quiet } from "./helpers/cache-clock.ts";
+import { repoTree, type RepoTree } from "./helpers/repo-tree.ts";
 
 // The warm path's selection cache (git's untracked cache) may only ever save work: after any
 // change, the cached analysis must equal one made from scratch.
@@ -137,5 +138,89 @@ describe("selection cache", () => {
     expect((await cached()).reused).toBe(0);
     fs.writeFileSync(full, "{ torn");
     expect((await cached()).reused).toBe(0);
+  });
+});
+
+describe("selection cache: a file shared by two images", () => {
+  let repo: RepoTree;
+  afterEach(() => repo?.cleanup());
+
+  // Issue 22, item 1: image a's record is invalidated (a file added in a folder only a reads),
+  // so a is analyzed again in the same session and re-hashes the shared handler; image b, whose
+  // own record still looks valid, must not take that digest as proof that its handler is unchanged
+  // when the handler's mode changed (Docker keeps file modes: the image differs).
+  it("sees a chmod +x of the shared file while another image's record is invalidated", async () => {
+    repo = repoTree({
+      "images.yaml": [
+        "project: demo",
+        "stacks: { dev: { region: us-east-1 } }",
+        "lambdas:",
+        "  a: { dockerfile: a/Dockerfile }",
+        "  b: { dockerfile: b/Dockerfile }",
+        "",
+      ].join("\n"),
+      "a/Dockerfile": "FROM public.ecr.aws/lambda/python:3.12\nCOPY pkg_a/ /opt/pkg_a/\nCOPY shared/handler.py ${LAMBDA_TASK_ROOT}/\n",
+      "b/Dockerfile": "FROM public.ecr.aws/lambda/python:3.12\nCOPY shared/handler.py ${LAMBDA_TASK_ROOT}/\n",
+      "pkg_a/mod.py": "A = 1\n",
+      "shared/handler.py": "def handler(event, context):\n    return 1\n",
+    });
+    const run = async () => {
+      const cache = openDigestCache({ root: repo.dir, dir: cacheDir, now: later, ...quiet });
+      const analysis = await analyzeImages(loadManifest(repo.manifest), { cache });
+      cache.save();
+      return { view: view(analysis), reused: cache.selection!.stats().reused };
+    };
+    const before = await run();
+    expect((await run()).reused).toBe(2);
+    fs.writeFileSync(repo.file("pkg_a/new.py"), "B = 2\n");
+    fs.chmodSync(repo.file("shared/handler.py"), 0o755);
+    const fresh = view(await analyzeImages(loadManifest(repo.manifest)));
+    expect(fresh["lambda:b"]!.hash).not.toBe(before.view["lambda:b"]!.hash);
+    // Twice: a stale record must not be saved and reused by the next synth either.
+    expect((await run()).view).toEqual(fresh);
+    expect((await run()).view).toEqual(fresh);
+  });
+});
+
+describe("selection cache: the racy window for directories", () => {
+  let repo: RepoTree;
+  afterEach(() => repo?.cleanup());
+
+  // A directory's signature (mtime, ctime, inode) cannot show a change made within the same
+  // timestamp tick as the walk that read it. So a record that depends on a directory changed
+  // within the margin of the session is not kept, even when every file in it is old; the
+  // next synth selects that image again (and only it).
+  it("does not keep a record whose directory was touched within the margin, though its files are old", async () => {
+    repo = repoTree({
+      "images.yaml": ["project: demo", "stacks: { dev: { region: us-east-1 } }", "lambdas:", "  a: { dockerfile: a/Dockerfile }", "  b: { dockerfile: b/Dockerfile }", ""].join("\n"),
+      "a/Dockerfile": "FROM public.ecr.aws/lambda/python:3.12\nCOPY pkg_a/ /opt/pkg_a/\n",
+      "b/Dockerfile": "FROM public.ecr.aws/lambda/python:3.12\nCOPY pkg_b/ /opt/pkg_b/\n",
+      "pkg_a/mod.py": "A = 1\n",
+      "pkg_b/mod.py": "B = 1\n",
+    });
+    const newest = (rel: string) => fs.statSync(repo.file(rel), { bigint: true }).ctimeNs;
+    const filesDone = [".", "a", "b", "pkg_a", "pkg_b", "a/Dockerfile", "b/Dockerfile", "pkg_a/mod.py", "pkg_b/mod.py", "images.yaml"].map(newest).reduce((x, y) => (x > y ? x : y));
+    // Touch pkg_a (an entry added and removed) until its times are later than every file's.
+    do {
+      fs.writeFileSync(repo.file("pkg_a/.tmp"), "");
+      fs.rmSync(repo.file("pkg_a/.tmp"));
+    } while (newest("pkg_a") <= filesDone);
+    // The session starts exactly the margin (2 s) after pkg_a's change: pkg_a is too young to
+    // trust, everything else (all files included) is old enough.
+    const sessionStart = newest("pkg_a") + 2_000_000_000n;
+    const run = async (now: () => bigint) => {
+      const cache = openDigestCache({ root: repo.dir, dir: cacheDir, now, ...quiet });
+      const analysis = await analyzeImages(loadManifest(repo.manifest), { cache });
+      cache.save();
+      return { view: view(analysis), stats: cache.selection!.stats() };
+    };
+    const first = await run(() => sessionStart);
+    expect(first.stats.recorded).toBe(1);
+    const next = await run(later);
+    expect(next.stats.reused).toBe(1);
+    expect(next.view).toEqual(first.view);
+    expect(next.view).toEqual(view(await analyzeImages(loadManifest(repo.manifest))));
+    // From then on (the directory now old), both are reused.
+    expect((await run(later)).stats.reused).toBe(2);
   });
 });

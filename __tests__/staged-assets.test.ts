@@ -65,6 +65,24 @@ describe("cdktf.out", () => {
     expect(sum(new Map([...all].map(([rel, st]) => [rel, st.size])))).toBeGreaterThan(sum(inodes) * 1.5); // the links are really shared
   });
 
+  it("a staged base context keeps the executable bit (755) and makes every other file 644, whatever the checkout's modes", async () => {
+    // The Docker provider sends this directory as the build context: Docker keeps file modes, so
+    // a script that lost its x bit would fail in the image, and one left 600 would be unreadable there.
+    const modes = copyExample({ prefix: "staged-modes-" });
+    try {
+      fs.chmodSync(modes.file("receipt_dynamo/receipt_dynamo/client.py"), 0o700);
+      fs.chmodSync(modes.file("receipt_dynamo/receipt_dynamo/models.py"), 0o600);
+      const outdir = path.join(tmp, "modes-out");
+      await synthExample(modes.dir, outdir, { workDir: path.join(tmp, "modes-work") });
+      const staged = files(baseContext(outdir, "prod", "receipt-dynamo"));
+      expect(staged.get("receipt_dynamo/receipt_dynamo/client.py")!.mode & 0o777).toBe(0o755);
+      expect(staged.get("receipt_dynamo/receipt_dynamo/models.py")!.mode & 0o777).toBe(0o644);
+      expect(staged.get("receipt_dynamo/pyproject.toml")!.mode & 0o777).toBe(0o644);
+    } finally {
+      modes.cleanup();
+    }
+  });
+
   it("restores a staged context that was tampered with since the last synth", async () => {
     const outdir = path.join(tmp, "tampered");
     const workDir = path.join(tmp, "work");

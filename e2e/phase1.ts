@@ -4,8 +4,11 @@
 // then the join into an index), then a linux/arm64 Lambda image FROM it. Checks what landed in the
 // registry through its HTTP API and runs Python inside the images.
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { analyzeImagesSync } from "../src/analyze.ts";
+import { writeContextArchiveSync } from "../src/archive/context-archive.ts";
+import { loadManifest } from "../src/manifest/load.ts";
 import { platformTag, renderBuildspec, renderJoinBuildspec, TARGET_PLATFORM_VAR } from "../src/buildspec.ts";
 import { bundleRunner } from "../src/runner/bundle.ts";
 import { fakeAwsEnv } from "../__tests__/fake-aws/index.ts";
@@ -188,11 +191,76 @@ export async function phase1(h: Harness, log: (l: string) => void, o: { platform
     await h.buildah(["rm", ctr]).catch(() => "");
   }
 
+  // --- a Dockerfile outside its build context, through the real selection, archive and buildspec ---
+  checks.push(...(await outsideDockerfile(h, log, { basePlatforms, lambdaPlatform, baseUri: `${host}/${baseRepo}:b1`, builds })));
+
   // --- through the real (bundled) runner and the fake CodeBuild API ---------------------------
   const runnerChecks = await viaRunner(h, log, { helloSpec, lambdaTag: "h2", baseUri: `${host}/${baseRepo}:b1`, helloRepo });
   checks.push(...runnerChecks.checks);
   builds.push(...runnerChecks.builds);
   return { builds, checks, uploaded };
+}
+
+/**
+ * A Lambda whose Dockerfile lies outside its build context (issue 22): context infra/hello, Dockerfile
+ * infra/dockerfiles/Dockerfile.hello_outside, analyzed from a manifest by the library itself; its
+ * context archive and buildspec are the ones synth would upload, built FROM the base above. The
+ * image must run its handler and hold exactly the context's files (`COPY .`): not the Dockerfile.
+ */
+async function outsideDockerfile(
+  h: Harness,
+  log: (l: string) => void,
+  o: { basePlatforms: string[]; lambdaPlatform: string; baseUri: string; builds: BuildRun[] },
+): Promise<Check[]> {
+  const checks: Check[] = [];
+  const check = (name: string, ok: boolean, detail?: string) => {
+    checks.push({ name, ok, detail });
+    log(`${ok ? "  ok  " : "  FAIL"} ${name}${detail ? ` — ${detail}` : ""}`);
+  };
+  const manifestFile = join(h.runDir, "outside-dockerfile.images.yaml");
+  writeFileSync(
+    manifestFile,
+    [
+      "project: e2e",
+      `root: ${relative(h.runDir, FIXTURE)}`,
+      "stacks: { dev: { region: us-east-1 } }",
+      "baseImages:",
+      `  base: { dockerfile: infra/base/Dockerfile, packages: [packages/tinypkg], builder: codebuild, platforms: [${o.basePlatforms.join(", ")}] }`,
+      "lambdas:",
+      `  hello-outside: { dockerfile: infra/dockerfiles/Dockerfile.hello_outside, context: infra/hello, baseImage: base, platform: ${o.lambdaPlatform} }`,
+      "",
+    ].join("\n"),
+  );
+  const image = analyzeImagesSync(loadManifest(manifestFile)).image("hello-outside", "lambda");
+  const zip = join(h.runDir, "contexts", "e2e-hello-outside.zip");
+  writeContextArchiveSync(FIXTURE, image.selection.files, zip, image.spec.context, image.spec.dockerfile);
+  await h.upload("contexts/e2e-hello-outside.zip", readFileSync(zip));
+  const host = h.registry.host;
+  const run = await h.runBuild({
+    name: "e2e-hello-outside",
+    buildspec: image.buildspec!,
+    key: "contexts/e2e-hello-outside.zip",
+    env: { IMAGE_TAG: "o1", REPOSITORY_URI: `${host}/e2e-hello-outside`, BASE_IMAGE_URI: o.baseUri },
+  });
+  o.builds.push(run);
+  check("outside-context Dockerfile: lambda build SUCCEEDED", run.buildStatus === "SUCCEEDED", `${run.buildStatus} in ${run.seconds.toFixed(1)}s, log ${run.logFile}`);
+  if (run.buildStatus !== "SUCCEEDED") return checks;
+  const ctr = (await h.buildah(["from", "--quiet", "--tls-verify=false", `${host}/e2e-hello-outside:o1`])).trim();
+  try {
+    const listed = (await h.buildah(["run", ctr, "--", "ls", "-A", "/var/task"])).trim().split(/\s+/).sort();
+    check("outside-context Dockerfile: COPY . brought the context's files and not the Dockerfile", listed.join(" ") === "Dockerfile.with_base handler.py", listed.join(" "));
+    const out = await h.buildah(["run", "--env", 'E2E_EVENT={"n":2}', ctr, "--", "/lambda-entrypoint.sh", "handler.lambda_handler"]);
+    let parsed: any;
+    try {
+      parsed = JSON.parse(out.trim());
+    } catch {
+      parsed = undefined;
+    }
+    check("outside-context Dockerfile: the handler runs in its image", parsed?.value === 42 && parsed?.event?.n === 2, out.trim());
+  } finally {
+    await h.buildah(["rm", ctr]).catch(() => "");
+  }
+  return checks;
 }
 
 /**

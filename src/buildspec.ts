@@ -3,12 +3,14 @@ import { stringify } from "yaml";
 import type { Platform } from "./manifest/schema.ts";
 import type { AnalyzedImage } from "./analyze.ts";
 import { pullsFromPublicEcr } from "./selection/dockerfile.ts";
-import { dockerfileInContext } from "./manifest/spec.ts";
+import { archiveLayout } from "./manifest/spec.ts";
 import { platformSuffix } from "./naming.ts";
 
 export interface BuildspecInput {
   /** The Dockerfile's path inside the context archive. */
   readonly dockerfile: string;
+  /** The build context's directory inside the context archive. @default "." */
+  readonly contextDir?: string;
   readonly platforms: readonly Platform[];
   readonly buildArgs: Readonly<Record<string, string>>;
   /** Set when the image is built FROM one of our base images (BASE_IMAGE_URI at build time). */
@@ -99,7 +101,7 @@ export function renderBuildspec(input: BuildspecInput): string {
       `--cache-from type=registry,ref=${CACHE}`,
       "--cache-to type=inline",
       "--load",
-      ".",
+      shellQuote(input.contextDir ?? "."),
     ].join(" "),
   ];
   const postBuild = [REFUSE_FAILED, `docker push ${IMAGE}`];
@@ -167,8 +169,10 @@ export function shellQuote(value: string): string {
 /** The buildspec of an image, as its CodeBuild project runs it (each platform's, for a multi-platform image). */
 export function buildspecForImage(image: Pick<AnalyzedImage, "spec" | "selection">): string {
   const spec = image.spec;
+  const layout = archiveLayout(spec);
   return renderBuildspec({
-    dockerfile: dockerfileInContext(spec),
+    dockerfile: layout.dockerfile,
+    ...(layout.contextDir === "." ? {} : { contextDir: layout.contextDir }),
     platforms: spec.platforms,
     buildArgs: spec.buildArgs,
     baseImage: spec.baseImage ? { name: spec.baseImage, skippedPackages: image.selection.excludedPackages } : undefined,

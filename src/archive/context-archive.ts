@@ -2,7 +2,9 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createRequire } from "node:module";
+import * as os from "node:os";
 import { contextRelative, type SelectedFile } from "../selection/select.ts";
+import { archiveLayout, STAGED_OUTSIDE_DOCKERFILE } from "../manifest/spec.ts";
 import type { AnalyzedImage } from "../analyze.ts";
 
 // Loaded on first use: `plan` and a synth with nothing to compress never need it.
@@ -40,20 +42,25 @@ export interface ZipSource {
  * Paths are relative to the build context (`context`, root-relative; "" is the root), as the
  * Dockerfile's COPY sources are.
  */
-export function writeContextArchive(root: string, files: readonly SelectedFile[], outFile: string, context = ""): Promise<ArchiveResult> {
-  return Promise.resolve(writeContextArchiveSync(root, files, outFile, context));
+export function writeContextArchive(root: string, files: readonly SelectedFile[], outFile: string, context = "", dockerfile?: string): Promise<ArchiveResult> {
+  return Promise.resolve(writeContextArchiveSync(root, files, outFile, context, dockerfile));
 }
 
-export function writeContextArchiveSync(root: string, files: readonly SelectedFile[], outFile: string, context = ""): ArchiveResult {
-  return writeDeterministicZipSync(
-    files.map(({ entry }) => ({
-      path: contextRelative(context, entry.path),
-      file: entry.kind === "symlink" ? undefined : path.join(root, entry.path),
-      linkText: entry.linkText,
-      executable: (entry.mode & 0o111) !== 0,
-    })),
-    outFile,
-  );
+/**
+ * `dockerfile` (root-relative) is needed only when it lies outside `context`: the archive then
+ * holds the context in `context/` and the Dockerfile in `dockerfile/` (see archiveLayout).
+ */
+export function writeContextArchiveSync(root: string, files: readonly SelectedFile[], outFile: string, context = "", dockerfile?: string): ArchiveResult {
+  const layout = dockerfile === undefined ? undefined : archiveLayout({ dockerfile, context });
+  const sources: ZipSource[] = files.map(({ entry }) => ({
+    path: layout ? layout.path(entry.path) : contextRelative(context, entry.path),
+    file: entry.kind === "symlink" ? undefined : path.join(root, entry.path),
+    linkText: entry.linkText,
+    executable: (entry.mode & 0o111) !== 0,
+  }));
+  // An empty file's content, streamed like any other.
+  if (layout?.emptyIgnoreFile) sources.push({ path: layout.emptyIgnoreFile, file: os.devNull, executable: false });
+  return writeDeterministicZipSync(sources, outFile);
 }
 
 /**
@@ -130,16 +137,23 @@ function streamFile(file: string, push: (chunk: Uint8Array, final: boolean) => v
  * Copies an image's selected files into a directory (the Docker provider's build context),
  * replacing whatever was there.
  */
-export function stageContextDirectory(root: string, files: readonly SelectedFile[], dir: string, context = ""): void {
+export function stageContextDirectory(root: string, files: readonly SelectedFile[], dir: string, context = "", dockerfile?: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
+  const outside = dockerfile !== undefined && archiveLayout({ dockerfile, context }).contextDir !== ".";
   for (const { entry } of files) {
-    const target = path.join(dir, contextRelative(context, entry.path));
+    // An outside Dockerfile goes in under a name its .dockerignore lists, which replaces the context's own.
+    if (outside && contextRelative(context, entry.path) === ".dockerignore") continue;
+    const target = path.join(dir, outside && entry.path === dockerfile ? STAGED_OUTSIDE_DOCKERFILE : contextRelative(context, entry.path));
     fs.mkdirSync(path.dirname(target), { recursive: true });
     if (entry.kind === "symlink") fs.symlinkSync(entry.linkText!, target);
     else {
       fs.copyFileSync(path.join(root, entry.path), target);
       fs.chmodSync(target, entry.mode & 0o111 ? 0o755 : 0o644);
     }
+  }
+  if (outside) {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, ".dockerignore"), `${STAGED_OUTSIDE_DOCKERFILE}\n.dockerignore\n`);
   }
 }
 
@@ -158,7 +172,7 @@ export function cachedContextArchive(cacheDir: string, image: Pick<AnalyzedImage
   } catch {
     // Not there yet, or torn: write it.
   }
-  const written = writeContextArchiveSync(root, image.selection.files, file, image.spec.context);
+  const written = writeContextArchiveSync(root, image.selection.files, file, image.spec.context, image.spec.dockerfile);
   fs.writeFileSync(sidecar, JSON.stringify(written));
   return written;
 }

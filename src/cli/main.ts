@@ -136,11 +136,14 @@ function cdktfOutput(cwd: string): string {
 /**
  * Synthesizes a construct app into a scratch directory and returns the snapshot its image
  * build environments wrote: what a synth now would build, without touching the real output.
+ * `noCache` (plan's `--no-cache`) reaches the app as LAMBDA_IMAGES_NO_CACHE=1, which its
+ * digest and selection caches obey.
  */
-function synthesizeApp(command: string, cwd: string): Snapshot {
+function synthesizeApp(command: string, cwd: string, options: { noCache?: boolean } = {}): Snapshot {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "lambda-images-app-"));
   try {
-    const result = spawnSync(command, { shell: true, cwd, env: { ...process.env, CDKTF_OUTDIR: scratch }, encoding: "utf8", maxBuffer: 64 << 20 });
+    const env = { ...process.env, CDKTF_OUTDIR: scratch, ...(options.noCache ? { LAMBDA_IMAGES_NO_CACHE: "1" } : {}) };
+    const result = spawnSync(command, { shell: true, cwd, env, encoding: "utf8", maxBuffer: 64 << 20 });
     if (result.status !== 0) {
       const tail = `${result.stderr ?? ""}${result.stdout ?? ""}`.trim().split("\n").slice(-20).join("\n");
       throw new AppError(`the app (${command}) failed with exit ${result.status ?? result.signal}:\n${tail}`);
@@ -215,7 +218,7 @@ export async function run(argv: readonly string[], io: CliIo = { out: process.st
       const previous = readSnapshot(outdir);
       let plan: Plan;
       if (appCommand) {
-        plan = comparePlans(synthesizeApp(appCommand, io.cwd), previous);
+        plan = comparePlans(synthesizeApp(appCommand, io.cwd, { noCache: values["no-cache"] === true }), previous);
       } else {
         const manifest = loadManifest(manifestFile());
         const cache = openDigestCache({ root: manifest.root, disabled: values["no-cache"] === true, cwd: io.cwd });

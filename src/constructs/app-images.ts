@@ -120,7 +120,7 @@ export class AppImages {
     const dir = path.join(this.cacheDir, "staged", `${image.spec.name}-${image.contextHash.slice(0, 16)}`);
     // The marker sits beside the directory: everything inside it becomes the build context.
     if (!fs.existsSync(`${dir}.complete`)) {
-      stageContextDirectory(root, image.selection.files, dir, image.spec.context);
+      stageContextDirectory(root, image.selection.files, dir, image.spec.context, image.spec.dockerfile);
       fs.writeFileSync(`${dir}.complete`, "");
     }
     return dir;

@@ -5,7 +5,7 @@ import { imageTag } from "../analyze.ts";
 import { dockerContextBytes } from "../archive/context-archive.ts";
 import type { Platform } from "../manifest/schema.ts";
 import type { ImageSpec } from "../manifest/spec.ts";
-import { dockerfileInContext } from "../manifest/spec.ts";
+import { dockerfileInContext, dockerfileOutsideContext, STAGED_OUTSIDE_DOCKERFILE } from "../manifest/spec.ts";
 import { externalFrom, pullsFromPublicEcr } from "../selection/dockerfile.ts";
 
 import { boundedName, kebabName } from "../naming.ts";
@@ -154,7 +154,7 @@ export class BaseImage extends Construct implements BuiltImage {
         hash: this.hash,
         tag: this.tag,
         platforms,
-        dockerfile: dockerfileInContext(this.spec),
+        dockerfile: dockerfileOutsideContext(this.spec) ? STAGED_OUTSIDE_DOCKERFILE : dockerfileInContext(this.spec),
         contextDir: app.stagedContext(this.analysis, env.root!),
         buildArgs: this.spec.buildArgs,
         parent,

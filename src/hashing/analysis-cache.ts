@@ -17,9 +17,12 @@ import { TIMESTAMP_MARGIN_NS } from "./cache.ts";
  *   text) are equal;
  * - every directory the walk read for it has the same mtime, ctime and inode (adding, removing or
  *   renaming an entry changes them), and every path it found not to be a directory still is not;
- * - every selected file is found by the digest cache, i.e. has the same size, mtime, ctime,
- *   inode and mode as when it was hashed (an edit that restores the mtime still changes ctime),
- *   and its digest is the one this record was made with;
+ * - every selected file is still a regular file with the executable bit and the content digest
+ *   this record was made with: the digest comes from the digest cache (same size, mtime, ctime,
+ *   inode and mode as when it was hashed; an edit that restores the mtime still changes ctime) or
+ *   from this session, when another image hashed it again. Both the bit and the digest are
+ *   compared, since together they are what the image hash reads of a file (a `chmod +x` alone
+ *   changes the image: Docker keeps file modes);
  * - the code that selects and hashes is the same (its files' contents are part of the key).
  *
  * The racy-git rule applies to directories as to files: a record is only written when every
@@ -29,7 +32,7 @@ import { TIMESTAMP_MARGIN_NS } from "./cache.ts";
  */
 
 const FORMAT = "lambda-images-selection-cache";
-const VERSION = 2;
+const VERSION = 3;
 
 /** What of an image's selection the cache keeps: all of it but the spec it was made for. */
 export type CachedSelection = Omit<ImageSelection, "image">;
@@ -81,7 +84,7 @@ interface StoredFile {
   readonly root: string;
   readonly code: string;
   readonly paths: string[];
-  /** Per path: the file's digest when the records were made ("" for directories). */
+  /** Per path: the file's {@link fileState} when the records were made ("" for directories). */
   readonly digests: string[];
   /** [path index, mtime ns, ctime ns, inode] as strings. */
   readonly dirs: [number, string, string, string][];
@@ -191,7 +194,7 @@ export class SelectionCache {
       if (file === undefined) {
         const entry = index.fileEntry(stored.paths[i]!);
         const digest = entry?.kind === "file" ? digests.get(entry.path) || cache.lookup(entry) : undefined;
-        file = entry && digest && digest === stored.digests[i] ? { entry } : null;
+        file = entry && digest && fileState(entry, digest) === stored.digests[i] ? { entry } : null;
         this.fileOk[i] = file;
       }
       if (file === null) return undefined;
@@ -200,7 +203,7 @@ export class SelectionCache {
     // The Dockerfile is one of the files whose digest matched, so this is the text hashed then.
     const dockerfileText = readText(index.root, files, dockerfile);
     if (dockerfileText === undefined || image.dockerfile !== sha256(dockerfileText)) return undefined;
-    for (const n of image.files) if (!digests.has(stored.paths[n]!)) digests.set(stored.paths[n]!, stored.digests[n]!);
+    for (const n of image.files) if (!digests.has(stored.paths[n]!)) digests.set(stored.paths[n]!, stored.digests[n]!.slice(2));
     this.kept.add(sha256(key));
     this.reusedCount++;
     // The buildspec is rendered from the spec, the Dockerfile and the left-out packages, all unchanged, by unchanged code.
@@ -272,7 +275,7 @@ export class SelectionCache {
           buildspec: input.buildspec ?? null,
           dirs: consulted.filter(([, s]) => s !== null).map(([p, s]) => dirOf(p, s!)),
           nondirs: consulted.filter(([, s]) => s === null).map(([p]) => pathOf(p)),
-          files: selection.files.map((f) => pathOf(f.entry.path, input.digests.get(f.entry.path)!)),
+          files: selection.files.map((f) => pathOf(f.entry.path, fileState(f.entry, input.digests.get(f.entry.path)!))),
           hash: input.hash,
           contextHash: input.contextHash,
           sourcePatterns: selection.sourcePatterns,
@@ -310,6 +313,14 @@ export class SelectionCache {
       );
     }
   }
+}
+
+/**
+ * What the image hash reads of a regular file besides its path (see fileListLines): the
+ * executable bit and the content digest, as `x:<digest>` or `f:<digest>`.
+ */
+function fileState(entry: WalkEntry, digest: string): string {
+  return `${entry.mode & 0o111 ? "x" : "f"}:${digest}`;
 }
 
 /** Which `.dockerignore` applies to an image (BuildKit's order) and its text's digest. */

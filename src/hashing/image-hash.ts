@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Platform } from "../manifest/schema.ts";
 import type { SelectedFile } from "../selection/select.ts";
+import { dockerfileOutsideContext } from "../manifest/spec.ts";
 
 /** Bumped when the hash layout changes, so old and new hashes never collide. */
 const HASH_VERSION = "lambda-images/1";
@@ -57,8 +58,10 @@ export function imageHashes(inputs: ImageHashInputs): ImageHashes {
   // The list names files by root-relative path, so with the context it fixes their paths in the
   // archive; a link's line holds its target, and the archive stores the link's own text.
   const links = inputs.files.filter(({ entry }) => entry.kind === "symlink").map(({ entry }) => `${entry.path}\0${entry.linkText}\n`);
+  // An outside Dockerfile has a place of its own in the archive and the staged context (archiveLayout).
+  const outside = dockerfileOutsideContext({ dockerfile: inputs.dockerfile, context: inputs.context ?? "" }) ? `outside Dockerfile ${inputs.dockerfile}\n` : "";
   const contextHash = createHash("sha256")
-    .update(`${CONTEXT_HASH_VERSION}\n${inputs.context ?? ""}\n${list}\n${links.join("")}`)
+    .update(`${CONTEXT_HASH_VERSION}\n${inputs.context ?? ""}\n${list}\n${links.join("")}${outside}`)
     .digest("hex");
   hash.update(
     JSON.stringify({

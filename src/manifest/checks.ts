@@ -66,9 +66,7 @@ export function checkImage(root: string, input: ImageInput): { spec?: ImageSpec;
 
   const dockerfile = checkPath("dockerfile", input.dockerfile, "file");
   const context = input.context === undefined ? "" : checkPath("context", input.context, "dir");
-  if (dockerfile !== undefined && context !== undefined && context !== "" && !dockerfile.startsWith(`${context}/`)) {
-    add("dockerfile", `"${dockerfile}" is outside the build context "${context}"; only the context is uploaded to the build`, `move the Dockerfile into ${context}, or widen context to a directory that holds both`);
-  }
+  // A Dockerfile outside the context is fine, as with `docker build -f`: it is sent apart from the context.
   const packages = (input.packages ?? []).map((p, i) => checkPath(`packages.${i}`, p, "dir")).filter((p): p is string => p !== undefined);
   (input.include ?? []).forEach((g, i) => {
     const norm = normalizeRelative(g);

@@ -18,6 +18,20 @@ const WARNING = 2;
  * no `FROM`, an empty file, bad flags. What it calls an error, the build would refuse too.
  */
 export function lintDockerfile(text: string, file: string): DockerfileLint {
+  const key = `${file}\0${text}`;
+  let lint = linted.get(key);
+  if (!lint) {
+    if (linted.size >= 512) linted.clear();
+    lint = lintOnce(text, file);
+    linted.set(key, lint);
+  }
+  return lint;
+}
+
+/** Lints by file name and text: images sharing a Dockerfile (and each later analysis in a process) validate it once. */
+const linted = new Map<string, DockerfileLint>();
+
+function lintOnce(text: string, file: string): DockerfileLint {
   if (text.split(/\r?\n/).every((l) => l.trim() === "" || l.trim().startsWith("#"))) {
     return { errors: [`${file}:1: the Dockerfile is empty. Fix: write its FROM and build steps`], warnings: [] };
   }

@@ -48,16 +48,33 @@ export function dockerfileSources(text: string, buildArgs: Readonly<Record<strin
   const globalArgs = new Map<string, string | undefined>();
   let stageVars = new Map<string, string | undefined>();
   let inStage = false;
+  // Each stage's name and the stages or images it reads (FROM, COPY --from, RUN --mount from=);
+  // what COPY/ADD read and warn about, by stage: only stages the target needs count (below).
+  const stages: { readonly name?: string; readonly refs: string[] }[] = [];
+  const stageOf = new Map<ContextSource | string, number>();
 
   for (const instruction of dockerfile.getInstructions()) {
     const keyword = instruction.getKeyword();
     const line = instruction.getRange().start.line + 1;
     const where = `${dockerfileName}:${line}`;
     switch (keyword) {
-      case "FROM":
+      case "FROM": {
         inStage = true;
         stageVars = new Map();
+        const words = (instruction.getArgumentsContent() ?? "").trim().split(/\s+/).filter((w) => !w.startsWith("--"));
+        const asAt = words.findIndex((w) => w.toLowerCase() === "as");
+        stages.push({ name: asAt > 0 ? words[asAt + 1]?.toLowerCase() : undefined, refs: words[0] ? [words[0]] : [] });
         break;
+      }
+      case "RUN": {
+        const flags = (instruction as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] }).getFlags();
+        for (const flag of flags) {
+          if (flag.getName().toLowerCase() !== "mount") continue;
+          const from = /(?:^|,)from=([^,]+)/.exec(flag.getValue() ?? "");
+          if (from) stages[stages.length - 1]?.refs.push(from[1]!);
+        }
+        break;
+      }
       case "ARG":
         for (const [name, defaultValue] of argDeclarations(instruction)) {
           if (!inStage) {
@@ -87,20 +104,28 @@ export function dockerfileSources(text: string, buildArgs: Readonly<Record<strin
       case "ADD": {
         if (!inStage) break;
         const parsed = copySources(instruction, text, where, keyword);
-        if (parsed.fromStage) break;
+        if (parsed.fromStage !== undefined) {
+          stages[stages.length - 1]?.refs.push(parsed.fromStage);
+          break;
+        }
+        const stage = stages.length - 1;
+        const warn = (message: string) => {
+          warnings.push(message);
+          stageOf.set(message, stage);
+        };
         for (const raw of parsed.sources) {
           if (keyword === "ADD" && /^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
-            warnings.push(`${where}: ADD ${raw} downloads at build time; its content is not part of the image's content hash, so a change there does not trigger a rebuild`);
+            warn(`${where}: ADD ${raw} downloads at build time; its content is not part of the image's content hash, so a change there does not trigger a rebuild`);
             continue;
           }
           if (keyword === "ADD" && /^git@/.test(raw)) {
-            warnings.push(`${where}: ADD ${raw} clones at build time; its content is not tracked by the content hash`);
+            warn(`${where}: ADD ${raw} clones at build time; its content is not tracked by the content hash`);
             continue;
           }
           const expanded = expand(raw, stageVars, where, keyword, globalArgs);
           const clamped = clampToContext(expanded);
           if (clamped.clamped) {
-            warnings.push(
+            warn(
               `${where}: ${keyword} source "${raw}" climbs above the build context; BuildKit clamps it to the context root and reads "${clamped.path || "."}". Fix: write it as ${clamped.path || "."}`,
             );
           }
@@ -108,7 +133,9 @@ export function dockerfileSources(text: string, buildArgs: Readonly<Record<strin
           if ("error" in normalized) {
             throw new SelectionError(`${where}: ${keyword} source ${normalized.error}. Fix: copy from paths inside the build context (the repository root)`);
           }
-          sources.push({ pattern: normalized.path, line, instruction: keyword });
+          const source: ContextSource = { pattern: normalized.path, line, instruction: keyword };
+          sources.push(source);
+          stageOf.set(source, stage);
         }
         break;
       }
@@ -116,7 +143,38 @@ export function dockerfileSources(text: string, buildArgs: Readonly<Record<strin
         break;
     }
   }
-  return { sources, warnings };
+  const needed = stagesNeeded(stages);
+  const kept = <T extends ContextSource | string>(item: T) => !stageOf.has(item) || needed.has(stageOf.get(item)!);
+  return { sources: sources.filter(kept), warnings: warnings.filter(kept) };
+}
+
+/**
+ * The stages the build runs: BuildKit builds only the stages the target (the last stage; images
+ * here have no --target) depends on, through FROM <stage>, COPY --from=<stage> and RUN
+ * --mount=from=<stage>, where <stage> is an earlier stage's name or index ("BuildKit only builds
+ * the stages that the target stage depends on": Docker's multi-stage builds guide, "Differences
+ * between legacy builder and BuildKit"). A reference written with a variable could name any
+ * stage: then every stage counts.
+ */
+function stagesNeeded(stages: readonly { readonly name?: string; readonly refs: readonly string[] }[]): Set<number> {
+  const all = new Set(stages.keys());
+  if (stages.some((s) => s.refs.some((r) => r.includes("$")))) return all;
+  const resolve = (ref: string, before: number): number | undefined => {
+    if (/^\d+$/.test(ref)) return Number(ref) < before ? Number(ref) : undefined;
+    const i = stages.findIndex((s) => s.name === ref.toLowerCase());
+    return i >= 0 && i < before ? i : undefined;
+  };
+  const needed = new Set<number>();
+  const visit = (i: number) => {
+    if (needed.has(i)) return;
+    needed.add(i);
+    for (const ref of stages[i]!.refs) {
+      const j = resolve(ref, i);
+      if (j !== undefined) visit(j);
+    }
+  };
+  if (stages.length > 0) visit(stages.length - 1);
+  return needed;
 }
 
 interface EnvLike {
@@ -155,9 +213,10 @@ export function clampToContext(source: string): { path: string; clamped: boolean
 }
 
 /** Sources of a COPY/ADD: flags dropped, JSON form decoded, heredoc bodies skipped, destination dropped. */
-function copySources(instruction: Instruction, text: string, where: string, keyword: string): { fromStage: boolean; sources: string[] } {
-  const flags = (instruction as unknown as { getFlags(): { getName(): string }[] }).getFlags();
-  if (flags.some((f) => f.getName().toLowerCase() === "from")) return { fromStage: true, sources: [] };
+function copySources(instruction: Instruction, text: string, where: string, keyword: string): { fromStage?: string; sources: string[] } {
+  const flags = (instruction as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] }).getFlags();
+  const from = flags.find((f) => f.getName().toLowerCase() === "from");
+  if (from) return { fromStage: from.getValue() ?? "", sources: [] };
   const heredocs = (instruction as unknown as { getHeredocs?(): { getName(): string }[] }).getHeredocs?.() ?? [];
 
   const content = instruction.getArgumentsContent() ?? "";
@@ -169,7 +228,7 @@ function copySources(instruction: Instruction, text: string, where: string, keyw
         `${where}: ${keyword} ${withoutFlags.trim().replace(/\s+/g, " ")} starts like the JSON form but is not a JSON array of strings (Docker would take its brackets and quotes as part of the paths). Fix: write ${keyword} ["source", "destination"] with double quotes and the closing ], or drop the brackets`,
       );
     }
-    return { fromStage: false, sources: json.slice(0, -1) };
+    return { sources: json.slice(0, -1) };
   }
   let args = instruction.getArguments().map((a) => a.getValue());
   args = args.filter((a) => !a.startsWith("--"));
@@ -177,9 +236,9 @@ function copySources(instruction: Instruction, text: string, where: string, keyw
     // Only the instruction's own line holds sources; the rest are the heredoc bodies.
     const firstLine = text.split("\n")[instruction.getRange().start.line] ?? "";
     args = firstLine.trim().split(/\s+/).slice(1).filter((a) => !a.startsWith("--") && !/^<<-?/.test(a));
-    return { fromStage: false, sources: args.slice(0, -1) };
+    return { sources: args.slice(0, -1) };
   }
-  return { fromStage: false, sources: args.slice(0, -1) };
+  return { sources: args.slice(0, -1) };
 }
 
 /** The JSON form's strings, or undefined when it is not a JSON array of strings (a missing `]`, single quotes). */
@@ -333,7 +392,7 @@ function variableRefs(image: string): { name: string; hasDefault: boolean }[] {
  * base image it is built FROM already lists (`inherited`) are installed there, not here.
  */
 export function uncopiedPackages(sources: readonly Pick<ContextSource, "pattern">[], packages: readonly string[], inherited: readonly string[] = []): string[] {
-  const patterns = sources.map((s) => new PathPattern(s.pattern));
+  const patterns = sources.map((s) => new PathPattern(s.pattern, { globstar: false }));
   return packages.filter((pkg) => !inherited.includes(pkg) && !patterns.some((p) => p.mayEnter(pkg)));
 }
 

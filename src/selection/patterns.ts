@@ -5,7 +5,11 @@ const GLOB_CHARS = /[*?[\]\\]/;
 /**
  * A root-relative path or wildcard pattern that selects a path and everything below it, as a
  * COPY source does. Wildcards follow Docker's (Go filepath.Match) rules: `*` and `?` never
- * cross `/`; `**` (BuildKit, and manifest include globs) crosses any number of directories.
+ * cross `/`. `**` crosses any number of directories in manifest include globs and
+ * .dockerignore rules; in a COPY/ADD source (`globstar: false`) it is two `*`s, one path
+ * segment, since BuildKit resolves sources with Go's filepath.Match (tonistiigi/fsutil
+ * copy.resolveWildcards; "matching will be done using Go's filepath.Match rules", Dockerfile
+ * reference, COPY).
  */
 export class PathPattern {
   private readonly segments: readonly string[];
@@ -15,13 +19,16 @@ export class PathPattern {
   readonly literalPrefix: string;
   readonly hasWildcard: boolean;
 
-  constructor(readonly pattern: string) {
+  constructor(
+    readonly pattern: string,
+    { globstar = true }: { readonly globstar?: boolean } = {},
+  ) {
     this.segments = pattern === "" ? [] : pattern.split("/");
     this.hasWildcard = GLOB_CHARS.test(pattern);
     const firstGlob = this.segments.findIndex((s) => GLOB_CHARS.test(s));
     this.literalPrefix = (firstGlob < 0 ? this.segments : this.segments.slice(0, firstGlob)).join("/");
     const options = { dot: true, nobrace: true, noextglob: true };
-    if (this.segments.includes("**")) {
+    if (globstar && this.segments.includes("**")) {
       this.globstar = picomatch(pattern, options);
     }
     this.segmentMatchers = this.segments.map((s) =>

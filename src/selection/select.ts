@@ -156,7 +156,8 @@ function imageRules(root: string, image: ImageSpec, excludedPackages: readonly s
     ...(image.kind === "base" ? checkBasePackagesCopied(sources, image.packages, image.dockerfile, image.name, excludedPackages) : []),
   ];
   if (errors.length > 0) throw new SelectionError(errors.join("\n"));
-  const patterns = sources.map((s) => new PathPattern(s.pattern));
+  // COPY/ADD sources: `**` is one segment there, as in BuildKit (see PathPattern).
+  const patterns = sources.map((s) => new PathPattern(s.pattern, { globstar: false }));
   return {
     image,
     dockerfileText,
@@ -288,6 +289,7 @@ function selectFor(index: RepositoryIndex, rules: ImageRules, memo: SelectionMem
   // Each selector reads only below its literal prefix; the source checks then look only at these.
   const perSelector = rules.selectors.map((selector) => memo.collect(index, selector, rules));
   const problems: { line: number; text: string }[] = [];
+  const warnings = [...rules.warnings];
   const ignoredBy = rules.ignoreFile ?? ".dockerignore";
 
   // Every COPY/ADD source must still name something once exclusions apply: otherwise the build fails later.
@@ -302,6 +304,16 @@ function selectFor(index: RepositoryIndex, rules: ImageRules, memo: SelectionMem
         `${source.instruction} ${shown || "."} reads ${excludedBy}, which ${image.kind} image ${image.name} leaves out because its base image ${image.baseImage} already installs it. Fix: remove this ${source.instruction} from ${image.dockerfile} (the package comes from the base image), or drop baseImage for ${image.name}`,
       );
       return;
+    }
+    // The whole context: right to leave the base's packages out, but say so (they may be missed).
+    if (source.pattern === image.context) {
+      const left = rules.excludedPackages.filter((pkg) => image.context === "" || isInsidePath(pkg, image.context));
+      if (left.length > 0) {
+        const them = left.length === 1 ? "it" : "them";
+        warnings.push(
+          `${where}: ${source.instruction} ${shown || "."} leaves out ${left.map((p) => `${contextRelative(image.context, p)}/`).join(", ")}: base image ${image.baseImage} already installs ${them}, so ${image.kind} image ${image.name} gets ${them} from there, not from this ${source.instruction}`,
+        );
+      }
     }
     const existing = perSelector[i]!.found;
     const isDir = !pattern.hasWildcard && index.isDirectory(pattern.pattern);
@@ -357,7 +369,7 @@ function selectFor(index: RepositoryIndex, rules: ImageRules, memo: SelectionMem
     files,
     sourcePatterns,
     excludedPackages: rules.excludedPackages,
-    warnings: rules.warnings,
+    warnings,
   };
 }
 
