@@ -12,6 +12,7 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider/index.js";
 import { AppImages, BaseImage, ImageBuildEnvironment, ImageConstructsError, LambdaImage, LambdaImageFunction } from "../src/index.ts";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
+import { dependsOnProblems } from "./helpers/depends-on.ts";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -58,34 +59,6 @@ function stackJson(app: App, stack: string): Json {
   return JSON.parse(fs.readFileSync(path.join(app.outdir, "stacks", stack, "cdk.tf.json"), "utf8")) as Json;
 }
 
-/**
- * Every `depends_on` entry of a stack, with where it stands. Terraform takes only whole objects
- * of the same module there: `<type>.<name>`, `data.<type>.<name>` or `module.<name>`, no
- * attribute and no expression ("It requires a list of references to other resources or child
- * modules in the same calling module",
- * https://developer.hashicorp.com/terraform/language/meta-arguments/depends_on).
- */
-function dependsOnProblems(json: Json): string[] {
-  const problems: string[] = [];
-  const exists = (ref: string) => {
-    const parts = ref.split(".");
-    if (parts[0] === "module") return json.module?.[parts[1]!] !== undefined;
-    if (parts[0] === "data") return json.data?.[parts[1]!]?.[parts[2]!] !== undefined;
-    return json.resource?.[parts[0]!]?.[parts[1]!] !== undefined;
-  };
-  for (const kind of ["resource", "data"] as const) {
-    for (const [type, byName] of Object.entries((json[kind] ?? {}) as Json)) {
-      for (const [name, body] of Object.entries(byName as Json)) {
-        for (const ref of ((body as Json).depends_on ?? []) as string[]) {
-          const whole = /^(?:data\.[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*|module\.[A-Za-z_][\w-]*|[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*)$/.test(ref);
-          if (!whole) problems.push(`${type}.${name}: "${ref}" is not a whole object`);
-          else if (!exists(ref)) problems.push(`${type}.${name}: "${ref}" is not in this stack`);
-        }
-      }
-    }
-  }
-  return problems;
-}
 
 describe("a base image shared across the stacks of one App", () => {
   it("a Lambda in stack B built FROM a base in stack A gets valid depends_on, the base's URI through cdktf's cross-stack outputs, and the base's hash", () => {
