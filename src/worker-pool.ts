@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
+import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 
 /**
@@ -76,7 +77,22 @@ const { createHash } = require("node:crypto");
 const fs = require("node:fs");
 const { views, doOne } = (() => {${FILE_WORK}})();
 const chunk = Buffer.allocUnsafe(1 << 20);
-parentPort.on("message", ({ kind, files, sizes, shared }) => {
+const programs = new Map();
+parentPort.on("message", ({ kind, files, sizes, shared, code, n: count, args }) => {
+  if (kind === "each") {
+    let program = programs.get(code);
+    if (!program) programs.set(code, (program = new Function("require", code)(require)));
+    const counters = new Int32Array(shared, 0, 2);
+    for (let i = Atomics.add(counters, 0, 1); i < count; i = Atomics.add(counters, 0, 1)) {
+      try {
+        program.run(i, args, shared);
+      } catch {
+        // Unmarked: the main thread does it again and reports the error.
+      }
+      if (Atomics.add(counters, 1, 1) + 1 === count) Atomics.notify(counters, 1);
+    }
+    return;
+  }
   const n = files.length;
   const v = views(kind, shared, n);
   for (let i = Atomics.add(v.counters, 0, 1); i < n; i = Atomics.add(v.counters, 0, 1)) {
@@ -179,6 +195,31 @@ class WorkerPool {
       return type ? { type, size: v.size[i]!, mtimeNs: v.mtime[i]!, ctimeNs: v.ctime[i]!, ino: v.ino[i]!, mode: v.mode[i]! } : undefined;
     });
   }
+
+  /**
+   * Runs `program.run(i, args, shared)` for every i below `n`, on the threads and this one, and
+   * returns when all are done. `code` is plain CommonJS: a function body, given `require`, that
+   * returns `{ run }`; every thread evaluates it once. `shared` starts with two Int32 counters
+   * (claimed, done) that this uses; `run` records its results after them and marks what it
+   * finished, so the caller redoes (and reports) whatever a thread failed on.
+   */
+  runEach(code: string, n: number, args: unknown, shared: SharedArrayBuffer): void {
+    const counters = new Int32Array(shared, 0, 2);
+    for (const worker of this.start()) worker.postMessage({ kind: "each", code, n, args, shared });
+    let program = this.programs.get(code);
+    if (!program) this.programs.set(code, (program = new Function("require", code)(createRequire(import.meta.url)) as { run(i: number, args: unknown, shared: SharedArrayBuffer): void }));
+    for (let i = Atomics.add(counters, 0, 1); i < n; i = Atomics.add(counters, 0, 1)) {
+      try {
+        program.run(i, args, shared);
+      } catch {
+        // Unmarked: the caller does it again and reports the error.
+      }
+      Atomics.add(counters, 1, 1);
+    }
+    for (let done = Atomics.load(counters, 1); done < n; done = Atomics.load(counters, 1)) Atomics.wait(counters, 1, done, 1000);
+  }
+
+  private readonly programs = new Map<string, { run(i: number, args: unknown, shared: SharedArrayBuffer): void }>();
 
   private start(): Worker[] {
     this.workers ??= Array.from({ length: this.size }, () => {

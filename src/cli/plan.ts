@@ -1,5 +1,5 @@
 import type { ImageAnalysis } from "../analyze.ts";
-import { cachedContextArchive, dockerContextBytes } from "../archive/context-archive.ts";
+import { contextArchiveSizes, dockerContextBytes } from "../archive/context-archive.ts";
 import { buildSnapshot, fileCount, type ImageSnapshot, type ReadSnapshotResult, type Snapshot } from "./snapshot.ts";
 
 /** Why an image will be rebuilt. */
@@ -122,18 +122,18 @@ function diffImage(was: ImageSnapshot, now: ImageSnapshot): PlanReason[] {
 
 /**
  * Bytes of each image's build context as it travels: for a CodeBuild-built image, its compressed
- * archive in S3 (the one synth keeps in the cache directory, content-addressed, so an unchanged
- * image costs a stat, not a compression); for a Docker-built base, the files Docker receives
- * (its build context is an uncompressed tar), so nothing is compressed that is never uploaded.
+ * archive in S3, without writing it (plan uploads nothing): the size synth recorded for an archive
+ * it keeps in the cache directory (content-addressed, so an unchanged image costs a read), else
+ * the zip's layout summed over its files' compressed streams, each distinct content compressed
+ * once and kept for the next synth; for a Docker-built base, the files Docker receives (its build
+ * context is an uncompressed tar), so nothing is compressed that is never uploaded.
  */
 export function measureContextBytes(analysis: ImageAnalysis, cacheDir: string): Map<string, number> {
   const sizes = new Map<string, number>();
-  for (const image of analysis.images) {
-    sizes.set(
-      `${image.spec.kind}:${image.spec.name}`,
-      image.spec.builder === "docker" ? dockerContextBytes(image) : cachedContextArchive(cacheDir, image, analysis.manifest.root).bytes,
-    );
-  }
+  const archived = analysis.images.filter((image) => image.spec.builder !== "docker");
+  const bytes = contextArchiveSizes(cacheDir, archived, analysis.manifest.root, analysis.digests);
+  archived.forEach((image, i) => sizes.set(`${image.spec.kind}:${image.spec.name}`, bytes[i]!));
+  for (const image of analysis.images) if (image.spec.builder === "docker") sizes.set(`${image.spec.kind}:${image.spec.name}`, dockerContextBytes(image));
   return sizes;
 }
 

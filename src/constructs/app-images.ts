@@ -112,7 +112,7 @@ export class AppImages {
 
   /** The context archive of an image built in CodeBuild, named by what it holds: unchanged files reuse an earlier synth's archive. */
   contextArchive(image: AnalyzedImage, root: string): ArchiveResult {
-    return cachedContextArchive(this.cacheDir, image, root);
+    return cachedContextArchive(this.cacheDir, image, root, this.analyzer(root).digests);
   }
 
   /** The staged build context of a Docker-built base image: exactly its selected files, named by them (as the archives are). */
@@ -138,6 +138,7 @@ export class AppImages {
       this.starter = writeDeterministicZipSync(
         [{ path: "index.js", file: this.runnerBundle().lambdaFile, executable: false }],
         path.join(this.cacheDir, "build-starter.zip"),
+        { cacheDir: this.cacheDir },
       );
     }
     return this.starter;
