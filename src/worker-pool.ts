@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
-import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 
 /**
@@ -91,6 +90,11 @@ parentPort.on("message", ({ kind, files, sizes, shared, code, n: count, args }) 
       }
       if (Atomics.add(counters, 1, 1) + 1 === count) Atomics.notify(counters, 1);
     }
+    try {
+      program.finish?.(args);
+    } catch {
+      // Its results are marked already.
+    }
     return;
   }
   const n = files.length;
@@ -153,6 +157,12 @@ export interface FileStat {
 
 const TYPES = [undefined, "file", "symlink", "directory", "other"] as const;
 
+/** A program for {@link WorkerPool.runEach}. */
+export interface EachProgram<A> {
+  run(i: number, args: A, shared: SharedArrayBuffer): void;
+  finish?(args: A): void;
+}
+
 /** Below this many files (or this much content to hash), a worker thread costs more to start than it saves. */
 const PARALLEL_MIN_FILES = 2000;
 const PARALLEL_MIN_BYTES = 16 << 20;
@@ -201,16 +211,16 @@ class WorkerPool {
    * returns when all are done. `code` is plain CommonJS: a function body, given `require`, that
    * returns `{ run }`; every thread evaluates it once. `shared` starts with two Int32 counters
    * (claimed, done) that this uses; `run` records its results after them and marks what it
-   * finished, so the caller redoes (and reports) whatever a thread failed on.
+   * finished, so the caller redoes (and reports) whatever a thread failed on. Each thread calls
+   * `finish(args)`, if the program has one, after its last item; this thread runs `local`, the
+   * same program evaluated here (the caller's instance, so it can finish it too).
    */
-  runEach(code: string, n: number, args: unknown, shared: SharedArrayBuffer): void {
+  runEach<A>(code: string, n: number, args: A, shared: SharedArrayBuffer, local: EachProgram<A>): void {
     const counters = new Int32Array(shared, 0, 2);
     for (const worker of this.start()) worker.postMessage({ kind: "each", code, n, args, shared });
-    let program = this.programs.get(code);
-    if (!program) this.programs.set(code, (program = new Function("require", code)(createRequire(import.meta.url)) as { run(i: number, args: unknown, shared: SharedArrayBuffer): void }));
     for (let i = Atomics.add(counters, 0, 1); i < n; i = Atomics.add(counters, 0, 1)) {
       try {
-        program.run(i, args, shared);
+        local.run(i, args, shared);
       } catch {
         // Unmarked: the caller does it again and reports the error.
       }
@@ -218,8 +228,6 @@ class WorkerPool {
     }
     for (let done = Atomics.load(counters, 1); done < n; done = Atomics.load(counters, 1)) Atomics.wait(counters, 1, done, 1000);
   }
-
-  private readonly programs = new Map<string, { run(i: number, args: unknown, shared: SharedArrayBuffer): void }>();
 
   private start(): Worker[] {
     this.workers ??= Array.from({ length: this.size }, () => {

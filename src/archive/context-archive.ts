@@ -103,13 +103,6 @@ function planEntries(sources: readonly ZipSource[], store: StreamStore): Planned
   });
 }
 
-/** Bytes of the zip of these entries: local header, data and data descriptor per entry, the central directory, its end record. */
-function zipBytes(entries: readonly PlannedEntry[]): number {
-  let bytes = 22;
-  for (const e of entries) bytes += 30 + e.name.length + e.csize + 16 + 46 + e.name.length;
-  return bytes;
-}
-
 /**
  * A zip of the given entries, byte-identical for identical contents. Written atomically and
  * synchronously (cdktf synthesizes synchronously). Each distinct content is compressed once, on
@@ -282,20 +275,25 @@ export function cachedContextArchive(cacheDir: string, image: ArchivedImage, roo
 
 /**
  * Bytes of each image's context archive, as {@link cachedContextArchive} writes it, without
- * writing any: a kept archive's recorded size, else the zip's layout summed over its files'
- * compressed streams (the store's, compressed now where missing: every distinct content once,
- * all images' together, over the worker threads). What `plan` reports, since it uploads nothing.
+ * writing or compressing anything (what `plan` reports: it uploads nothing): a kept archive's
+ * recorded size, else the zip's layout summed over its files' compressed sizes when the cache
+ * directory's store has a stream for every one of them (an earlier synth compressed them, e.g. in
+ * other archives); undefined when some file was never compressed.
  */
-export function contextArchiveSizes(cacheDir: string, images: readonly ArchivedImage[], root: string, digests?: ReadonlyMap<string, string>): number[] {
-  const sizes = images.map((image) => keptArchive(archiveFile(cacheDir, image))?.bytes);
-  const todo = images.filter((_, i) => sizes[i] === undefined);
-  if (todo.length === 0) return sizes as number[];
-  const store = streamStore(cacheDir);
-  const sources = todo.map((image) => contextSources(root, image.selection.files, image.spec.context, digests));
-  // One batch for every archive, so the threads share all of it.
-  store.ensure(sources.flat().filter((s) => s.linkText === undefined).map((s) => ({ file: s.file!, digest: s.digest ?? hashFileHere(s.file!).toString("hex") })));
-  let next = 0;
-  return sizes.map((size) => size ?? zipBytes(planEntries(sources[next++]!, store)));
+export function contextArchiveSizes(cacheDir: string, images: readonly ArchivedImage[], root: string, digests?: ReadonlyMap<string, string>): (number | undefined)[] {
+  return images.map((image) => {
+    const kept = keptArchive(archiveFile(cacheDir, image));
+    if (kept) return kept.bytes;
+    const sources = contextSources(root, image.selection.files, image.spec.context, digests);
+    const files = sources.filter((s) => s.linkText === undefined);
+    if (files.some((s) => s.digest === undefined)) return undefined;
+    const csizes = streamStore(cacheDir).knownSizes(files.map((s) => ({ file: s.file!, digest: s.digest! })));
+    if (csizes.some((c) => c === undefined)) return undefined;
+    let bytes = 22;
+    for (const s of sources) bytes += 30 + 46 + 2 * Buffer.byteLength(s.path) + 16 + (s.linkText !== undefined ? Buffer.byteLength(s.linkText) : 0);
+    for (const c of csizes) bytes += c!;
+    return bytes;
+  });
 }
 
 /**

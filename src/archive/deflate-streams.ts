@@ -10,25 +10,29 @@ import { workerPool } from "../worker-pool.ts";
  *
  * A zip entry is an independent deflate stream, so a file's compressed bytes depend only on its
  * content and the deflate settings, never on the archive it goes in. Each distinct content is
- * compressed once (in a run: in memory; across runs: in `<cacheDir>/deflate-<settings>/`), and
- * every archive that holds it copies the stream. Compressing is fflate's JavaScript deflate,
+ * compressed once (within a run, kept in memory; across runs, in `<cacheDir>/deflate-<settings>/`),
+ * and every archive that holds it copies the stream. Compressing is fflate's JavaScript deflate,
  * level 6, fed 1 MiB chunks (the chunking shapes its blocks): pure JavaScript, so the bytes do
- * not depend on the zlib a Node was built with, and exactly what archives held before this
- * store existed.
+ * not depend on the zlib a Node was built with, and exactly what archives held before this store
+ * existed.
  *
- * An entry is the compressed stream followed by a fixed trailer naming the settings, the
- * content's SHA-256, sizes, CRC-32 and the SHA-256 of the stream. Entries are written to a
- * temporary name and renamed (atomic: concurrent synths each write a whole entry, and the last
- * rename wins with identical bytes). A reader trusts an entry only if its trailer names these
- * settings and this content, its stream hashes to the recorded SHA-256 and, for an entry another
- * process wrote, the stream inflates to content with the expected size, SHA-256 and CRC-32.
- * Anything else is compressed again and rewritten: a cache never makes an archive wrong.
+ * Streams are kept in packs, one file per thread per batch (a file per stream would cost a file
+ * creation per source file, slow on some file systems): the streams, then an index (per stream:
+ * the content's SHA-256, offset, sizes, CRC-32 and the stream's own SHA-256), then a footer naming
+ * the settings and the index's SHA-256. A pack is written under a temporary name and renamed when
+ * complete, so concurrent synths never see a partial one. A stream is trusted only if its pack
+ * names these settings, the index is intact, the stream has its recorded SHA-256 and, for a pack
+ * another process wrote, it inflates to content with the recorded size, SHA-256 (the key) and
+ * CRC-32. Anything else is compressed again: a cache never makes an archive wrong.
  */
 
 const CHUNK = 1 << 20;
 const LEVEL = 6;
-const MAGIC = "LIDFLT01";
-export const TRAILER_BYTES = 128;
+const MAGIC = "LIDPACK1";
+/** Per stream in a pack's index: content SHA-256 (32), offset (8), compressed size (8), size (8), CRC-32 (4), pad (4), stream SHA-256 (32). */
+const INDEX_ENTRY = 96;
+/** A pack's footer: magic (8), settings SHA-256 (32), stream count (8), index SHA-256 (32). */
+const FOOTER = 80;
 /** Streams up to this size are kept in memory once read; larger ones are copied from their entry file. */
 const IN_MEMORY_MAX = 1 << 20;
 /** At most this much stream data is kept in memory per store (beyond it, entries are read again when needed). */
@@ -55,17 +59,20 @@ function libraryVersion(): string {
 
 /** What the compressed bytes depend on besides the content: the deflater, its version, its level and how it is fed. */
 export function deflateSettings(): string {
-  return `fflate@${libraryVersion()} deflate level=${LEVEL} chunk=${CHUNK} trailer=${MAGIC}`;
+  return `fflate@${libraryVersion()} deflate level=${LEVEL} chunk=${CHUNK} format=${MAGIC}`;
 }
+
 
 /**
  * The work on one file, as plain JavaScript: evaluated on worker threads (which do not go through
- * tsx) and on this thread alike, so both write exactly the same entries.
+ * tsx) and on this thread alike, so both compress exactly alike. Each thread appends the streams
+ * it compresses in a batch to a spill file of its own (`<prefix>-<threadId>.spill`) and records
+ * where in shared memory; this thread turns the spills into packs.
  */
 export const DEFLATE_WORK = `
 const fs = require("node:fs");
 const zlib = require("node:zlib");
-const { createHash, randomBytes } = require("node:crypto");
+const { createHash } = require("node:crypto");
 const { threadId } = require("node:worker_threads");
 let table;
 const crc32 = zlib.crc32
@@ -85,26 +92,23 @@ const crc32 = zlib.crc32
     };
 const libs = new Map();
 /**
- * Compresses a file into the entry file \`out\`, atomically. Throws if the file cannot be read or
- * its content no longer hashes to \`digest\` (it changed since it was hashed).
+ * Compresses a file, writing the stream to \`out\` from \`position\`. Throws if the file cannot be
+ * read or its content no longer hashes to \`digest\` (it changed since it was hashed).
  */
-const deflateToEntry = (lib, file, digest, out, settingsHash) => {
+const compress = (lib, file, digest, out, position) => {
   let fflate = libs.get(lib);
   if (!fflate) libs.set(lib, (fflate = require(lib)));
   const fd = fs.openSync(file, "r");
-  const tmp = out + "." + process.pid + "-" + threadId + "-" + randomBytes(4).toString("hex") + ".tmp";
-  let outFd = -1;
   try {
     const size = fs.fstatSync(fd).size;
     const content = createHash("sha256");
     const stream = createHash("sha256");
     let crc = 0;
     let csize = 0;
-    outFd = fs.openSync(tmp, "w");
     const deflater = new fflate.Deflate({ level: ${LEVEL} }, (data) => {
       stream.update(data);
+      fs.writeSync(out, data, 0, data.length, position + csize);
       csize += data.length;
-      fs.writeSync(outFd, data);
     });
     if (size === 0) deflater.push(new Uint8Array(0), true);
     let offset = 0;
@@ -122,58 +126,76 @@ const deflateToEntry = (lib, file, digest, out, settingsHash) => {
       crc = crc32(chunk, crc);
       deflater.push(chunk, offset >= size);
     }
-    const actual = content.digest("hex");
-    if (actual !== digest) throw new Error(file + " changed while it was archived (its content no longer matches the digest it was hashed with); synthesize again");
-    const trailer = Buffer.alloc(${TRAILER_BYTES});
-    trailer.write("${MAGIC}", 0, "latin1");
-    trailer.write(settingsHash, 8, "hex");
-    trailer.write(digest, 40, "hex");
-    trailer.writeBigUInt64LE(BigInt(size), 72);
-    trailer.writeBigUInt64LE(BigInt(csize), 80);
-    trailer.writeUInt32LE(crc >>> 0, 88);
-    stream.digest().copy(trailer, 96);
-    fs.writeSync(outFd, trailer);
-    fs.closeSync(outFd);
-    outFd = -1;
-    fs.renameSync(tmp, out);
-    return { size, csize, crc: crc >>> 0 };
-  } catch (error) {
-    if (outFd >= 0) fs.closeSync(outFd);
-    fs.rmSync(tmp, { force: true });
-    throw error;
+    if (content.digest("hex") !== digest) throw new Error(file + " changed while it was archived (its content no longer has the digest it was hashed to); synthesize again");
+    return { size, csize, crc: crc >>> 0, sha: stream.digest() };
   } finally {
     fs.closeSync(fd);
   }
 };
-// Shared memory: [claim, done] counters, then per file a status byte, its stream's size and CRC-32.
+// Shared memory: [claimed, done] counters, then per file: status byte, thread id, offset, compressed size, size, CRC-32, stream SHA-256.
 const views = (shared, n) => {
-  const csizeAt = 8 + Math.ceil(n / 8) * 8;
-  return { status: new Uint8Array(shared, 8, n), csize: new Float64Array(shared, csizeAt, n), crc: new Uint32Array(shared, csizeAt + 8 * n, n) };
+  let at = 8 + Math.ceil(n / 8) * 8;
+  const take = (Type, count) => {
+    const view = new Type(shared, at, count);
+    at += view.byteLength;
+    return view;
+  };
+  return {
+    status: new Uint8Array(shared, 8, n),
+    offset: take(Float64Array, n),
+    csize: take(Float64Array, n),
+    size: take(Float64Array, n),
+    thread: take(Int32Array, n),
+    crc: take(Uint32Array, n),
+    sha: take(Uint8Array, 32 * n),
+  };
 };
-const bytes = (n) => 8 + Math.ceil(n / 8) * 8 + 12 * n;
+const bytes = (n) => 8 + Math.ceil(n / 8) * 8 + 32 * n + 8 * n + 32 * n;
+const spills = new Map();
 const run = (i, args, shared) => {
+  let spill = spills.get(args.prefix);
+  if (!spill) spills.set(args.prefix, (spill = { fd: fs.openSync(args.prefix + "-" + threadId + ".spill", "w"), end: 0 }));
+  const r = compress(args.lib, args.files[i], args.digests[i], spill.fd, spill.end);
   const v = views(shared, args.files.length);
-  const r = deflateToEntry(args.lib, args.files[i], args.digests[i], args.outs[i], args.settingsHash);
+  v.offset[i] = spill.end;
   v.csize[i] = r.csize;
+  v.size[i] = r.size;
+  v.thread[i] = threadId;
   v.crc[i] = r.crc;
+  v.sha.set(r.sha, 32 * i);
+  spill.end += r.csize;
   v.status[i] = 1;
 };
-return { run, views, bytes, deflateToEntry, crc32 };
+/** Closes this thread's spill of a batch (its streams stay in the file). */
+const finish = (args) => {
+  const spill = spills.get(args.prefix);
+  if (spill) fs.closeSync(spill.fd);
+  spills.delete(args.prefix);
+};
+return { run, finish, views, bytes, crc32 };
 `;
 
+interface DeflateViews {
+  status: Uint8Array;
+  offset: Float64Array;
+  csize: Float64Array;
+  size: Float64Array;
+  thread: Int32Array;
+  crc: Uint32Array;
+  sha: Uint8Array;
+}
 interface DeflateWork {
   run(i: number, args: DeflateJobArgs, shared: SharedArrayBuffer): void;
-  views(shared: SharedArrayBuffer, n: number): { status: Uint8Array; csize: Float64Array; crc: Uint32Array };
+  finish(args: DeflateJobArgs): void;
+  views(shared: SharedArrayBuffer, n: number): DeflateViews;
   bytes(n: number): number;
-  deflateToEntry(lib: string, file: string, digest: string, out: string, settingsHash: string): { size: number; csize: number; crc: number };
   crc32(data: Uint8Array, crc: number): number;
 }
 interface DeflateJobArgs {
   readonly lib: string;
   readonly files: readonly string[];
   readonly digests: readonly string[];
-  readonly outs: readonly string[];
-  readonly settingsHash: string;
+  readonly prefix: string;
 }
 
 let work: DeflateWork | undefined;
@@ -192,8 +214,11 @@ export interface DeflatedStream {
   /** Compressed size. */
   readonly csize: number;
   readonly crc: number;
-  /** The entry file: the stream is its first `csize` bytes. */
-  readonly file: string;
+  /** The pack holding it, and where. */
+  readonly pack: string;
+  readonly offset: number;
+  /** SHA-256 of the stream. */
+  readonly sha: Buffer;
   /** The stream, when it is small enough to keep in memory. */
   data?: Buffer;
 }
@@ -205,15 +230,15 @@ export interface StreamSource {
 }
 
 /** Below this much to compress, threads cost more to hand the work to than they save. */
-const PARALLEL_MIN_BYTES = 1 << 20;
+const PARALLEL_MIN_BYTES = 256 << 10;
 const PARALLEL_MIN_FILES = 8;
 
 export interface StreamStoreStats {
   /** Streams compressed by this store (on any thread). */
   compressed: number;
-  /** Streams taken from entries an earlier process wrote, after checking them. */
+  /** Streams taken from packs another process wrote, after checking them. */
   reused: number;
-  /** Entries found and not trusted (corrupt, other settings, other content): compressed again. */
+  /** Packs or streams found and not trusted (corrupt, other settings, other content): compressed again. */
   rejected: number;
 }
 
@@ -225,76 +250,74 @@ export class StreamStore {
   readonly dir: string;
   readonly settingsHash: string;
   readonly stats: StreamStoreStats = { compressed: 0, reused: 0, rejected: 0 };
+  /** Streams ready to copy (checked, or compressed by this process). */
   private readonly streams = new Map<string, DeflatedStream>();
+  /** Streams listed by packs on disk, not yet checked. */
+  private onDisk?: Map<string, DeflatedStream>;
+  /** Packs this process wrote: their streams need no inflating to be trusted. */
+  private readonly ownPacks = new Set<string>();
+  private readonly fds = new Map<string, number>();
   private memory = 0;
+  private batches = 0;
 
   constructor(cacheDir: string) {
     this.settingsHash = createHash("sha256").update(deflateSettings()).digest("hex");
     this.dir = path.join(cacheDir, `deflate-${this.settingsHash.slice(0, 12)}`);
   }
 
-  /** Where the entry of a content digest lives. */
-  entryFile(digest: string): string {
-    return path.join(this.dir, digest);
-  }
-
   /**
    * The compressed stream of each source (by digest): from this process's memory, else from a
-   * checked entry on disk, else compressed now, over the worker threads when there is enough.
+   * checked pack on disk, else compressed now, over the worker threads when there is enough.
    */
   ensure(sources: readonly StreamSource[]): DeflatedStream[] {
     const missing = new Map<string, StreamSource>();
     for (const source of sources) {
       if (this.streams.has(source.digest) || missing.has(source.digest)) continue;
-      const found = this.readEntry(source.digest, false);
-      if (found) {
+      const listed = this.packed().get(source.digest);
+      if (listed && this.check(listed)) {
         this.stats.reused++;
-        this.remember(found);
+        this.remember(listed);
       } else missing.set(source.digest, source);
     }
     if (missing.size) this.compress([...missing.values()]);
     return sources.map((s) => this.streams.get(s.digest)!);
   }
 
-  /** The stream's bytes, for copying: from memory, else read from its entry file (checked). */
-  read(stream: DeflatedStream): Buffer {
-    if (stream.data) return stream.data;
-    const fd = fs.openSync(stream.file, "r");
-    try {
-      const data = Buffer.allocUnsafe(stream.csize);
-      let filled = 0;
-      while (filled < data.length) {
-        const n = fs.readSync(fd, data, filled, data.length - filled, filled);
-        if (n === 0) throw new Error(`${stream.file}: compressed stream cut short`);
-        filled += n;
-      }
-      return data;
-    } finally {
-      fs.closeSync(fd);
-    }
+  /**
+   * The compressed size each source's stream would have, from this process's streams or the
+   * intact indexes of the packs on disk, without reading or compressing any stream; undefined
+   * for a source with no stream yet. For reporting sizes only: an archive copies checked streams.
+   */
+  knownSizes(sources: readonly StreamSource[]): (number | undefined)[] {
+    return sources.map((s) => (this.streams.get(s.digest) ?? this.packed().get(s.digest))?.csize);
   }
 
-  /** Copies a large stream from its entry file in chunks, without holding it in memory. */
+  /** Copies a stream into an archive: from memory, else from its pack in 1 MiB chunks (checked again as it is read). */
   copy(stream: DeflatedStream, write: (chunk: Buffer) => void): void {
-    if (stream.data || stream.csize <= IN_MEMORY_MAX) return write(this.read(stream));
-    const fd = fs.openSync(stream.file, "r");
-    try {
-      const hash = createHash("sha256");
-      for (let offset = 0; offset < stream.csize; ) {
-        const chunk = Buffer.allocUnsafe(Math.min(CHUNK, stream.csize - offset));
-        const n = fs.readSync(fd, chunk, 0, chunk.length, offset);
-        if (n === 0) throw new Error(`${stream.file}: compressed stream cut short`);
-        hash.update(chunk.subarray(0, n));
-        write(chunk.subarray(0, n));
-        offset += n;
-      }
-      // Checked as it was when it was first taken; a change since then is an error, never a silently wrong archive.
-      const trailer = Buffer.allocUnsafe(32);
-      fs.readSync(fd, trailer, 0, 32, stream.csize + 96);
-      if (!hash.digest().equals(trailer)) throw new Error(`${stream.file} changed while it was copied into an archive; synthesize again`);
-    } finally {
-      fs.closeSync(fd);
+    if (stream.data) return write(stream.data);
+    const fd = this.fd(stream.pack);
+    const hash = createHash("sha256");
+    for (let done = 0; done < stream.csize; ) {
+      const chunk = Buffer.allocUnsafe(Math.min(CHUNK, stream.csize - done));
+      const n = fs.readSync(fd, chunk, 0, chunk.length, stream.offset + done);
+      if (n === 0) throw new Error(`${stream.pack}: a compressed stream is cut short; synthesize again`);
+      hash.update(chunk.subarray(0, n));
+      write(chunk.subarray(0, n));
+      done += n;
     }
+    if (!hash.digest().equals(stream.sha)) throw new Error(`${stream.pack} changed while it was copied into an archive; synthesize again`);
+  }
+
+  /** Closes the packs this store has open. */
+  close(): void {
+    for (const fd of this.fds.values()) fs.closeSync(fd);
+    this.fds.clear();
+  }
+
+  private fd(pack: string): number {
+    let fd = this.fds.get(pack);
+    if (fd === undefined) this.fds.set(pack, (fd = fs.openSync(pack, "r")));
+    return fd;
   }
 
   private remember(stream: DeflatedStream): void {
@@ -305,110 +328,185 @@ export class StreamStore {
     this.streams.set(stream.digest, stream);
   }
 
-  private compress(sources: readonly StreamSource[]): void {
-    fs.mkdirSync(this.dir, { recursive: true });
-    const args: DeflateJobArgs = {
-      lib: fflateFile(),
-      files: sources.map((s) => s.file),
-      digests: sources.map((s) => s.digest),
-      outs: sources.map((s) => this.entryFile(s.digest)),
-      settingsHash: this.settingsHash,
-    };
-    const w = deflateWork();
-    let done: Uint8Array | undefined;
-    let sizes: Float64Array | undefined;
-    let crcs: Uint32Array | undefined;
-    let bytes = 0;
-    for (const s of sources) {
-      try {
-        bytes += fs.statSync(s.file).size;
-      } catch {
-        // Reported when it is compressed.
-      }
+  /** The streams the packs on disk list (read once per process), from packs whose footer and index are intact and name these settings. */
+  private packed(): Map<string, DeflatedStream> {
+    if (this.onDisk) return this.onDisk;
+    this.onDisk = new Map();
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(this.dir).filter((n) => n.endsWith(".pack")).sort();
+    } catch {
+      return this.onDisk;
     }
-    if (sources.length >= PARALLEL_MIN_FILES && bytes >= PARALLEL_MIN_BYTES && workerPool.worthIt(Infinity)) {
-      const shared = new SharedArrayBuffer(w.bytes(sources.length));
-      workerPool.runEach(DEFLATE_WORK, sources.length, args, shared);
-      ({ status: done, csize: sizes, crc: crcs } = w.views(shared, sources.length));
-    }
-    sources.forEach((source, i) => {
-      let csize: number;
-      let crc: number;
-      if (done?.[i] === 1) {
-        csize = sizes![i]!;
-        crc = crcs![i]!;
-      } else {
-        // Not done on a thread (too little work, or it failed there): here, where an error is reported.
-        ({ csize, crc } = w.deflateToEntry(args.lib, source.file, source.digest, args.outs[i]!, this.settingsHash));
+    for (const name of names) {
+      const pack = path.join(this.dir, name);
+      const entries = this.readIndex(pack);
+      if (!entries) {
+        this.stats.rejected++;
+        continue;
       }
-      this.stats.compressed++;
-      const stream = this.readEntry(source.digest, true);
-      if (!stream || stream.csize !== csize || stream.crc !== crc) throw new Error(`${args.outs[i]}: the compressed stream just written does not read back; is another process writing ${this.dir}?`);
-      this.remember(stream);
-    });
+      for (const entry of entries) if (!this.onDisk.has(entry.digest)) this.onDisk.set(entry.digest, entry);
+    }
+    return this.onDisk;
   }
 
-  /**
-   * Reads and checks an entry: its trailer names these settings and this digest, its stream has
-   * the recorded SHA-256, and (unless it was just written by this process) it inflates to the
-   * recorded size, content SHA-256 and CRC-32. Undefined (and counted as rejected when a file
-   * was there) when any of that fails.
-   */
-  private readEntry(digest: string, fresh: boolean): DeflatedStream | undefined {
-    const file = this.entryFile(digest);
-    let fd: number;
+  private readIndex(pack: string): DeflatedStream[] | undefined {
     try {
-      fd = fs.openSync(file, "r");
+      const fd = this.fd(pack);
+      const total = fs.fstatSync(fd).size;
+      if (total < FOOTER) return undefined;
+      const footer = Buffer.allocUnsafe(FOOTER);
+      fs.readSync(fd, footer, 0, FOOTER, total - FOOTER);
+      if (footer.toString("latin1", 0, 8) !== MAGIC || footer.toString("hex", 8, 40) !== this.settingsHash) return undefined;
+      const count = Number(footer.readBigUInt64LE(40));
+      const indexAt = total - FOOTER - count * INDEX_ENTRY;
+      if (indexAt < 0) return undefined;
+      const index = Buffer.allocUnsafe(count * INDEX_ENTRY);
+      if (fs.readSync(fd, index, 0, index.length, indexAt) !== index.length) return undefined;
+      if (!createHash("sha256").update(index).digest().equals(footer.subarray(48, 80))) return undefined;
+      const entries: DeflatedStream[] = [];
+      for (let i = 0; i < count; i++) {
+        const at = i * INDEX_ENTRY;
+        const offset = Number(index.readBigUInt64LE(at + 32));
+        const csize = Number(index.readBigUInt64LE(at + 40));
+        if (offset + csize > indexAt) return undefined;
+        entries.push({
+          digest: index.toString("hex", at, at + 32),
+          offset,
+          csize,
+          size: Number(index.readBigUInt64LE(at + 48)),
+          crc: index.readUInt32LE(at + 56),
+          sha: Buffer.from(index.subarray(at + 64, at + 96)),
+          pack,
+        });
+      }
+      return entries;
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Whether a listed stream can be used: it has its recorded SHA-256 and, unless this process
+   * wrote it, inflates to the recorded size, content SHA-256 and CRC-32. Small streams are kept in
+   * memory after the check.
+   */
+  private check(stream: DeflatedStream): boolean {
     try {
-      const total = fs.fstatSync(fd).size;
-      if (total < TRAILER_BYTES) return this.reject();
-      const trailer = Buffer.allocUnsafe(TRAILER_BYTES);
-      fs.readSync(fd, trailer, 0, TRAILER_BYTES, total - TRAILER_BYTES);
-      if (trailer.toString("latin1", 0, 8) !== MAGIC) return this.reject();
-      if (trailer.toString("hex", 8, 40) !== this.settingsHash || trailer.toString("hex", 40, 72) !== digest) return this.reject();
-      const size = Number(trailer.readBigUInt64LE(72));
-      const csize = Number(trailer.readBigUInt64LE(80));
-      const crc = trailer.readUInt32LE(88);
-      if (csize !== total - TRAILER_BYTES) return this.reject();
-      const streamHash = trailer.subarray(96, 128);
-      const stream: DeflatedStream = { digest, size, csize, crc, file };
-      if (csize <= IN_MEMORY_MAX) {
-        const data = Buffer.allocUnsafe(csize);
-        if (fs.readSync(fd, data, 0, csize, 0) !== csize) return this.reject();
-        if (!createHash("sha256").update(data).digest().equals(streamHash)) return this.reject();
-        if (!fresh && !inflatesTo([data], size, digest, crc)) return this.reject();
-        stream.data = data;
-        return stream;
-      }
-      // Large: checked in chunks, never whole in memory.
+      const fd = this.fd(stream.pack);
+      const own = this.ownPacks.has(stream.pack);
       const hash = createHash("sha256");
+      let data: Buffer | undefined;
       const chunks = function* () {
-        for (let offset = 0; offset < csize; ) {
-          const chunk = Buffer.allocUnsafe(Math.min(CHUNK, csize - offset));
-          const n = fs.readSync(fd, chunk, 0, chunk.length, offset);
+        if (stream.csize <= IN_MEMORY_MAX) {
+          data = Buffer.allocUnsafe(stream.csize);
+          if (fs.readSync(fd, data, 0, stream.csize, stream.offset) !== stream.csize) throw new Error("short");
+          hash.update(data);
+          yield data;
+          return;
+        }
+        for (let done = 0; done < stream.csize; ) {
+          const chunk = Buffer.allocUnsafe(Math.min(CHUNK, stream.csize - done));
+          const n = fs.readSync(fd, chunk, 0, chunk.length, stream.offset + done);
           if (n === 0) throw new Error("short");
-          offset += n;
+          done += n;
           hash.update(chunk.subarray(0, n));
           yield chunk.subarray(0, n);
         }
       };
-      if (fresh) for (const _ of chunks()) void _;
-      else if (!inflatesTo(chunks(), size, digest, crc)) return this.reject();
-      if (!hash.digest().equals(streamHash)) return this.reject();
-      return stream;
+      if (own) for (const _ of chunks()) void _;
+      else if (!inflatesTo(chunks(), stream.size, stream.digest, stream.crc)) return this.reject();
+      if (!hash.digest().equals(stream.sha)) return this.reject();
+      stream.data = data;
+      return true;
     } catch {
       return this.reject();
-    } finally {
-      fs.closeSync(fd);
     }
   }
 
-  private reject(): undefined {
+  private reject(): false {
     this.stats.rejected++;
-    return undefined;
+    return false;
+  }
+
+  /** Compresses the sources into packs (one per thread that took part), then takes their streams. */
+  private compress(sources: readonly StreamSource[]): void {
+    fs.mkdirSync(this.dir, { recursive: true });
+    const prefix = path.join(this.dir, `${process.pid}-${randomBytes(6).toString("hex")}-${this.batches++}`);
+    const args: DeflateJobArgs = { lib: fflateFile(), files: sources.map((s) => s.file), digests: sources.map((s) => s.digest), prefix };
+    const w = deflateWork();
+    const shared = new SharedArrayBuffer(w.bytes(sources.length));
+    const v = w.views(shared, sources.length);
+    let bytes = 0;
+    if (sources.length >= PARALLEL_MIN_FILES) {
+      for (const s of sources) {
+        try {
+          bytes += fs.statSync(s.file).size;
+        } catch {
+          // Reported when it is compressed.
+        }
+      }
+    }
+    const spills = new Set<number>();
+    try {
+      if (sources.length >= PARALLEL_MIN_FILES && bytes >= PARALLEL_MIN_BYTES && workerPool.worthIt(Infinity)) {
+        workerPool.runEach(DEFLATE_WORK, sources.length, args, shared, w);
+      }
+      // What no thread did (too little work, or it failed there): here, where an error is reported.
+      for (let i = 0; i < sources.length; i++) if (v.status[i] !== 1) w.run(i, args, shared);
+      w.finish(args);
+      for (let i = 0; i < sources.length; i++) spills.add(v.thread[i]!);
+      // Each spill becomes a pack: its streams, the index, the footer; then renamed into place.
+      for (const thread of spills) {
+        const items = sources.map((_, i) => i).filter((i) => v.thread[i] === thread);
+        const spill = `${prefix}-${thread}.spill`;
+        const end = Math.max(...items.map((i) => v.offset[i]! + v.csize[i]!));
+        const index = Buffer.alloc(items.length * INDEX_ENTRY);
+        items.forEach((i, k) => {
+          const at = k * INDEX_ENTRY;
+          index.write(sources[i]!.digest, at, "hex");
+          index.writeBigUInt64LE(BigInt(v.offset[i]!), at + 32);
+          index.writeBigUInt64LE(BigInt(v.csize[i]!), at + 40);
+          index.writeBigUInt64LE(BigInt(v.size[i]!), at + 48);
+          index.writeUInt32LE(v.crc[i]!, at + 56);
+          index.set(v.sha.subarray(32 * i, 32 * i + 32), at + 64);
+        });
+        const footer = Buffer.alloc(FOOTER);
+        footer.write(MAGIC, 0, "latin1");
+        footer.write(this.settingsHash, 8, "hex");
+        footer.writeBigUInt64LE(BigInt(items.length), 40);
+        createHash("sha256").update(index).digest().copy(footer, 48);
+        const fd = fs.openSync(spill, "r+");
+        try {
+          // A stream a thread failed on may have left bytes past the last good one.
+          fs.ftruncateSync(fd, end);
+          fs.writeSync(fd, index, 0, index.length, end);
+          fs.writeSync(fd, footer, 0, footer.length, end + index.length);
+        } finally {
+          fs.closeSync(fd);
+        }
+        const pack = `${prefix}-${thread}.pack`;
+        fs.renameSync(spill, pack);
+        this.ownPacks.add(pack);
+        for (const i of items) {
+          const stream: DeflatedStream = {
+            digest: sources[i]!.digest,
+            size: v.size[i]!,
+            csize: v.csize[i]!,
+            crc: v.crc[i]!,
+            pack,
+            offset: v.offset[i]!,
+            sha: Buffer.from(v.sha.subarray(32 * i, 32 * i + 32)),
+          };
+          if (!this.check(stream)) throw new Error(`${pack}: a compressed stream just written does not read back; is something else writing ${this.dir}?`);
+          this.stats.compressed++;
+          this.remember(stream);
+        }
+      }
+    } finally {
+      // Spills of threads that failed (or of this batch, on an error) are not packs: never left behind.
+      for (const name of fs.readdirSync(this.dir)) if (name.endsWith(".spill") && path.join(this.dir, name).startsWith(`${prefix}-`)) fs.rmSync(path.join(this.dir, name), { force: true });
+    }
   }
 }
 
@@ -418,7 +516,7 @@ function inflatesTo(chunks: Iterable<Buffer>, size: number, digest: string, crc:
   let total = 0;
   let c = 0;
   let failed = false;
-  // fflate's Inflate: synchronous and streaming (bounded memory for a large entry).
+  // fflate's Inflate: synchronous and streaming (bounded memory for a large stream).
   const { Inflate } = localRequire(fflateFile()) as typeof import("fflate");
   const inflater = new Inflate((data) => {
     total += data.length;
@@ -450,8 +548,9 @@ export function streamStore(cacheDir: string): StreamStore {
   return store;
 }
 
-/** A store in a fresh temporary directory, for one archive written without a cache directory; `dispose` removes it. */
+/** A store in a fresh temporary directory, for archives written without a cache directory; `dispose` removes it. */
 export function temporaryStreamStore(): { store: StreamStore; dispose(): void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lambda-images-deflate-${randomBytes(3).toString("hex")}-`));
-  return { store: new StreamStore(dir), dispose: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lambda-images-deflate-"));
+  const store = new StreamStore(dir);
+  return { store, dispose: () => (store.close(), fs.rmSync(dir, { recursive: true, force: true })) };
 }
