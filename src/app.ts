@@ -28,6 +28,8 @@ export function createImagesApp(options: ImagesAppOptions): { app: App; analysis
   const images = AppImages.configure(app, { cacheDir: options.workDir, digestCache: options.cache, annotateWarnings: false });
   // The same analyzer the constructs use: they find every image already selected and hashed.
   const analysis = analyzeImagesSync(manifest, { analyzer: images.analyzer(manifest.root) });
+  // Compressing the context archives' files starts on the worker threads while the stacks are built.
+  images.prefetchArchives(analysis.images, manifest.root);
   for (const stackName of Object.keys(manifest.stacks)) {
     new ImagesStack(app, stackName, { manifest, stackName });
   }

@@ -216,17 +216,29 @@ class WorkerPool {
    * same program evaluated here (the caller's instance, so it can finish it too).
    */
   runEach<A>(code: string, n: number, args: A, shared: SharedArrayBuffer, local: EachProgram<A>): void {
+    this.startEach(code, n, args, shared, local).complete();
+  }
+
+  /**
+   * {@link runEach} in two steps: the threads start now, while this one goes on with other work;
+   * `complete` joins in (this thread takes what no thread has claimed yet) and waits for the rest.
+   */
+  startEach<A>(code: string, n: number, args: A, shared: SharedArrayBuffer, local: EachProgram<A>): { complete(): void } {
     const counters = new Int32Array(shared, 0, 2);
     for (const worker of this.start()) worker.postMessage({ kind: "each", code, n, args, shared });
-    for (let i = Atomics.add(counters, 0, 1); i < n; i = Atomics.add(counters, 0, 1)) {
-      try {
-        local.run(i, args, shared);
-      } catch {
-        // Unmarked: the caller does it again and reports the error.
-      }
-      Atomics.add(counters, 1, 1);
-    }
-    for (let done = Atomics.load(counters, 1); done < n; done = Atomics.load(counters, 1)) Atomics.wait(counters, 1, done, 1000);
+    return {
+      complete: () => {
+        for (let i = Atomics.add(counters, 0, 1); i < n; i = Atomics.add(counters, 0, 1)) {
+          try {
+            local.run(i, args, shared);
+          } catch {
+            // Unmarked: the caller does it again and reports the error.
+          }
+          Atomics.add(counters, 1, 1);
+        }
+        for (let done = Atomics.load(counters, 1); done < n; done = Atomics.load(counters, 1)) Atomics.wait(counters, 1, done, 1000);
+      },
+    };
   }
 
   private start(): Worker[] {

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import { createRequire } from "node:module";
 import * as path from "node:path";
 import { contextRelative, type SelectedFile } from "../selection/select.ts";
 import type { AnalyzedImage } from "../analyze.ts";
-import { hashFileHere } from "../worker-pool.ts";
+import { hashFileHere, workerPool } from "../worker-pool.ts";
 import { crc32, streamStore, temporaryStreamStore, type DeflatedStream, type StreamStore } from "./deflate-streams.ts";
 
 /** Every entry gets the same timestamp, so the same files always give the same bytes. */
@@ -221,21 +222,55 @@ export async function writeDeterministicZip(sources: readonly ZipSource[], outFi
   return writeDeterministicZipSync(sources, outFile, options);
 }
 
+/** Copying one file of a staged context, as plain JavaScript for the worker threads and this one: a copy with mode 644, or 755 if executable. */
+const STAGE_WORK = `
+const fs = require("node:fs");
+const run = (i, args, shared) => {
+  fs.copyFileSync(args.from[i], args.to[i]);
+  fs.chmodSync(args.to[i], args.executable[i] ? 0o755 : 0o644);
+  new Uint8Array(shared, 8, args.from.length)[i] = 1;
+};
+return { run };
+`;
+let stageWork: { run(i: number, args: StageArgs, shared: SharedArrayBuffer): void } | undefined;
+interface StageArgs {
+  readonly from: readonly string[];
+  readonly to: readonly string[];
+  readonly executable: readonly boolean[];
+}
+/** Below this many files, copying on this thread alone is as fast. */
+const PARALLEL_STAGE_MIN_FILES = 64;
+
 /**
  * Copies an image's selected files into a directory (the Docker provider's build context),
- * replacing whatever was there.
+ * replacing whatever was there: the directories first, then the files, over the worker threads
+ * when there are many (a copy is mostly system calls that wait on the file system).
  */
 export function stageContextDirectory(root: string, files: readonly SelectedFile[], dir: string, context = ""): void {
   fs.rmSync(dir, { recursive: true, force: true });
+  const made = new Set<string>();
+  const args = { from: [] as string[], to: [] as string[], executable: [] as boolean[] };
   for (const { entry } of files) {
     const target = path.join(dir, contextRelative(context, entry.path));
-    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const parent = path.dirname(target);
+    if (!made.has(parent)) {
+      fs.mkdirSync(parent, { recursive: true });
+      made.add(parent);
+    }
     if (entry.kind === "symlink") fs.symlinkSync(entry.linkText!, target);
     else {
-      fs.copyFileSync(path.join(root, entry.path), target);
-      fs.chmodSync(target, entry.mode & 0o111 ? 0o755 : 0o644);
+      args.from.push(path.join(root, entry.path));
+      args.to.push(target);
+      args.executable.push((entry.mode & 0o111) !== 0);
     }
   }
+  const n = args.from.length;
+  const shared = new SharedArrayBuffer(8 + n);
+  stageWork ??= new Function("require", STAGE_WORK)(createRequire(import.meta.url)) as typeof stageWork;
+  if (n >= PARALLEL_STAGE_MIN_FILES && workerPool.worthIt(Infinity)) workerPool.runEach(STAGE_WORK, n, args, shared, stageWork!);
+  // What no thread did (or failed on): here, where the error is reported.
+  const done = new Uint8Array(shared, 8, n);
+  for (let i = 0; i < n; i++) if (done[i] !== 1) stageWork!.run(i, args, shared);
 }
 
 type ArchivedImage = Pick<AnalyzedImage, "spec" | "contextHash" | "selection">;
@@ -271,6 +306,19 @@ export function cachedContextArchive(cacheDir: string, image: ArchivedImage, roo
   fs.writeFileSync(tmp, JSON.stringify(written));
   fs.renameSync(tmp, sidecar);
   return written;
+}
+
+/**
+ * Starts compressing, on the worker threads, the files of the images' archives that are not kept
+ * yet, while this thread goes on (the first archive written joins in): an app that knows its
+ * images up front (the images.yaml app) overlaps compressing with staging and synthesizing.
+ */
+export function prefetchContextArchives(cacheDir: string, images: readonly ArchivedImage[], root: string, digests: ReadonlyMap<string, string>): void {
+  const sources = images
+    .filter((image) => !keptArchive(archiveFile(cacheDir, image)))
+    .flatMap((image) => contextSources(root, image.selection.files, image.spec.context, digests))
+    .filter((s) => s.linkText === undefined && s.digest !== undefined);
+  if (sources.length) streamStore(cacheDir).prefetch(sources.map((s) => ({ file: s.file!, digest: s.digest! })));
 }
 
 /**

@@ -92,12 +92,38 @@ const crc32 = zlib.crc32
     };
 const libs = new Map();
 /**
+ * fflate, with its deflater's work arrays (a 512 KiB hash table and ~200 KiB more per stream)
+ * reused and zeroed instead of allocated for every file: the same code on the same zeroed state,
+ * so the same bytes, without the allocation and garbage collection that took half the time of
+ * compressing a small file. Only ever used one stream at a time per thread. If fflate's source is
+ * not what these edits expect (another version), fflate as it is.
+ */
+const loadDeflater = (lib) => {
+  const { createRequire } = require("node:module");
+  const path = require("node:path");
+  let source = fs.readFileSync(lib, "utf8");
+  const edits = [
+    ["var dflt = function (dat, lvl, plvl, pre, post, st) {", "var zeroed = function (T, n, k) { var a = reused[k]; if (!a || a.length != n) a = reused[k] = new T(n); else a.fill(0); return a; };\\nvar reused = [];\\nvar dflt = function (dat, lvl, plvl, pre, post, st) {"],
+    ["var prev = st.p || new u16(32768), head = st.h || new u16(msk_1 + 1);", "var prev = st.p || zeroed(u16, 32768, 0), head = st.h || zeroed(u16, msk_1 + 1, 1);"],
+    ["var syms = new i32(25000);", "var syms = zeroed(i32, 25000, 2);"],
+    ["this.b = new u8(98304);", "this.b = zeroed(u8, 98304, 3);"],
+  ];
+  for (const [from, to] of edits) {
+    if (source.split(from).length !== 2) return require(lib);
+    source = source.replace(from, to);
+  }
+  const module = { exports: {} };
+  new Function("exports", "require", "module", "__filename", "__dirname", source)(module.exports, createRequire(lib), module, lib, path.dirname(lib));
+  module.exports.reusesWorkArrays = true;
+  return module.exports;
+};
+/**
  * Compresses a file, writing the stream to \`out\` from \`position\`. Throws if the file cannot be
  * read or its content no longer hashes to \`digest\` (it changed since it was hashed).
  */
 const compress = (lib, file, digest, out, position) => {
   let fflate = libs.get(lib);
-  if (!fflate) libs.set(lib, (fflate = require(lib)));
+  if (!fflate) libs.set(lib, (fflate = loadDeflater(lib)));
   const fd = fs.openSync(file, "r");
   try {
     const size = fs.fstatSync(fd).size;
@@ -172,7 +198,7 @@ const finish = (args) => {
   if (spill) fs.closeSync(spill.fd);
   spills.delete(args.prefix);
 };
-return { run, finish, views, bytes, crc32 };
+return { run, finish, views, bytes, crc32, loadDeflater };
 `;
 
 interface DeflateViews {
@@ -190,6 +216,7 @@ interface DeflateWork {
   views(shared: SharedArrayBuffer, n: number): DeflateViews;
   bytes(n: number): number;
   crc32(data: Uint8Array, crc: number): number;
+  loadDeflater(lib: string): typeof import("fflate") & { reusesWorkArrays?: boolean };
 }
 interface DeflateJobArgs {
   readonly lib: string;
@@ -200,6 +227,11 @@ interface DeflateJobArgs {
 
 let work: DeflateWork | undefined;
 const deflateWork = () => (work ??= new Function("require", DEFLATE_WORK)(localRequire) as DeflateWork);
+
+/** The deflater the store compresses with (fflate, its work arrays reused when its source is the one expected). For tests. */
+export function storeDeflater(): typeof import("fflate") & { reusesWorkArrays?: boolean } {
+  return deflateWork().loadDeflater(fflateFile());
+}
 
 /** CRC-32 (zip's), the same whichever Node runs it. */
 export function crc32(data: Uint8Array, crc = 0): number {
@@ -270,6 +302,35 @@ export class StreamStore {
    * checked pack on disk, else compressed now, over the worker threads when there is enough.
    */
   ensure(sources: readonly StreamSource[]): DeflatedStream[] {
+    this.settle();
+    const missing = this.missing(sources);
+    if (missing.length) this.compress(missing, false).finish();
+    return sources.map((s) => this.streams.get(s.digest)!);
+  }
+
+  /**
+   * Starts compressing what the sources lack on the worker threads only, while this thread goes
+   * on (staging a Docker base's context, say); the next {@link ensure} joins in and takes the
+   * streams. Nothing without worker threads.
+   */
+  prefetch(sources: readonly StreamSource[]): void {
+    this.settle();
+    if (!workerPool.worthIt(Infinity)) return;
+    const missing = this.missing(sources);
+    if (missing.length) this.pending = this.compress(missing, true);
+  }
+
+  private pending?: { finish(): void };
+
+  /** Finishes a prefetch: joins the threads and turns their spills into packs. */
+  private settle(): void {
+    const pending = this.pending;
+    this.pending = undefined;
+    pending?.finish();
+  }
+
+  /** The sources (one per digest) with no stream in memory or in a checked pack. */
+  private missing(sources: readonly StreamSource[]): StreamSource[] {
     const missing = new Map<string, StreamSource>();
     for (const source of sources) {
       if (this.streams.has(source.digest) || missing.has(source.digest)) continue;
@@ -279,8 +340,7 @@ export class StreamStore {
         this.remember(listed);
       } else missing.set(source.digest, source);
     }
-    if (missing.size) this.compress([...missing.values()]);
-    return sources.map((s) => this.streams.get(s.digest)!);
+    return [...missing.values()];
   }
 
   /**
@@ -430,15 +490,14 @@ export class StreamStore {
   }
 
   /** Compresses the sources into packs (one per thread that took part), then takes their streams. */
-  private compress(sources: readonly StreamSource[]): void {
+  private compress(sources: readonly StreamSource[], background: boolean): { finish(): void } {
     fs.mkdirSync(this.dir, { recursive: true });
     const prefix = path.join(this.dir, `${process.pid}-${randomBytes(6).toString("hex")}-${this.batches++}`);
     const args: DeflateJobArgs = { lib: fflateFile(), files: sources.map((s) => s.file), digests: sources.map((s) => s.digest), prefix };
     const w = deflateWork();
     const shared = new SharedArrayBuffer(w.bytes(sources.length));
-    const v = w.views(shared, sources.length);
     let bytes = 0;
-    if (sources.length >= PARALLEL_MIN_FILES) {
+    if (!background && sources.length >= PARALLEL_MIN_FILES) {
       for (const s of sources) {
         try {
           bytes += fs.statSync(s.file).size;
@@ -447,11 +506,21 @@ export class StreamStore {
         }
       }
     }
+    const threads =
+      (background || (sources.length >= PARALLEL_MIN_FILES && bytes >= PARALLEL_MIN_BYTES)) && workerPool.worthIt(Infinity)
+        ? workerPool.startEach(DEFLATE_WORK, sources.length, args, shared, w)
+        : undefined;
+    return { finish: () => this.finishBatch(sources, args, shared, threads) };
+  }
+
+  /** Joins a batch's threads, compresses what they did not, and turns each thread's spill into a pack. */
+  private finishBatch(sources: readonly StreamSource[], args: DeflateJobArgs, shared: SharedArrayBuffer, threads: { complete(): void } | undefined): void {
+    const w = deflateWork();
+    const v = w.views(shared, sources.length);
+    const prefix = args.prefix;
     const spills = new Set<number>();
     try {
-      if (sources.length >= PARALLEL_MIN_FILES && bytes >= PARALLEL_MIN_BYTES && workerPool.worthIt(Infinity)) {
-        workerPool.runEach(DEFLATE_WORK, sources.length, args, shared, w);
-      }
+      threads?.complete();
       // What no thread did (too little work, or it failed there): here, where an error is reported.
       for (let i = 0; i < sources.length; i++) if (v.status[i] !== 1) w.run(i, args, shared);
       w.finish(args);
@@ -546,6 +615,12 @@ export function streamStore(cacheDir: string): StreamStore {
   let store = stores.get(key);
   if (!store) stores.set(key, (store = new StreamStore(key)));
   return store;
+}
+
+/** Forgets every store of this process (closing their packs), as a new process starts: for tests. */
+export function dropStreamStores(): void {
+  for (const store of stores.values()) store.close();
+  stores.clear();
 }
 
 /** A store in a fresh temporary directory, for archives written without a cache directory; `dispose` removes it. */
