@@ -358,7 +358,7 @@ async function wholeProcesses(scratch: string, manifestFile: string, results: Re
   // What the first run after a build costs: the bundle compiled without its V8 code cache.
   const noCodeCache = () => ({ ...coldEnv(), LAMBDA_IMAGES_NO_CODE_CACHE: "1" });
   await wholeRuns(results, "planColdNoCode", "lambda-images plan --json, caches empty, no code cache", FAST_RUNS, plan, { env: noCodeCache, before: fresh(true) });
-  // Nothing cached at all: plan also compresses every context archive to report its size.
+  // Nothing cached at all: plan compresses nothing (it uploads nothing), so the archives' sizes are unknown.
   await wholeRuns(results, "planEmpty", "lambda-images plan --json, nothing cached", Math.min(RUNS, 3), plan, { env: coldEnv, before: fresh(false) });
   await wholeRuns(results, "synthDirect", "npm run synth's direct synth (node bin/synth.mjs), warm", SYNTH_RUNS, [node, synth, "--output", out], { env });
   const facts: { out?: WholeProcessFacts["out"] } = {};
@@ -503,7 +503,7 @@ function formatReport(
     ["process: aws-cdk-lib, a DockerImageAsset per image, its cache empty", ms(med("cdkNaturalProcess")), also(cpu("cdkNaturalProcess"), rss("cdkNaturalProcess"))],
     ["process: lambda-images plan --json, caches empty (archives kept)", ms(med("planCold")), also(cpu("planCold"), `aws-cdk-lib's natural use is ${x(med("cdkNaturalProcess"), med("planCold"))} slower as a process, ${x(med("cdkNatural"), med("planCold"))} counting only its fingerprints`, `${x(med("planCold"), med("sha256sum"))} sha256sum`)],
     ["process: the same, without the code cache (a build's first run)", ms(med("planColdNoCode")), cpu("planColdNoCode")],
-    ["process: lambda-images plan --json, nothing cached", ms(med("planEmpty")), also(cpu("planEmpty"), "compresses every context archive")],
+    ["process: lambda-images plan --json, nothing cached", ms(med("planEmpty")), also(cpu("planEmpty"), "compresses nothing: archive sizes unknown until a synth")],
     ["process: npm run synth (direct), bench tree, warm", ms(med("synthDirect")), also(cpu("synthDirect"), rss("synthDirect"))],
   ];
   if (r.cdktfSynth) {
@@ -583,7 +583,7 @@ function formatReport(
     "- **aws-cdk-lib, exact exclusions**: the same with `exclude` = `**`, then `!` + each COPY source and the Dockerfile, then the `.dockerignore` rules (checked: it selects exactly our files): aws-cdk-lib given our selection.",
     "- **sha256sum**: `xargs -0 sha256sum` over the distinct selected files: the cost of reading and hashing them once, single-threaded.",
     "- **git status**: `git status --porcelain` on the same tree committed to a throwaway repository (`node_modules/` in `.gitignore`, index refreshed): what it costs to notice that nothing changed.",
-    "- **plan** (process): `node bin/lambda-images.mjs plan --json --manifest <tree> --out <last synth>` (the compiled CLI, as `npx lambda-images` runs it); warm after a synth; \"caches empty\" with a fresh cache directory holding only the last synth's context archives (the digests and selections are computed again); \"nothing cached\" with an empty cache directory, so it also compresses all 33 context archives to report their sizes. Every process row runs the commands' bundles compiled from their V8 code cache (`dist/*.v8cache`, written by each command's first run after a build), except \"without the code cache\" (`LAMBDA_IMAGES_NO_CODE_CACHE=1`).",
+    "- **plan** (process): `node bin/lambda-images.mjs plan --json --manifest <tree> --out <last synth>` (the compiled CLI, as `npx lambda-images` runs it); warm after a synth; \"caches empty\" with a fresh cache directory holding only the last synth's context archives (the digests and selections are computed again); \"nothing cached\" with an empty cache directory (plan compresses nothing it does not upload, so the archives' sizes are reported once a synth has compressed their files). Every process row runs the commands' bundles compiled from their V8 code cache (`dist/*.v8cache`, written by each command's first run after a build), except \"without the code cache\" (`LAMBDA_IMAGES_NO_CODE_CACHE=1`).",
     "- **real shape** (process): on the real-repository shape, `npm run synth`'s direct synth, `cdktf synth` and `lambda-images plan --json` warm (after a synth; nothing changed) and cold: the cache directory (digests, selections, archives, compressed streams, the runner bundle) and the output directory removed before each run, as in a fresh CI or Terraform Cloud checkout (`plan` then compares with the last warm synth's output). dist/ and its code cache are kept.",
     "- **synth** (process): `npm run synth`'s direct synth (`node bin/synth.mjs`: the compiled app, in one process) and `npx cdktf synth` (cdktf.json's app: `node bin/app.mjs`, the compiled app) of the bench tree's two stacks, against `npx cdktf synth --app` of an app that only creates one empty `TerraformStack` (run with node, and with `npx tsx` as a TypeScript app would be); and README's `npm run synth` of the example. cdktf.out is measured after the bench tree's `cdktf synth`: bytes per inode (hard links counted once, as the disk holds them) against distinct contents.",
     "",

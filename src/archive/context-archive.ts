@@ -120,7 +120,11 @@ export function writeDeterministicZipSync(sources: readonly ZipSource[], outFile
   const temporary = options.cacheDir === undefined ? temporaryStreamStore() : undefined;
   try {
     const store = temporary?.store ?? streamStore(options.cacheDir!);
-    return writeZip(planEntries(sources, store), store, outFile);
+    try {
+      return writeZip(planEntries(sources, store), store, outFile);
+    } finally {
+      store.close();
+    }
   } finally {
     temporary?.dispose();
   }

@@ -368,7 +368,7 @@ export class StreamStore {
     if (!hash.digest().equals(stream.sha)) throw new Error(`${stream.pack} changed while it was copied into an archive; synthesize again`);
   }
 
-  /** Closes the packs this store has open. */
+  /** Closes the packs this store has open (it opens them again when it needs them). */
   close(): void {
     for (const fd of this.fds.values()) fs.closeSync(fd);
     this.fds.clear();
@@ -394,7 +394,17 @@ export class StreamStore {
     this.onDisk = new Map();
     let names: string[] = [];
     try {
-      names = fs.readdirSync(this.dir).filter((n) => n.endsWith(".pack")).sort();
+      const all = fs.readdirSync(this.dir);
+      names = all.filter((n) => n.endsWith(".pack")).sort();
+      // A spill is a pack being written; one a day old was left by a process that died.
+      for (const spill of all.filter((n) => n.endsWith(".spill"))) {
+        const file = path.join(this.dir, spill);
+        try {
+          if (Date.now() - fs.statSync(file).mtimeMs > 86_400_000) fs.rmSync(file, { force: true });
+        } catch {
+          // Gone already.
+        }
+      }
     } catch {
       return this.onDisk;
     }
@@ -411,8 +421,9 @@ export class StreamStore {
   }
 
   private readIndex(pack: string): DeflatedStream[] | undefined {
+    let fd: number | undefined;
     try {
-      const fd = this.fd(pack);
+      fd = fs.openSync(pack, "r");
       const total = fs.fstatSync(fd).size;
       if (total < FOOTER) return undefined;
       const footer = Buffer.allocUnsafe(FOOTER);
@@ -443,6 +454,8 @@ export class StreamStore {
       return entries;
     } catch {
       return undefined;
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
     }
   }
 
