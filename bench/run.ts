@@ -421,6 +421,9 @@ async function realShape(scratch: string, results: Record<string, number[]>): Pr
   const node = process.execPath;
   const synth = (output: string) => [node, path.join(PROJECT, "bin", "synth.mjs"), "--output", output];
   const plan = [node, path.join(PROJECT, "bin", "lambda-images.mjs"), "plan", "--json", "--manifest", tree.manifest, "--out", out];
+  // A quick run (not the full-size tree) takes one run of each: it shows the figures, it does not judge them.
+  const runs = FILES === DEFAULT_FILES ? SYNTH_RUNS : 1;
+  const planRuns = FILES === DEFAULT_FILES ? FAST_RUNS : 1;
   const removeCold = () => {
     fs.rmSync(coldCache, { recursive: true, force: true });
     fs.rmSync(coldOut, { recursive: true, force: true });
@@ -429,14 +432,14 @@ async function realShape(scratch: string, results: Record<string, number[]>): Pr
     const r = spawnSync(synth(out)[0]!, synth(out).slice(1), { cwd: PROJECT, env, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
     if (r.status !== 0) throw new Error(`synth failed: ${r.stderr}`);
   }
-  await wholeRuns(results, "realSynthWarm", "real shape: npm run synth (direct), warm", SYNTH_RUNS, synth(out), { env });
-  await wholeRuns(results, "realSynthCold", "real shape: npm run synth (direct), cold", SYNTH_RUNS, synth(coldOut), { env: coldEnv, before: removeCold });
-  await wholeRuns(results, "realPlanWarm", "real shape: lambda-images plan --json, warm", FAST_RUNS, plan, { env });
-  await wholeRuns(results, "realPlanCold", "real shape: lambda-images plan --json, cold", FAST_RUNS, plan, { env: coldEnv, before: removeCold });
+  await wholeRuns(results, "realSynthWarm", "real shape: npm run synth (direct), warm", runs, synth(out), { env });
+  await wholeRuns(results, "realSynthCold", "real shape: npm run synth (direct), cold", runs, synth(coldOut), { env: coldEnv, before: removeCold });
+  await wholeRuns(results, "realPlanWarm", "real shape: lambda-images plan --json, warm", planRuns, plan, { env });
+  await wholeRuns(results, "realPlanCold", "real shape: lambda-images plan --json, cold", planRuns, plan, { env: coldEnv, before: removeCold });
   if (!args["skip-synth"]) {
     const cdktf = (output: string) => ["npx", "cdktf", "synth", "--output", output];
-    await wholeRuns(results, "realCdktfWarm", "real shape: cdktf synth, warm", SYNTH_RUNS, cdktf(out), { env });
-    await wholeRuns(results, "realCdktfCold", "real shape: cdktf synth, cold", SYNTH_RUNS, cdktf(coldOut), { env: coldEnv, before: removeCold });
+    await wholeRuns(results, "realCdktfWarm", "real shape: cdktf synth, warm", runs, cdktf(out), { env });
+    await wholeRuns(results, "realCdktfCold", "real shape: cdktf synth, cold", runs, cdktf(coldOut), { env: coldEnv, before: removeCold });
   }
   removeCold();
   return facts;
