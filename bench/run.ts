@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --files N --runs N --synth-runs N --skip-synth --no-write --seed N]
+ * npm run bench [-- --files N --runs N --synth-runs N --skip-synth --no-write --seed N --real-only]
  *
  * On a generated monorepo (bench/generate.ts: 3 chained base images, 30 Lambdas, two stacks),
  * measures the median of N runs of, in this process:
@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     runs: { type: "string", default: "5" },
     "synth-runs": { type: "string", default: "3" },
     "skip-synth": { type: "boolean", default: false },
+    "real-only": { type: "boolean", default: false },
     write: { type: "boolean" },
     "no-write": { type: "boolean", default: false },
     dir: { type: "string", default: path.join(PROJECT, ".bench") },
@@ -114,7 +115,37 @@ function machine() {
   };
 }
 
+/** `--real-only`: the real-repository shape alone (whole processes, cold and warm), printed; BENCHMARKS.md is not rewritten. */
+async function realOnly(): Promise<void> {
+  fs.mkdirSync(BENCH_DIR, { recursive: true });
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "lambda-images-bench-"));
+  try {
+    const results: Record<string, number[]> = {};
+    const real = await realShape(scratch, results);
+    const m = machine();
+    const med = (k: string) => median(results[k]!);
+    const cpu = (k: string) => (results[`${k}Cpu`] ? `; CPU ${ms(med(`${k}Cpu`))} ms` : "");
+    const rows = [
+      ["npm run synth (direct)", "realSynthWarm", "realSynthCold"],
+      ["lambda-images plan --json", "realPlanWarm", "realPlanCold"],
+      ...(results.realCdktfWarm ? [["cdktf synth", "realCdktfWarm", "realCdktfCold"]] : []),
+    ];
+    const lines = [
+      `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}; ${m.os}; ${m.fs}; Node ${m.node}. Load average at the start: ${LOAD_AT_START}; at the end: ${m.load}. Date: ${m.date}.`,
+      `Real-repository shape: ${real.files} files, ${real.images} images in two stacks, ${(real.contextBytes / 2 ** 20).toFixed(1)} MiB of context files in all, ${real.distinctFiles} distinct selected files (${(real.distinctBytes / 2 ** 20).toFixed(2)} MiB). Medians of ${SYNTH_RUNS} synths and ${FAST_RUNS} plans.`,
+      "",
+      "| command | warm (ms) | cold (ms) | cold / warm |",
+      "|---|---:|---:|---:|",
+      ...rows.map(([label, warm, cold]) => `| ${label} | ${ms(med(warm!))}${cpu(warm!)} | ${ms(med(cold!))}${cpu(cold!)} | ${(med(cold!) / med(warm!)).toFixed(2)}× (CPU ${results[`${cold}Cpu`] ? (med(`${cold}Cpu`) / med(`${warm}Cpu`)).toFixed(2) : "-"}×) |`),
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  if (args["real-only"]) return realOnly();
   fs.mkdirSync(BENCH_DIR, { recursive: true });
   log(`generating a ${FILES}-file monorepo under ${path.relative(PROJECT, BENCH_DIR) || BENCH_DIR} ...`);
   const tree = generateTree(BENCH_DIR, { files: FILES, seed: Number(args.seed) });

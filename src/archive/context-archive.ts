@@ -333,17 +333,24 @@ export function prefetchContextArchives(cacheDir: string, images: readonly Archi
  * other archives); undefined when some file was never compressed.
  */
 export function contextArchiveSizes(cacheDir: string, images: readonly ArchivedImage[], root: string, digests?: ReadonlyMap<string, string>): (number | undefined)[] {
+  void root;
+  const store = streamStore(cacheDir);
   return images.map((image) => {
     const kept = keptArchive(archiveFile(cacheDir, image));
     if (kept) return kept.bytes;
-    const sources = contextSources(root, image.selection.files, image.spec.context, digests);
-    const files = sources.filter((s) => s.linkText === undefined);
-    if (files.some((s) => s.digest === undefined)) return undefined;
-    const csizes = streamStore(cacheDir).knownSizes(files.map((s) => ({ file: s.file!, digest: s.digest! })));
-    if (csizes.some((c) => c === undefined)) return undefined;
+    if (!digests || !store.hasStreams()) return undefined;
+    // The zip's layout: per entry a local header, the data, a data descriptor and a central header; then the end record.
     let bytes = 22;
-    for (const s of sources) bytes += 30 + 46 + 2 * Buffer.byteLength(s.path) + 16 + (s.linkText !== undefined ? Buffer.byteLength(s.linkText) : 0);
-    for (const c of csizes) bytes += c!;
+    for (const { entry } of image.selection.files) {
+      bytes += 30 + 16 + 46 + 2 * Buffer.byteLength(contextRelative(image.spec.context, entry.path));
+      if (entry.kind === "symlink") bytes += Buffer.byteLength(entry.linkText!);
+      else {
+        const digest = digests.get(entry.path);
+        const csize = digest === undefined ? undefined : store.knownSize(digest);
+        if (csize === undefined) return undefined;
+        bytes += csize;
+      }
+    }
     return bytes;
   });
 }

@@ -343,13 +343,18 @@ export class StreamStore {
     return [...missing.values()];
   }
 
+  /** Whether this store has any stream, in this process or in a pack on disk (without it, no size is known). */
+  hasStreams(): boolean {
+    return this.streams.size > 0 || this.packed().size > 0;
+  }
+
   /**
-   * The compressed size each source's stream would have, from this process's streams or the
-   * intact indexes of the packs on disk, without reading or compressing any stream; undefined
-   * for a source with no stream yet. For reporting sizes only: an archive copies checked streams.
+   * The compressed size of a content's stream, from this process's streams or the intact index of
+   * a pack on disk, without reading or compressing any stream; undefined if it has none. For
+   * reporting sizes only: an archive copies checked streams.
    */
-  knownSizes(sources: readonly StreamSource[]): (number | undefined)[] {
-    return sources.map((s) => (this.streams.get(s.digest) ?? this.packed().get(s.digest))?.csize);
+  knownSize(digest: string): number | undefined {
+    return (this.streams.get(digest) ?? this.packed().get(digest))?.csize;
   }
 
   /** Copies a stream into an archive: from memory, else from its pack in 1 MiB chunks (checked again as it is read). */
