@@ -33,9 +33,9 @@ const MAGIC = "LIDPACK1";
 const INDEX_ENTRY = 96;
 /** A pack's footer: magic (8), settings SHA-256 (32), stream count (8), index SHA-256 (32). */
 const FOOTER = 80;
-/** Streams up to this size are kept in memory once read; larger ones are copied from their entry file. */
+/** Streams up to this size are kept in memory once read; larger ones are copied from their pack in chunks. */
 const IN_MEMORY_MAX = 1 << 20;
-/** At most this much stream data is kept in memory per store (beyond it, entries are read again when needed). */
+/** At most this much stream data is kept in memory per store (beyond it, streams are read from their packs when needed). */
 const MEMORY_BUDGET = 256 << 20;
 
 const localRequire = createRequire(import.meta.url);
