@@ -32,14 +32,20 @@ it("npm run bench -- --files 300 runs from a fresh clone and prints every figure
     "process: lambda-images plan --json, warm",
     "process: lambda-images plan --json, caches empty",
     "process: npm run synth \\(direct\\), bench tree, warm",
+    "real shape: npm run synth \\(direct\\), warm",
+    "real shape: npm run synth \\(direct\\), cold",
+    "real shape: lambda-images plan --json, warm",
+    "real shape: lambda-images plan --json, cold",
   ]) {
     expect(r.stdout).toMatch(new RegExp(`^${row}.* \\d+(\\.\\d+)? ms`, "m"));
   }
   // Every target is judged, or said to be not run (the synths are skipped here).
   expect(r.stdout).toMatch(/^(met|MISSED) +plan warm ≤ 0\.5 s/m);
+  expect(r.stdout).toMatch(/^(met|MISSED) +real shape: npm run synth cold ≤ 2× warm/m);
+  expect(r.stdout).toMatch(/^(met|MISSED) +real shape: plan cold ≤ 2× warm/m);
   expect(r.stdout).toMatch(/^- +cdktf synth warm ≤ 1\.3× .*: not run/m);
   expect(r.stdout).toContain("33 images");
   // A quick run does not overwrite the full-size figures, and leaves the clone clean.
   expect(fs.readFileSync(path.join(clone, "BENCHMARKS.md"), "utf8")).toBe(benchmarks);
   expect(execFileSync("git", ["status", "--porcelain"], { cwd: clone, encoding: "utf8" }).replace(/^\?\? node_modules\n/m, "")).toBe("");
-}, 180_000);
+}, 360_000);

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { analyzeImages } from "../src/analyze.ts";
+import { cachedContextArchive } from "../src/archive/context-archive.ts";
 import { loadManifest } from "../src/manifest/load.ts";
 import { run } from "../src/cli/main.ts";
 import type { Plan, PlannedImage } from "../src/cli/plan.ts";
@@ -87,6 +88,9 @@ afterEach(() => {
 
 describe("plan", () => {
   it("reports nothing to rebuild right after a synth, with tags, file counts and context sizes", async () => {
+    // The archives a synth keeps in the cache directory: plan reads their sizes.
+    const analysis = await analyzeImages(loadManifest(copy.manifest));
+    for (const image of analysis.images) if (image.spec.builder !== "docker") cachedContextArchive(cacheDir, image, analysis.manifest.root, analysis.digests);
     const plan = await planJson();
     expect(plan.snapshot).toBe("found");
     expect(changes(plan)).toEqual({});
@@ -101,19 +105,30 @@ describe("plan", () => {
     expect(standalone.contextBytes).toBeGreaterThan(create.contextBytes! * 2);
   });
 
-  it("sizes a Docker-built base by the bytes Docker receives, without compressing an archive nobody uploads", async () => {
-    const plan = await planJson();
+  it("sizes a Docker-built base by the bytes Docker receives, and compresses and writes nothing: plan uploads nothing", async () => {
     const analysis = await analyzeImages(loadManifest(copy.manifest));
     const bases = analysis.images.filter((i) => i.spec.kind === "base");
     expect(bases.map((b) => b.spec.builder)).toContain("docker");
-    const dev = plan.stacks.find((s) => s.name === "dev")!;
+    const sizes = (plan: Plan) => new Map(plan.stacks.find((s) => s.name === "dev")!.images.map((i) => [`${i.kind}:${i.name}`, i.contextBytes]));
+    const cold = sizes(await planJson());
     for (const base of bases.filter((b) => b.spec.builder === "docker")) {
       const onDisk = base.selection.files.reduce((n, f) => n + fs.statSync(path.join(copy.dir, f.entry.path)).size, 0);
-      expect(dev.images.find((i) => i.kind === "base" && i.name === base.spec.name)!.contextBytes).toBe(onDisk);
+      expect(cold.get(`base:${base.spec.name}`)).toBe(onDisk);
     }
-    const archives = fs.existsSync(path.join(cacheDir, "contexts")) ? fs.readdirSync(path.join(cacheDir, "contexts")) : [];
-    expect(archives.filter((f) => f.startsWith("base-"))).toEqual([]);
-    expect(archives.filter((f) => f.startsWith("lambda-") && f.endsWith(".zip")).length).toBeGreaterThan(0);
+    // Nothing was compressed yet: the archives' sizes are not known, and plan does not compress to learn them.
+    const archived = analysis.images.filter((i) => i.spec.builder !== "docker");
+    for (const image of archived) expect(cold.get(`${image.spec.kind}:${image.spec.name}`)).toBeNull();
+    expect(fs.readdirSync(cacheDir).filter((f) => f === "contexts" || f.startsWith("deflate-"))).toEqual([]);
+    // Once a synth has kept the archives, their sizes; and from the compressed streams alone (the archives gone), the same sizes.
+    const written = new Map(archived.map((image) => [`${image.spec.kind}:${image.spec.name}`, cachedContextArchive(cacheDir, image, analysis.manifest.root, analysis.digests).bytes]));
+    const kept = sizes(await planJson());
+    fs.rmSync(path.join(cacheDir, "contexts"), { recursive: true });
+    const fromStreams = sizes(await planJson());
+    for (const [key, bytes] of written) {
+      expect(kept.get(key)).toBe(bytes);
+      expect(fromStreams.get(key)).toBe(bytes);
+    }
+    expect(fs.existsSync(path.join(cacheDir, "contexts"))).toBe(false);
   });
 
   it("a handler edit rebuilds only that Lambda, naming the file", async () => {
@@ -183,7 +198,9 @@ describe("plan", () => {
     edit("infra/upload_images/handler/upload.py", "def ", "def  ");
     const table = await planInProcess();
     expect(table.stdout).toMatch(/^stack dev$/m);
-    expect(table.stdout).toMatch(/lambda upload-images +sha-[0-9a-f]{12} +4 +\S+ \S+ +receipt-label +linux\/arm64 +rebuild\n +- changed infra\/upload_images\/handler\/upload\.py/);
+    // The context size is "-" until a synth has compressed the changed handler.
+    expect(table.stdout).toMatch(/lambda upload-images +sha-[0-9a-f]{12} +4 +- +receipt-label +linux\/arm64 +rebuild\n +- changed infra\/upload_images\/handler\/upload\.py/);
+    expect(table.stdout).toMatch(/base receipt-dynamo +\S+ +\d+ +\d+(\.\d)? KiB /);
     expect(table.stdout).toContain("2 to rebuild, 0 new, 10 unchanged");
 
     fs.rmSync(path.join(outdir, SNAPSHOT_FILE));

@@ -187,11 +187,14 @@ function manifestText(): string {
  * Returns its root and manifest.
  */
 export function generateTree(dir: string, options: TreeOptions): GeneratedTree {
-  const root = path.join(dir, `tree-${options.files}-${options.seed}`);
-  const marker = path.join(dir, `tree-${options.files}-${options.seed}.done`);
-  const plan = planTree(options);
+  return writePlanned(dir, `tree-${options.files}-${options.seed}`, GENERATOR_VERSION, options.seed, planTree(options));
+}
+
+function writePlanned(dir: string, name: string, version: number, seed: number, plan: Plan): GeneratedTree {
+  const root = path.join(dir, name);
+  const marker = path.join(dir, `${name}.done`);
   const total = plan.files.size + plan.texts.size;
-  if (fs.existsSync(marker) && fs.readFileSync(marker, "utf8") === `${GENERATOR_VERSION}\n`) {
+  if (fs.existsSync(marker) && fs.readFileSync(marker, "utf8") === `${version}\n`) {
     let bytes = 0;
     for (const n of plan.files.values()) bytes += n;
     for (const t of plan.texts.values()) bytes += Buffer.byteLength(t);
@@ -199,7 +202,7 @@ export function generateTree(dir: string, options: TreeOptions): GeneratedTree {
   }
   fs.rmSync(root, { recursive: true, force: true });
   fs.rmSync(marker, { force: true });
-  const random = rng(options.seed ^ 0x9e3779b9);
+  const random = rng(seed ^ 0x9e3779b9);
   const text = corpus(random);
   const made = new Set<string>();
   const write = (rel: string, content: string) => {
@@ -225,6 +228,110 @@ export function generateTree(dir: string, options: TreeOptions): GeneratedTree {
     write(rel, body);
     bytes += size;
   }
-  fs.writeFileSync(marker, `${GENERATOR_VERSION}\n`);
+  fs.writeFileSync(marker, `${version}\n`);
   return { root: fs.realpathSync(root), manifest: path.join(root, "images.yaml"), files: total, bytes };
+}
+
+/**
+ * The real repository's shape, as issue 23 measured it: two stacks, each with 2 base images
+ * (receipt-dynamo, and receipt-label built FROM it) and 18 Lambdas, of which 16 have no base image
+ * and each ship the same two packages (receipt_dynamo and receipt_label) beside their handler, and
+ * 2 are built FROM receipt-label. 1,872 files in all; the images' context files add up to ~63 MiB
+ * over both stacks (each of the 16 Lambdas per stack carries ~1.8 MiB of packages).
+ * Deterministic: the same seed always gives the same paths and bytes.
+ */
+export const REAL_SHAPE = {
+  files: 1872,
+  lambdas: 18,
+  /** Lambdas without a base image (they ship both packages). */
+  standalone: 16,
+  packages: ["receipt_dynamo", "receipt_label"] as const,
+  /** Modules per package, and their size range in bytes (log-uniform). */
+  modules: [700, 560] as const,
+  moduleBytes: [300, 4450] as const,
+  handlerFiles: 12,
+} as const;
+const REAL_GENERATOR_VERSION = 1;
+
+function planRealTree(seed: number): Plan {
+  const random = rng(seed);
+  const size = (lo: number, hi: number) => Math.round(lo * Math.pow(hi / lo, random()));
+  const files = new Map<string, number>();
+  const texts = new Map<string, string>();
+  REAL_SHAPE.packages.forEach((pkg, p) => {
+    texts.set(`${pkg}/pyproject.toml`, `[project]\nname = "${pkg}"\nversion = "1.0.0"\n`);
+    texts.set(`${pkg}/${pkg}/__init__.py`, `"""${pkg}."""\n`);
+    for (let i = 0; i < REAL_SHAPE.modules[p]!; i++) {
+      const sub = `sub_${String(Math.floor(i / 40)).padStart(2, "0")}`;
+      if (i % 40 === 0) texts.set(`${pkg}/${pkg}/${sub}/__init__.py`, "");
+      files.set(`${pkg}/${pkg}/${sub}/module_${String(i).padStart(4, "0")}.py`, size(REAL_SHAPE.moduleBytes[0], REAL_SHAPE.moduleBytes[1]));
+    }
+  });
+  for (let n = 0; n < REAL_SHAPE.lambdas; n++) {
+    const dir = `infra/fn_${String(n).padStart(2, "0")}`;
+    texts.set(`${dir}/handler/__init__.py`, "");
+    for (let i = 0; i < REAL_SHAPE.handlerFiles; i++) files.set(`${dir}/handler/part_${String(i).padStart(2, "0")}.py`, size(500, 12_000));
+    texts.set(`${dir}/Dockerfile`, realLambdaDockerfile(n, dir));
+  }
+  texts.set("dockerfiles/Dockerfile.receipt_dynamo", baseDockerfile(["receipt_dynamo"], false));
+  texts.set("dockerfiles/Dockerfile.receipt_label", baseDockerfile(["receipt_label"], true));
+  texts.set(".dockerignore", "**/__pycache__\n**/*.pyc\n**/tests\n**/.pytest_cache\n**/node_modules\n");
+  texts.set(".gitignore", "node_modules/\n__pycache__/\n");
+  texts.set("images.yaml", realManifestText());
+  // Tests and docs (never selected) up to the file count.
+  let i = 0;
+  while (files.size + texts.size < REAL_SHAPE.files) {
+    const pkg = REAL_SHAPE.packages[i % 2]!;
+    files.set(i % 3 === 2 ? `docs/page_${String(i).padStart(4, "0")}.md` : `${pkg}/tests/test_${String(i).padStart(4, "0")}.py`, size(400, 6000));
+    i++;
+  }
+  return { files, texts };
+}
+
+const isRealStandalone = (n: number) => n < REAL_SHAPE.standalone;
+
+function realLambdaDockerfile(n: number, dir: string): string {
+  if (isRealStandalone(n)) {
+    return [
+      "# syntax=docker/dockerfile:1",
+      "FROM public.ecr.aws/lambda/python:3.12",
+      ...REAL_SHAPE.packages.map((p) => `COPY ${p}/ /tmp/${p}/`),
+      `RUN ${REAL_SHAPE.packages.map((p) => `pip install --no-cache-dir /tmp/${p}`).join(" && ")}`,
+      `COPY ${dir}/handler/ \${LAMBDA_TASK_ROOT}/handler/`,
+      'CMD ["handler.lambda_handler"]',
+      "",
+    ].join("\n");
+  }
+  return lambdaDockerfile(1, dir);
+}
+
+function realManifestText(): string {
+  const lines = [
+    "project: real",
+    "root: .",
+    "stacks:",
+    "  dev:",
+    "    region: us-east-1",
+    "  prod:",
+    "    region: us-east-1",
+    "baseImages:",
+    "  receipt-dynamo:",
+    "    dockerfile: dockerfiles/Dockerfile.receipt_dynamo",
+    "    packages: [receipt_dynamo]",
+    "  receipt-label:",
+    "    dockerfile: dockerfiles/Dockerfile.receipt_label",
+    "    packages: [receipt_dynamo, receipt_label]",
+    "    baseImage: receipt-dynamo",
+    "lambdas:",
+  ];
+  for (let n = 0; n < REAL_SHAPE.lambdas; n++) {
+    lines.push(`  fn-${String(n).padStart(2, "0")}:`, `    dockerfile: infra/fn_${String(n).padStart(2, "0")}/Dockerfile`);
+    if (!isRealStandalone(n)) lines.push("    baseImage: receipt-label");
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Writes the real repository's shape under `dir` (reused when a previous run wrote it with the same seed). */
+export function generateRealTree(dir: string, seed: number): GeneratedTree {
+  return writePlanned(dir, `real-${seed}`, REAL_GENERATOR_VERSION, seed, planRealTree(seed));
 }

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --files N --runs N --synth-runs N --skip-synth --no-write --seed N]
+ * npm run bench [-- --files N --runs N --synth-runs N --skip-synth --no-write --seed N --real-only]
  *
  * On a generated monorepo (bench/generate.ts: 3 chained base images, 30 Lambdas, two stacks),
  * measures the median of N runs of, in this process:
@@ -25,7 +25,7 @@ import { analyzeImages, type ImageAnalysis } from "../src/analyze.ts";
 import { openDigestCache, TIMESTAMP_MARGIN_NS } from "../src/hashing/cache.ts";
 import { loadManifest, type Manifest } from "../src/manifest/load.ts";
 import type { WalkEntry } from "../src/selection/walk.ts";
-import { DEFAULT_FILES, generateTree } from "./generate.ts";
+import { DEFAULT_FILES, generateRealTree, generateTree, REAL_SHAPE } from "./generate.ts";
 
 const NOTES_MARKER = "<!-- Hand-written notes below this line are kept when npm run bench rewrites the figures above. -->";
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     runs: { type: "string", default: "5" },
     "synth-runs": { type: "string", default: "3" },
     "skip-synth": { type: "boolean", default: false },
+    "real-only": { type: "boolean", default: false },
     write: { type: "boolean" },
     "no-write": { type: "boolean", default: false },
     dir: { type: "string", default: path.join(PROJECT, ".bench") },
@@ -114,7 +115,37 @@ function machine() {
   };
 }
 
+/** `--real-only`: the real-repository shape alone (whole processes, cold and warm), printed; BENCHMARKS.md is not rewritten. */
+async function realOnly(): Promise<void> {
+  fs.mkdirSync(BENCH_DIR, { recursive: true });
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "lambda-images-bench-"));
+  try {
+    const results: Record<string, number[]> = {};
+    const real = await realShape(scratch, results);
+    const m = machine();
+    const med = (k: string) => median(results[k]!);
+    const cpu = (k: string) => (results[`${k}Cpu`] ? `; CPU ${ms(med(`${k}Cpu`))} ms` : "");
+    const rows = [
+      ["npm run synth (direct)", "realSynthWarm", "realSynthCold"],
+      ["lambda-images plan --json", "realPlanWarm", "realPlanCold"],
+      ...(results.realCdktfWarm ? [["cdktf synth", "realCdktfWarm", "realCdktfCold"]] : []),
+    ];
+    const lines = [
+      `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}; ${m.os}; ${m.fs}; Node ${m.node}. Load average at the start: ${LOAD_AT_START}; at the end: ${m.load}. Date: ${m.date}.`,
+      `Real-repository shape: ${real.files} files, ${real.images} images in two stacks, ${(real.contextBytes / 2 ** 20).toFixed(1)} MiB of context files in all, ${real.distinctFiles} distinct selected files (${(real.distinctBytes / 2 ** 20).toFixed(2)} MiB). Medians of ${SYNTH_RUNS} synths and ${FAST_RUNS} plans.`,
+      "",
+      "| command | warm (ms) | cold (ms) | cold / warm |",
+      "|---|---:|---:|---:|",
+      ...rows.map(([label, warm, cold]) => `| ${label} | ${ms(med(warm!))}${cpu(warm!)} | ${ms(med(cold!))}${cpu(cold!)} | ${(med(cold!) / med(warm!)).toFixed(2)}× (CPU ${results[`${cold}Cpu`] ? (med(`${cold}Cpu`) / med(`${warm}Cpu`)).toFixed(2) : "-"}×) |`),
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  if (args["real-only"]) return realOnly();
   fs.mkdirSync(BENCH_DIR, { recursive: true });
   log(`generating a ${FILES}-file monorepo under ${path.relative(PROJECT, BENCH_DIR) || BENCH_DIR} ...`);
   const tree = generateTree(BENCH_DIR, { files: FILES, seed: Number(args.seed) });
@@ -243,8 +274,9 @@ async function main(): Promise<void> {
 
     // Whole processes.
     const whole = await wholeProcesses(scratch, tree.manifest, results);
+    const real = await realShape(scratch, results);
 
-    const report = formatReport(machine(), tree, { images, unique: unique.length, selectedBytes, perImageFiles }, results, cacheMicro.bytes, whole);
+    const report = formatReport(machine(), tree, { images, unique: unique.length, selectedBytes, perImageFiles }, results, cacheMicro.bytes, whole, real);
     process.stdout.write(`${report.table}\n`);
     if (WRITE) {
       // Hand-written analysis below the marker survives a re-run.
@@ -357,7 +389,7 @@ async function wholeProcesses(scratch: string, manifestFile: string, results: Re
   // What the first run after a build costs: the bundle compiled without its V8 code cache.
   const noCodeCache = () => ({ ...coldEnv(), LAMBDA_IMAGES_NO_CODE_CACHE: "1" });
   await wholeRuns(results, "planColdNoCode", "lambda-images plan --json, caches empty, no code cache", FAST_RUNS, plan, { env: noCodeCache, before: fresh(true) });
-  // Nothing cached at all: plan also compresses every context archive to report its size.
+  // Nothing cached at all: plan compresses nothing (it uploads nothing), so the archives' sizes are unknown.
   await wholeRuns(results, "planEmpty", "lambda-images plan --json, nothing cached", Math.min(RUNS, 3), plan, { env: coldEnv, before: fresh(false) });
   await wholeRuns(results, "synthDirect", "npm run synth's direct synth (node bin/synth.mjs), warm", SYNTH_RUNS, [node, synth, "--output", out], { env });
   const facts: { out?: WholeProcessFacts["out"] } = {};
@@ -376,6 +408,71 @@ async function wholeProcesses(scratch: string, manifestFile: string, results: Re
     spawnSync(npmSynth[0]!, npmSynth.slice(1), { cwd: PROJECT, env: exampleEnv, stdio: "ignore" }); // warm-up
     await wholeRuns(results, "exampleSynth", "npm run synth, the example, warm", SYNTH_RUNS, npmSynth, { env: exampleEnv });
   }
+  return facts;
+}
+
+/** What the real-repository shape's tree holds. */
+export interface RealShapeFacts {
+  readonly files: number;
+  readonly images: number;
+  readonly contextBytes: number;
+  readonly distinctFiles: number;
+  readonly distinctBytes: number;
+}
+
+/**
+ * The real repository's shape (bench/generate.ts, REAL_SHAPE): whole processes, warm (after a
+ * synth, nothing changed) and cold (the cache directory and the output directory removed before
+ * each run, as in a fresh CI or Terraform Cloud checkout): `npm run synth`'s direct synth,
+ * `cdktf synth` and `lambda-images plan --json` (cold: against the last synth's output, with an
+ * empty cache directory).
+ */
+async function realShape(scratch: string, results: Record<string, number[]>): Promise<RealShapeFacts> {
+  const tree = generateRealTree(BENCH_DIR, Number(args.seed));
+  const manifest = loadManifest(tree.manifest);
+  const analysis = await analyzeImages(manifest);
+  let contextBytes = 0;
+  for (const image of analysis.images) for (const f of image.selection.files) contextBytes += f.entry.size;
+  const stacks = Object.keys(manifest.stacks).length;
+  const facts: RealShapeFacts = {
+    files: tree.files,
+    images: analysis.images.length,
+    contextBytes: contextBytes * stacks,
+    distinctFiles: analysis.digests.size,
+    distinctBytes: [...analysis.digests.keys()].reduce((n, p) => n + analysis.walk.byPath.get(p)!.size, 0),
+  };
+  log(`real-repository shape: ${tree.files} files, ${facts.images} images in ${stacks} stacks, ${(facts.contextBytes / 2 ** 20).toFixed(1)} MiB of context files in all (${facts.distinctFiles} distinct files, ${(facts.distinctBytes / 2 ** 20).toFixed(2)} MiB)`);
+  const cache = path.join(scratch, "real-cache");
+  const out = path.join(scratch, "real-out");
+  const coldCache = path.join(scratch, "real-cold-cache");
+  const coldOut = path.join(scratch, "real-cold-out");
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: os.homedir(), CHECKPOINT_DISABLE: "1", IMAGES_MANIFEST: tree.manifest, LAMBDA_IMAGES_CACHE_DIR: cache };
+  delete env.CDKTF_OUTDIR;
+  const coldEnv: NodeJS.ProcessEnv = { ...env, LAMBDA_IMAGES_CACHE_DIR: coldCache };
+  const node = process.execPath;
+  const synth = (output: string) => [node, path.join(PROJECT, "bin", "synth.mjs"), "--output", output];
+  const plan = [node, path.join(PROJECT, "bin", "lambda-images.mjs"), "plan", "--json", "--manifest", tree.manifest, "--out", out];
+  // A quick run (not the full-size tree) takes one run of each: it shows the figures, it does not judge them.
+  const runs = FILES === DEFAULT_FILES ? SYNTH_RUNS : 1;
+  const planRuns = FILES === DEFAULT_FILES ? FAST_RUNS : 1;
+  const removeCold = () => {
+    fs.rmSync(coldCache, { recursive: true, force: true });
+    fs.rmSync(coldOut, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 2; i++) {
+    const r = spawnSync(synth(out)[0]!, synth(out).slice(1), { cwd: PROJECT, env, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`synth failed: ${r.stderr}`);
+  }
+  await wholeRuns(results, "realSynthWarm", "real shape: npm run synth (direct), warm", runs, synth(out), { env });
+  await wholeRuns(results, "realSynthCold", "real shape: npm run synth (direct), cold", runs, synth(coldOut), { env: coldEnv, before: removeCold });
+  await wholeRuns(results, "realPlanWarm", "real shape: lambda-images plan --json, warm", planRuns, plan, { env });
+  await wholeRuns(results, "realPlanCold", "real shape: lambda-images plan --json, cold", planRuns, plan, { env: coldEnv, before: removeCold });
+  if (!args["skip-synth"]) {
+    const cdktf = (output: string) => ["npx", "cdktf", "synth", "--output", output];
+    await wholeRuns(results, "realCdktfWarm", "real shape: cdktf synth, warm", runs, cdktf(out), { env });
+    await wholeRuns(results, "realCdktfCold", "real shape: cdktf synth, cold", runs, cdktf(coldOut), { env: coldEnv, before: removeCold });
+  }
+  removeCold();
   return facts;
 }
 
@@ -419,6 +516,7 @@ function formatReport(
   r: Record<string, number[]>,
   cacheBytes: number,
   whole: WholeProcessFacts,
+  real: RealShapeFacts,
 ) {
   const med = (k: string) => (r[k] ? median(r[k]!) : NaN);
   const x = (a: number, b: number) => `${(a / b).toFixed(a / b >= 100 ? 0 : a / b >= 10 ? 1 : 2)}×`;
@@ -439,7 +537,7 @@ function formatReport(
     ["process: aws-cdk-lib, a DockerImageAsset per image, its cache empty", ms(med("cdkNaturalProcess")), also(cpu("cdkNaturalProcess"), rss("cdkNaturalProcess"))],
     ["process: lambda-images plan --json, caches empty (archives kept)", ms(med("planCold")), also(cpu("planCold"), `aws-cdk-lib's natural use is ${x(med("cdkNaturalProcess"), med("planCold"))} slower as a process, ${x(med("cdkNatural"), med("planCold"))} counting only its fingerprints`, `${x(med("planCold"), med("sha256sum"))} sha256sum`)],
     ["process: the same, without the code cache (a build's first run)", ms(med("planColdNoCode")), cpu("planColdNoCode")],
-    ["process: lambda-images plan --json, nothing cached", ms(med("planEmpty")), also(cpu("planEmpty"), "compresses every context archive")],
+    ["process: lambda-images plan --json, nothing cached", ms(med("planEmpty")), also(cpu("planEmpty"), "compresses nothing: archive sizes unknown until a synth")],
     ["process: npm run synth (direct), bench tree, warm", ms(med("synthDirect")), also(cpu("synthDirect"), rss("synthDirect"))],
   ];
   if (r.cdktfSynth) {
@@ -447,6 +545,18 @@ function formatReport(
     rows.push(["process: cdktf synth, one empty stack, node", ms(med("cdktfEmptyNode")), also(cpu("cdktfEmptyNode"), rss("cdktfEmptyNode"))]);
     rows.push(["process: cdktf synth, one empty stack, npx tsx", ms(med("cdktfEmptyTsx")), also(cpu("cdktfEmptyTsx"), rss("cdktfEmptyTsx"))]);
     rows.push(["process: npm run synth, the example, warm", ms(med("exampleSynth")), also(cpu("exampleSynth"), rss("exampleSynth"))]);
+  }
+  rows.push(
+    ["real shape: npm run synth (direct), warm", ms(med("realSynthWarm")), also(cpu("realSynthWarm"), rss("realSynthWarm"))],
+    ["real shape: npm run synth (direct), cold", ms(med("realSynthCold")), also(cpu("realSynthCold"), rss("realSynthCold"), `${x(med("realSynthCold"), med("realSynthWarm"))} warm`)],
+    ["real shape: lambda-images plan --json, warm", ms(med("realPlanWarm")), also(cpu("realPlanWarm"), rss("realPlanWarm"))],
+    ["real shape: lambda-images plan --json, cold", ms(med("realPlanCold")), also(cpu("realPlanCold"), rss("realPlanCold"), `${x(med("realPlanCold"), med("realPlanWarm"))} warm`)],
+  );
+  if (r.realCdktfWarm) {
+    rows.push(
+      ["real shape: cdktf synth, warm", ms(med("realCdktfWarm")), also(cpu("realCdktfWarm"), rss("realCdktfWarm"))],
+      ["real shape: cdktf synth, cold", ms(med("realCdktfCold")), also(cpu("realCdktfCold"), rss("realCdktfCold"), `${x(med("realCdktfCold"), med("realCdktfWarm"))} warm`)],
+    );
   }
   const out = whole.out;
   const targets: [string, boolean | undefined, string][] = [
@@ -465,6 +575,8 @@ function formatReport(
         ? `${x(med("cdktfSynth"), med("cdktfEmptyNode"))} (empty app with node; ${x(med("cdktfSynth"), med("cdktfEmptyTsx"))} with npx tsx)${r.cdktfSynthCpu ? `; in CPU time ${x(med("cdktfSynthCpu"), med("cdktfEmptyNodeCpu"))} and ${x(med("cdktfSynthCpu"), med("cdktfEmptyTsxCpu"))}` : ""}`
         : "not run",
     ],
+    ["real shape: npm run synth cold ≤ 2× warm", med("realSynthCold") <= 2 * med("realSynthWarm"), `${x(med("realSynthCold"), med("realSynthWarm"))} (${ms(med("realSynthCold"))} ms against ${ms(med("realSynthWarm"))} ms)${r.realSynthColdCpu ? `; in CPU time ${x(med("realSynthColdCpu"), med("realSynthWarmCpu"))}` : ""}`],
+    ["real shape: plan cold ≤ 2× warm", med("realPlanCold") <= 2 * med("realPlanWarm"), `${x(med("realPlanCold"), med("realPlanWarm"))} (${ms(med("realPlanCold"))} ms against ${ms(med("realPlanWarm"))} ms)${r.realPlanColdCpu ? `; in CPU time ${x(med("realPlanColdCpu"), med("realPlanWarmCpu"))}` : ""}`],
     ["npm run synth of the example ≤ 1.5 s", r.exampleSynth ? med("exampleSynth") <= 1500 : undefined, r.exampleSynth ? `${ms(med("exampleSynth"))} ms` : "not run"],
     [
       "cdktf.out ≤ 1.1× the distinct bytes it holds",
@@ -488,6 +600,7 @@ function formatReport(
     "",
     `Tree: ${tree.files} files, ${(tree.bytes / 1e6).toFixed(0)} MB (three Python packages, a web app's node_modules, 30 handler directories, tests, docs), generated deterministically.`,
     `Manifest: ${shape.images} images (3 chained base images, 30 Lambdas of which 3 copy every package) in two stacks (dev, prod). Selected: ${shape.unique} distinct files (${(shape.selectedBytes / 1e6).toFixed(0)} MB), ${shape.perImageFiles} image-file pairs.`,
+    `Real-repository shape (issue 23): ${real.files} files; ${real.images} images (2 base images, receipt-label built FROM receipt-dynamo; ${REAL_SHAPE.lambdas} Lambdas, of which ${REAL_SHAPE.standalone} have no base image and each ship the same two packages) in two stacks; ${(real.contextBytes / 2 ** 20).toFixed(1)} MiB of context files in all, ${real.distinctFiles} distinct files (${(real.distinctBytes / 2 ** 20).toFixed(2)} MiB).`,
     "File contents are in the page cache for every figure (the untimed first run reads them). Each figure is the median of",
     `${RUNS} runs after an untimed warm-up (our analyses, plan, sha256sum and git status, which take under a second: ${FAST_RUNS}); whole-process synths ${SYNTH_RUNS} runs each. "in-process" rows run inside the bench's process; "process" rows are whole processes as a user starts them (wall time; CPU is user + system of the process and its children, steadier on a shared machine; peak RSS of the largest process).`,
     "",
@@ -504,7 +617,8 @@ function formatReport(
     "- **aws-cdk-lib, exact exclusions**: the same with `exclude` = `**`, then `!` + each COPY source and the Dockerfile, then the `.dockerignore` rules (checked: it selects exactly our files): aws-cdk-lib given our selection.",
     "- **sha256sum**: `xargs -0 sha256sum` over the distinct selected files: the cost of reading and hashing them once, single-threaded.",
     "- **git status**: `git status --porcelain` on the same tree committed to a throwaway repository (`node_modules/` in `.gitignore`, index refreshed): what it costs to notice that nothing changed.",
-    "- **plan** (process): `node bin/lambda-images.mjs plan --json --manifest <tree> --out <last synth>` (the compiled CLI, as `npx lambda-images` runs it); warm after a synth; \"caches empty\" with a fresh cache directory holding only the last synth's context archives (the digests and selections are computed again); \"nothing cached\" with an empty cache directory, so it also compresses all 33 context archives to report their sizes. Every process row runs the commands' bundles compiled from their V8 code cache (`dist/*.v8cache`, written by each command's first run after a build), except \"without the code cache\" (`LAMBDA_IMAGES_NO_CODE_CACHE=1`).",
+    "- **plan** (process): `node bin/lambda-images.mjs plan --json --manifest <tree> --out <last synth>` (the compiled CLI, as `npx lambda-images` runs it); warm after a synth; \"caches empty\" with a fresh cache directory holding only the last synth's context archives (the digests and selections are computed again); \"nothing cached\" with an empty cache directory (plan compresses nothing it does not upload, so the archives' sizes are reported once a synth has compressed their files). Every process row runs the commands' bundles compiled from their V8 code cache (`dist/*.v8cache`, written by each command's first run after a build), except \"without the code cache\" (`LAMBDA_IMAGES_NO_CODE_CACHE=1`).",
+    "- **real shape** (process): on the real-repository shape, `npm run synth`'s direct synth, `cdktf synth` and `lambda-images plan --json` warm (after a synth; nothing changed) and cold: the cache directory (digests, selections, archives, compressed streams, the runner bundle) and the output directory removed before each run, as in a fresh CI or Terraform Cloud checkout (`plan` then compares with the last warm synth's output). dist/ and its code cache are kept.",
     "- **synth** (process): `npm run synth`'s direct synth (`node bin/synth.mjs`: the compiled app, in one process) and `npx cdktf synth` (cdktf.json's app: `node bin/app.mjs`, the compiled app) of the bench tree's two stacks, against `npx cdktf synth --app` of an app that only creates one empty `TerraformStack` (run with node, and with `npx tsx` as a TypeScript app would be); and README's `npm run synth` of the example. cdktf.out is measured after the bench tree's `cdktf synth`: bytes per inode (hard links counted once, as the disk holds them) against distinct contents.",
     "",
     "## Targets",

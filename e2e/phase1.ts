@@ -233,7 +233,7 @@ async function outsideDockerfile(
   );
   const image = analyzeImagesSync(loadManifest(manifestFile)).image("hello-outside", "lambda");
   const zip = join(h.runDir, "contexts", "e2e-hello-outside.zip");
-  writeContextArchiveSync(FIXTURE, image.selection.files, zip, image.spec.context, image.spec.dockerfile);
+  writeContextArchiveSync(FIXTURE, image.selection.files, zip, image.spec.context, { dockerfile: image.spec.dockerfile });
   await h.upload("contexts/e2e-hello-outside.zip", readFileSync(zip));
   const host = h.registry.host;
   const run = await h.runBuild({

@@ -47,6 +47,8 @@ export function createImagesApp(options: ImagesAppOptions): { app: App; analysis
   const dockerfiles = new Set([...manifest.baseImages, ...manifest.lambdas].map((i) => i.dockerfile));
   // The manifest's warnings first (file order), then the Dockerfiles', each located from the current directory.
   analysis = { ...analysis, warnings: [...manifest.warnings, ...analysis.warnings.map((w) => relocate(w, manifest.root, dockerfiles))] };
+  // Compressing the context archives' files starts on the worker threads while the stacks are built.
+  images.prefetchArchives(analysis.images, manifest.root);
   for (const stackName of Object.keys(manifest.stacks)) {
     new ImagesStack(app, stackName, { manifest, stackName });
   }

@@ -76,7 +76,27 @@ const { createHash } = require("node:crypto");
 const fs = require("node:fs");
 const { views, doOne } = (() => {${FILE_WORK}})();
 const chunk = Buffer.allocUnsafe(1 << 20);
-parentPort.on("message", ({ kind, files, sizes, shared }) => {
+const programs = new Map();
+parentPort.on("message", ({ kind, files, sizes, shared, code, n: count, args }) => {
+  if (kind === "each") {
+    let program = programs.get(code);
+    if (!program) programs.set(code, (program = new Function("require", code)(require)));
+    const counters = new Int32Array(shared, 0, 2);
+    for (let i = Atomics.add(counters, 0, 1); i < count; i = Atomics.add(counters, 0, 1)) {
+      try {
+        program.run(i, args, shared);
+      } catch {
+        // Unmarked: the main thread does it again and reports the error.
+      }
+      if (Atomics.add(counters, 1, 1) + 1 === count) Atomics.notify(counters, 1);
+    }
+    try {
+      program.finish?.(args);
+    } catch {
+      // Its results are marked already.
+    }
+    return;
+  }
   const n = files.length;
   const v = views(kind, shared, n);
   for (let i = Atomics.add(v.counters, 0, 1); i < n; i = Atomics.add(v.counters, 0, 1)) {
@@ -137,6 +157,12 @@ export interface FileStat {
 
 const TYPES = [undefined, "file", "symlink", "directory", "other"] as const;
 
+/** A program for {@link WorkerPool.runEach}. */
+export interface EachProgram<A> {
+  run(i: number, args: A, shared: SharedArrayBuffer): void;
+  finish?(args: A): void;
+}
+
 /** Below this many files (or this much content to hash), a worker thread costs more to start than it saves. */
 const PARALLEL_MIN_FILES = 2000;
 const PARALLEL_MIN_BYTES = 16 << 20;
@@ -178,6 +204,41 @@ class WorkerPool {
       const type = TYPES[v.type[i]!];
       return type ? { type, size: v.size[i]!, mtimeNs: v.mtime[i]!, ctimeNs: v.ctime[i]!, ino: v.ino[i]!, mode: v.mode[i]! } : undefined;
     });
+  }
+
+  /**
+   * Runs `program.run(i, args, shared)` for every i below `n`, on the threads and this one, and
+   * returns when all are done. `code` is plain CommonJS: a function body, given `require`, that
+   * returns `{ run }`; every thread evaluates it once. `shared` starts with two Int32 counters
+   * (claimed, done) that this uses; `run` records its results after them and marks what it
+   * finished, so the caller redoes (and reports) whatever a thread failed on. Each thread calls
+   * `finish(args)`, if the program has one, after its last item; this thread runs `local`, the
+   * same program evaluated here (the caller's instance, so it can finish it too).
+   */
+  runEach<A>(code: string, n: number, args: A, shared: SharedArrayBuffer, local: EachProgram<A>): void {
+    this.startEach(code, n, args, shared, local).complete();
+  }
+
+  /**
+   * {@link runEach} in two steps: the threads start now, while this one goes on with other work;
+   * `complete` joins in (this thread takes what no thread has claimed yet) and waits for the rest.
+   */
+  startEach<A>(code: string, n: number, args: A, shared: SharedArrayBuffer, local: EachProgram<A>): { complete(): void } {
+    const counters = new Int32Array(shared, 0, 2);
+    for (const worker of this.start()) worker.postMessage({ kind: "each", code, n, args, shared });
+    return {
+      complete: () => {
+        for (let i = Atomics.add(counters, 0, 1); i < n; i = Atomics.add(counters, 0, 1)) {
+          try {
+            local.run(i, args, shared);
+          } catch {
+            // Unmarked: the caller does it again and reports the error.
+          }
+          Atomics.add(counters, 1, 1);
+        }
+        for (let done = Atomics.load(counters, 1); done < n; done = Atomics.load(counters, 1)) Atomics.wait(counters, 1, done, 1000);
+      },
+    };
   }
 
   private start(): Worker[] {

@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import type { ImageAnalysis } from "../analyze.ts";
 import { shownPath } from "../manifest/checks.ts";
-import { cachedContextArchive, dockerContextBytes } from "../archive/context-archive.ts";
+import { contextArchiveSizes, dockerContextBytes } from "../archive/context-archive.ts";
 import { buildSnapshot, fileCount, type ImageSnapshot, type ReadSnapshotResult, type Snapshot } from "../snapshot/snapshot.ts";
 
 /** Why an image will be rebuilt. */
@@ -123,19 +123,21 @@ function diffImage(was: ImageSnapshot, now: ImageSnapshot): PlanReason[] {
 }
 
 /**
- * Bytes of each image's build context as it travels: for a CodeBuild-built image, its compressed
- * archive in S3 (the one synth keeps in the cache directory, content-addressed, so an unchanged
- * image costs a stat, not a compression); for a Docker-built base, the files Docker receives
- * (its build context is an uncompressed tar), so nothing is compressed that is never uploaded.
+ * Bytes of each image's build context as it travels, without compressing anything (plan uploads
+ * nothing): for a CodeBuild-built image, its compressed archive in S3 when synth has built it
+ * (the size recorded beside the archive it keeps in the cache directory, content-addressed, so an
+ * unchanged image costs a read) or has compressed every one of its files (summed from the
+ * compressed streams' sizes), else unmeasured; for a Docker-built base, the files Docker
+ * receives (its build context is an uncompressed tar).
  */
 export function measureContextBytes(analysis: ImageAnalysis, cacheDir: string): Map<string, number> {
   const sizes = new Map<string, number>();
-  for (const image of analysis.images) {
-    sizes.set(
-      `${image.spec.kind}:${image.spec.name}`,
-      image.spec.builder === "docker" ? dockerContextBytes(image) : cachedContextArchive(cacheDir, image, analysis.manifest.root).bytes,
-    );
-  }
+  const archived = analysis.images.filter((image) => image.spec.builder !== "docker");
+  const bytes = contextArchiveSizes(cacheDir, archived, analysis.manifest.root, analysis.digests);
+  archived.forEach((image, i) => {
+    if (bytes[i] !== undefined) sizes.set(`${image.spec.kind}:${image.spec.name}`, bytes[i]!);
+  });
+  for (const image of analysis.images) if (image.spec.builder === "docker") sizes.set(`${image.spec.kind}:${image.spec.name}`, dockerContextBytes(image));
   return sizes;
 }
 

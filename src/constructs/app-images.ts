@@ -6,7 +6,7 @@ import type { IConstruct } from "constructs";
 import { ImageAnalyzer, type AnalyzedImage } from "../analyze.ts";
 import type { DigestCache } from "../hashing/digest.ts";
 import { defaultCacheDir, openDigestCache, type PersistentDigestCache } from "../hashing/cache.ts";
-import { cachedContextArchive, stageContextDirectory, writeDeterministicZipSync, type ArchiveResult } from "../archive/context-archive.ts";
+import { cachedContextArchive, prefetchContextArchives, stageContextDirectory, writeDeterministicZipSync, type ArchiveResult } from "../archive/context-archive.ts";
 import { packageRootOf } from "../manifest/paths.ts";
 import { bundleRunnerSync } from "../runner/bundle.ts";
 import { buildSnapshotFromRecords, writeSnapshot, type SnapshotRecord } from "../snapshot/snapshot.ts";
@@ -112,7 +112,12 @@ export class AppImages {
 
   /** The context archive of an image built in CodeBuild, named by what it holds: unchanged files reuse an earlier synth's archive. */
   contextArchive(image: AnalyzedImage, root: string): ArchiveResult {
-    return cachedContextArchive(this.cacheDir, image, root);
+    return cachedContextArchive(this.cacheDir, image, root, this.analyzer(root).digests);
+  }
+
+  /** Starts compressing these images' archives on the worker threads (see prefetchContextArchives), for an app that knows them before it creates their constructs. */
+  prefetchArchives(images: readonly AnalyzedImage[], root: string): void {
+    prefetchContextArchives(this.cacheDir, images.filter((image) => image.spec.builder !== "docker"), root, this.analyzer(root).digests);
   }
 
   /** The staged build context of a Docker-built base image: exactly its selected files, named by them (as the archives are). */
@@ -138,6 +143,7 @@ export class AppImages {
       this.starter = writeDeterministicZipSync(
         [{ path: "index.js", file: this.runnerBundle().lambdaFile, executable: false }],
         path.join(this.cacheDir, "build-starter.zip"),
+        { cacheDir: this.cacheDir },
       );
     }
     return this.starter;
@@ -163,10 +169,10 @@ export class AppImages {
 }
 
 /**
- * In a development checkout the runner's sources are here: bundle them into `outDir` unless a
- * bundle of the same sources and dependency versions is there already (esbuild takes about a
- * second, a large share of a synth with nothing to rebuild). An installed package has only the
- * prebuilt bundle in `dist/runner`.
+ * In a development checkout the runner's sources are here: bundle them into `dist/runner` (or
+ * `outDir`, when nothing is compiled) unless a bundle of the same sources and dependency versions
+ * is there already (esbuild takes about a second, a large share of a synth with nothing to
+ * rebuild). An installed package has only the prebuilt bundle in `dist/runner`.
  */
 function locateRunnerBundle(outDir: string): RunnerBundle {
   const runnerSources = path.join(PACKAGE_ROOT, "src", "runner");
@@ -180,16 +186,22 @@ function locateRunnerBundle(outDir: string): RunnerBundle {
   }
   const lock = path.join(PACKAGE_ROOT, "package-lock.json");
   if (fs.existsSync(lock)) inputs.update(fs.readFileSync(lock));
-  const stamp = `${outDir}.inputs`;
   const expected = inputs.digest("hex");
-  const files = { cliFile: path.join(outDir, "runner.cjs"), lambdaFile: path.join(outDir, "build-starter", "index.js") };
-  const fresh = fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === expected && fs.existsSync(files.cliFile) && fs.existsSync(files.lambdaFile);
-  if (!fresh) {
-    bundleRunnerSync(outDir);
-    // The stamp lives beside the bundle, not in it: the runner directory is a Terraform asset.
-    fs.writeFileSync(stamp, expected);
+  const filesIn = (dir: string) => ({ cliFile: path.join(dir, "runner.cjs"), lambdaFile: path.join(dir, "build-starter", "index.js") });
+  // The stamp lives beside the bundle, not in it: the runner directory is a Terraform asset.
+  const fresh = (dir: string) => {
+    const files = filesIn(dir);
+    return fs.existsSync(`${dir}.inputs`) && fs.readFileSync(`${dir}.inputs`, "utf8") === expected && fs.existsSync(files.cliFile) && fs.existsSync(files.lambdaFile);
+  };
+  // A compiled checkout keeps the bundle with its compiled code (dist/runner, as `npm run build`
+  // writes it), so a synth with an empty cache directory (a CI job) does not bundle again.
+  const dist = path.join(PACKAGE_ROOT, "dist");
+  const dir = fs.existsSync(dist) ? path.join(dist, "runner") : outDir;
+  if (!fresh(dir)) {
+    bundleRunnerSync(dir);
+    fs.writeFileSync(`${dir}.inputs`, expected);
   }
-  return withHash(outDir, files);
+  return withHash(dir, filesIn(dir));
 }
 
 function withHash(dir: string, files: { cliFile: string; lambdaFile: string }): RunnerBundle {
