@@ -1,6 +1,6 @@
 // A team's own CDKTF stack: a DynamoDB table, a Step Functions state machine and an HTTP API,
 // with the Lambda they share built from a base image by lambda-image-builds' constructs.
-import { TerraformOutput, TerraformStack } from "cdktf";
+import { LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table/index.js";
@@ -22,6 +22,9 @@ export interface OrdersStackProps {
 export class OrdersStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: OrdersStackProps = {}) {
     super(scope, id);
+    // State beside cdktf.out, by a path relative to the stack's directory: cdktf's default local
+    // backend writes an absolute path, which would make every checkout's JSON differ.
+    new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
     new AwsProvider(this, "aws", { region: "eu-west-1" });
     // `project` goes into every AWS name (`shop-orders-…`), so another project's `orders` stack can
     // share the account. This example sits inside another repository, so it names its own root; an
