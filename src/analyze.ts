@@ -206,7 +206,7 @@ export interface ImageAnalysis {
   readonly manifest: Manifest;
   readonly walk: RepositoryIndex;
   readonly digests: ReadonlyMap<string, string>;
-  /** Base images first (parents before children), then Lambdas. */
+  /** Base images first (parents before children), then Lambdas, then other images. */
   readonly images: readonly AnalyzedImage[];
   image(name: string, kind: ImageSpec["kind"]): AnalyzedImage;
   /** The tag an image gets in a stack. */
@@ -241,7 +241,7 @@ export function analyzeImagesSync(manifest: Manifest, options: AnalyzeOptions = 
   for (const base of manifest.baseImages) {
     provided.set(base.name, packagesProvided(base.baseImage ? (provided.get(base.baseImage) ?? []) : [], base.packages));
   }
-  const specs = [...manifest.baseImages, ...manifest.lambdas];
+  const specs = [...manifest.baseImages, ...manifest.lambdas, ...manifest.images];
   analyzer.prefetch(specs.map((spec) => ({ spec, inheritedPackages: spec.baseImage ? (provided.get(spec.baseImage) ?? []) : [] })));
   for (const spec of specs) {
     const parent = spec.baseImage ? byName.get(spec.baseImage) : undefined;
@@ -276,9 +276,9 @@ export function analyzeImagesSync(manifest: Manifest, options: AnalyzeOptions = 
   };
 }
 
-/** The tag an image is pushed under: Lambda images by content; base images `stable`, their git tag, or by content. */
+/** The tag an image is pushed under: Lambda and other images by content; base images `stable`, their git tag, or by content. */
 export function imageTag(image: Pick<AnalyzedImage, "spec" | "contentTag" | "gitTag">, staticBaseTag: boolean): string {
-  if (image.spec.kind === "lambda") return image.contentTag;
+  if (image.spec.kind !== "base") return image.contentTag;
   if (staticBaseTag) return STATIC_TAG;
   return image.gitTag ?? image.contentTag;
 }
