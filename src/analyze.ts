@@ -10,6 +10,7 @@ import { imageHashes, type ImageHashes } from "./hashing/image-hash.ts";
 import { contentTag, gitTag, STATIC_TAG } from "./hashing/tags.ts";
 import { buildspecForImage } from "./buildspec.ts";
 import { RepositoryIndex } from "./selection/walk.ts";
+import { dockerHubFrontendWarning } from "./selection/dockerfile.ts";
 import { workerPool } from "./worker-pool.ts";
 
 /** Everything synth needs to know about one image. */
@@ -170,6 +171,9 @@ export class ImageAnalyzer {
       },
     };
     const warnings = [...selection.warnings];
+    // A Docker-built base uses the provider's classic builder, which reads `# syntax=` as a comment.
+    const frontend = spec.builder === "codebuild" ? dockerHubFrontendWarning(selection.dockerfileText, spec.dockerfile, spec.buildArgs, spec.kind) : undefined;
+    if (frontend) warnings.push(frontend);
     let git: string | undefined;
     if (options.gitTag) {
       const result = this.gitTagOf(lineage, options.gitTag.extraInputs);
