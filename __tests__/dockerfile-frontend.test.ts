@@ -2,7 +2,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createImagesApp } from "../src/app.ts";
 import { isDockerHubReference, syntaxDirective } from "../src/selection/dockerfile.ts";
 import { repoTree, type RepoTree } from "./helpers/repo-tree.ts";
+import * as fs from "node:fs";
 import * as path from "node:path";
+import { allows, type PolicyStatement } from "./helpers/iam-eval.ts";
+import { resourcesOf, type TfJson } from "./helpers/synth.ts";
 
 // Issue 22, item 4: `# syntax=docker/dockerfile:1` makes BuildKit pull a Dockerfile frontend image
 // from Docker Hub before it reads the Dockerfile.
@@ -108,3 +111,43 @@ function synthWarningsWith(firstLine: string): readonly string[] {
   const out = path.join(path.dirname(repo.dir), "out");
   return createImagesApp({ manifestFile: repo.manifest, workDir: `${out}.work`, outdir: out }).analysis.warnings;
 }
+
+describe("BUILDKIT_SYNTAX naming an ECR pull-through cache", () => {
+  const MIRROR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/docker/dockerfile:1";
+
+  function synthStack(lambda: string): TfJson {
+    repo = repoTree({
+      "images.yaml": `project: demo\nstacks: { dev: { region: us-east-1 } }\nlambdas:\n  app:\n    dockerfile: docker/Dockerfile.app\n${lambda}`,
+      "docker/Dockerfile.app": `# syntax=docker/dockerfile:1\nFROM public.ecr.aws/lambda/python:3.12\n${HANDLER}`,
+      "app/handler.py": "def handler(e, c):\n    return 1\n",
+    });
+    const out = path.join(path.dirname(repo.dir), "out");
+    createImagesApp({ manifestFile: repo.manifest, workDir: `${out}.work`, outdir: out }).app.synth();
+    return JSON.parse(fs.readFileSync(path.join(out, "stacks", "dev", "cdk.tf.json"), "utf8")) as TfJson;
+  }
+  const statementsOf = (stack: TfJson): PolicyStatement[] =>
+    (JSON.parse(Object.values(resourcesOf(stack, "aws_iam_role_policy")).find((p) => p.name === "build-stack-images")!.policy) as { Statement: PolicyStatement[] }).Statement;
+  const buildspecOf = (stack: TfJson): string => Object.values(resourcesOf(stack, "aws_codebuild_project"))[0]!.source.buildspec;
+  const ARN = "arn:aws:ecr:eu-west-1:123456789012:repository/docker-hub/docker/dockerfile";
+
+  it("the build logs in to that registry, and the CodeBuild role may pull the frontend and let the cache import it (ECR's pull-through cache IAM page)", () => {
+    const stack = synthStack(`    buildArgs: { BUILDKIT_SYNTAX: "${MIRROR}" }\n`);
+    const buildspec = buildspecOf(stack);
+    expect(buildspec).toContain("aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com");
+    expect(buildspec).toContain(`--build-arg BUILDKIT_SYNTAX=${MIRROR}`);
+    // https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html: pulls,
+    // plus ecr:BatchImportUpstreamImage, and ecr:CreateRepository while the cached repository does not exist.
+    const statements = statementsOf(stack);
+    for (const action of ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]) {
+      expect(allows(statements, action, ARN), action).toBe(true);
+    }
+    expect(allows(statements, "ecr:PutImage", ARN)).toBe(false);
+    expect(allows(statements, "ecr:BatchGetImage", "arn:aws:ecr:eu-west-1:123456789012:repository/docker-hub/library/python")).toBe(false);
+  });
+
+  it("without it, the role gets no such permission and the build no such login", () => {
+    const stack = synthStack("");
+    expect(buildspecOf(stack)).not.toContain("eu-west-1");
+    expect(allows(statementsOf(stack), "ecr:BatchImportUpstreamImage", ARN)).toBe(false);
+  });
+});

@@ -131,6 +131,7 @@ export class LambdaImage extends Construct {
     // The base may belong to another stack's environment: this stack's builds pull it either way.
     if (base) env.addBaseRepository(base.repositoryName);
     env.addCodeBuildImage(repositoryName, projectName, pullsFromPublicEcr(this.analysis.selection.dockerfileText, base !== undefined));
+    env.addDockerfileFrontend(this.analysis.spec.buildArgs);
     this.build = addCodeBuildBuild(this, env, {
       imageName: this.name,
       repository,

@@ -476,3 +476,27 @@ export function dockerHubFrontendWarning(text: string, file: string, buildArgs: 
     `to a copy of ${directive.ref} in a registry the builds may use, such as an ECR pull-through cache of Docker Hub (in images.yaml, defaults.${section}.buildArgs sets it for every ${noun})`
   );
 }
+
+/** An image in a private ECR registry, read from its reference: the registry's host, account, region and the repository. */
+export interface EcrImageReference {
+  readonly host: string;
+  readonly account: string;
+  readonly region: string;
+  readonly partition: "aws" | "aws-cn" | "aws-us-gov";
+  readonly repository: string;
+}
+
+/** `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>[:tag][@digest]`, else undefined. */
+export function ecrImageReference(ref: string): EcrImageReference | undefined {
+  const m = /^((\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?)\/([a-z0-9][a-z0-9._\/-]*?)(:[\w][\w.-]*)?(@sha256:[0-9a-f]{64})?$/.exec(ref);
+  if (!m) return undefined;
+  const region = m[3]!;
+  const partition = m[4] || region.startsWith("cn-") ? "aws-cn" : region.startsWith("us-gov-") ? "aws-us-gov" : "aws";
+  return { host: m[1]!, account: m[2]!, region, partition, repository: m[5]! };
+}
+
+/** The Dockerfile frontend image a build arg BUILDKIT_SYNTAX names (its first word), if any. */
+export function frontendImage(buildArgs: Readonly<Record<string, string>>): string | undefined {
+  const value = buildArgs[SYNTAX_BUILD_ARG]?.trim();
+  return value ? value.split(/\s+/)[0] : undefined;
+}
