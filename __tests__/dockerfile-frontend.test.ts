@@ -4,6 +4,9 @@ import { isDockerHubReference, syntaxDirective } from "../src/selection/dockerfi
 import { repoTree, type RepoTree } from "./helpers/repo-tree.ts";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { Testing, TerraformStack } from "cdktf";
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
+import { AppImages, ImageBuildEnvironment, LambdaImage } from "../src/index.ts";
 import { allows, type PolicyStatement } from "./helpers/iam-eval.ts";
 import { resourcesOf, type TfJson } from "./helpers/synth.ts";
 
@@ -149,5 +152,27 @@ describe("BUILDKIT_SYNTAX naming an ECR pull-through cache", () => {
     const stack = synthStack("");
     expect(buildspecOf(stack)).not.toContain("eu-west-1");
     expect(allows(statementsOf(stack), "ecr:BatchImportUpstreamImage", ARN)).toBe(false);
+  });
+});
+
+describe("in your own stacks", () => {
+  it("a LambdaImage whose Dockerfile pulls its frontend from Docker Hub gets a cdktf warning annotation; BUILDKIT_SYNTAX in its buildArgs silences it", () => {
+    repo = repoTree({
+      "docker/Dockerfile.app": `# syntax=docker/dockerfile:1\nFROM public.ecr.aws/lambda/python:3.12\n${HANDLER}`,
+      "app/handler.py": "def handler(e, c):\n    return 1\n",
+    });
+    const warnings = (buildArgs: Record<string, string>) => {
+      const app = Testing.app();
+      AppImages.configure(app, { cacheDir: path.join(path.dirname(repo.dir), "cache"), writeSnapshot: false });
+      const stack = new TerraformStack(app, "MyStack");
+      new AwsProvider(stack, "aws", { region: "us-east-1" });
+      new ImageBuildEnvironment(stack, "image-builds", { root: repo.dir });
+      new LambdaImage(stack, "app", { dockerfile: "docker/Dockerfile.app", buildArgs });
+      app.synth();
+      const manifest = JSON.parse(fs.readFileSync(path.join(app.outdir, "manifest.json"), "utf8")) as { stacks: Record<string, { annotations: { level: string; message: string }[] }> };
+      return manifest.stacks.MyStack!.annotations.filter((a) => a.level === "@cdktf/warn").map((a) => a.message);
+    };
+    expect(warnings({})).toEqual([expect.stringMatching(/^docker\/Dockerfile\.app:1: # syntax=docker\/dockerfile:1 makes BuildKit pull its Dockerfile frontend from Docker Hub/)]);
+    expect(warnings({ BUILDKIT_SYNTAX: "123456789012.dkr.ecr.us-east-1.amazonaws.com/docker-hub/docker/dockerfile:1" })).toEqual([]);
   });
 });
