@@ -6,6 +6,9 @@ import { run } from "../src/cli/main.ts";
 import type { Plan } from "../src/cli/plan.ts";
 import { ManifestError } from "../src/manifest/errors.ts";
 import { loadManifest } from "../src/manifest/load.ts";
+import { Testing, TerraformStack } from "cdktf";
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
+import { AppImages, ImageBuildEnvironment, LambdaImage, LambdaImageFunction } from "../src/index.ts";
 import { repoTree, type RepoTree } from "./helpers/repo-tree.ts";
 import { resourcesOf, type TfJson } from "./helpers/synth.ts";
 
@@ -141,5 +144,36 @@ describe("images: an image no Lambda runs", () => {
   it("shares no AWS name with a Lambda of the same name", () => {
     repo = fixture(`${MANIFEST}  api: { dockerfile: docker/Dockerfile.worker }\n`);
     expect(manifestError()).toMatch(/images\.api: gets the AWS name demo-api-dev in stack dev, which lambdas\.api also gets/);
+  });
+});
+
+describe("in your own stacks: a LambdaImage with kind \"image\"", () => {
+  function synthOwn(withFunction: boolean): { stack: TfJson; error?: Error } {
+    repo = fixture();
+    const app = Testing.app();
+    AppImages.configure(app, { cacheDir: path.join(path.dirname(repo.dir), "cache"), writeSnapshot: false });
+    const stack = new TerraformStack(app, "MyStack");
+    new AwsProvider(stack, "aws", { region: "us-east-1" });
+    new ImageBuildEnvironment(stack, "image-builds", { root: repo.dir });
+    const image = new LambdaImage(stack, "worker", { kind: "image", dockerfile: "docker/Dockerfile.worker", buildArgs: { BASE_IMAGE_URI: "public.ecr.aws/lambda/python:3.12" } });
+    if (withFunction) new LambdaImageFunction(stack, "fn", { image });
+    try {
+      app.synth();
+    } catch (error) {
+      return { stack: {}, error: error as Error };
+    }
+    return { stack: JSON.parse(fs.readFileSync(path.join(app.outdir, "stacks", "MyStack", "cdk.tf.json"), "utf8")) as TfJson };
+  }
+
+  it("is built and pushed with outputs that call it an image", () => {
+    const { stack } = synthOwn(false);
+    expect(Object.keys(resourcesOf(stack, "aws_codebuild_project"))).toHaveLength(1);
+    expect(stack.output["worker-uri"].description).toBe("Image of worker");
+    expect(stack.output["worker-hash"].description).toBe("Content hash of image worker");
+  });
+
+  it("given to a LambdaImageFunction is an error naming the construct, the field and the fix", () => {
+    const { error } = synthOwn(true);
+    expect(error?.message).toMatch(/MyStack\/fn: image: is the LambdaImage MyStack\/worker, made with kind "image" \(an image no Lambda runs\)\. Fix: leave out kind/);
   });
 });
