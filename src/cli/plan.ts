@@ -1,9 +1,9 @@
 import * as path from "node:path";
 import type { ImageAnalysis } from "../analyze.ts";
 import { shownPath } from "../manifest/checks.ts";
-import type { ImageKind } from "../manifest/spec.ts";
 import { cachedContextArchive, dockerContextBytes } from "../archive/context-archive.ts";
 import { buildSnapshot, fileCount, type ImageSnapshot, type ReadSnapshotResult, type Snapshot } from "../snapshot/snapshot.ts";
+import type { ImageKind } from "../manifest/spec.ts";
 
 /** Why an image will be rebuilt. */
 export type PlanReason =
