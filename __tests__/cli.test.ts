@@ -174,7 +174,7 @@ describe("plan", () => {
   });
 
   it("names the build input that changed: Dockerfile text, platform, build args, base image", async () => {
-    edit("infra/sync_dynamo/Dockerfile", "# syntax=docker/dockerfile:1\n", "# syntax=docker/dockerfile:1\n# a comment\n");
+    edit("infra/sync_dynamo/Dockerfile", "without Docker Hub.\n", "without Docker Hub.\n# a comment\n");
     edit("images.yaml", "    platform: linux/amd64\n", "    platform: linux/arm64\n"); // create-labels-standalone
     edit("images.yaml", "    memorySize: 512\n", "    memorySize: 512\n    buildArgs:\n      MODE: fast\n"); // upload-images
     edit("images.yaml", "    baseImage: receipt-dynamo\n    timeout: 60\n", "    baseImage: receipt-label\n    timeout: 60\n"); // sync-dynamo

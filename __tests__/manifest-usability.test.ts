@@ -106,7 +106,7 @@ describe("shared settings: defaults and YAML merge keys", () => {
 
   it("images.schema.json describes defaults and the x- keys, and is what the schema command writes", () => {
     const schema = manifestJsonSchema() as { properties: Record<string, { properties?: Record<string, unknown> }>; patternProperties: Record<string, unknown> };
-    expect(Object.keys(schema.properties.defaults!.properties!)).toEqual(["lambdas", "baseImages"]);
+    expect(Object.keys(schema.properties.defaults!.properties!)).toEqual(["lambdas", "baseImages", "images"]);
     expect(Object.keys(schema.patternProperties)).toEqual(["^x-"]);
     const committed = fs.readFileSync(path.join(import.meta.dirname, "..", "images.schema.json"), "utf8");
     expect(committed).toBe(`${JSON.stringify(schema, null, 2)}\n`);

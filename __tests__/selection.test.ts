@@ -84,7 +84,7 @@ describe("Dockerfile sources", () => {
       "probe",
       "infra/probe/Dockerfile",
       [
-        "# syntax=docker/dockerfile:1",
+        "# No syntax directive: BuildKit's built-in frontend reads heredocs too.",
         "FROM public.ecr.aws/lambda/python:3.12 AS build",
         "COPY infra/sync_dynamo/handler.py /src/handler.py",
         "FROM public.ecr.aws/lambda/python:3.12",

@@ -10,6 +10,7 @@ import { imageHashes, type ImageHashes } from "./hashing/image-hash.ts";
 import { contentTag, gitTag, STATIC_TAG } from "./hashing/tags.ts";
 import { buildspecForImage } from "./buildspec.ts";
 import { RepositoryIndex } from "./selection/walk.ts";
+import { dockerHubFrontendWarning } from "./selection/dockerfile.ts";
 import { workerPool } from "./worker-pool.ts";
 
 /** Everything synth needs to know about one image. */
@@ -170,6 +171,9 @@ export class ImageAnalyzer {
       },
     };
     const warnings = [...selection.warnings];
+    // A Docker-built base uses the provider's classic builder, which reads `# syntax=` as a comment.
+    const frontend = spec.builder === "codebuild" ? dockerHubFrontendWarning(selection.dockerfileText, spec.dockerfile, spec.buildArgs, spec.kind) : undefined;
+    if (frontend) warnings.push(frontend);
     let git: string | undefined;
     if (options.gitTag) {
       const result = this.gitTagOf(lineage, options.gitTag.extraInputs);
@@ -206,7 +210,7 @@ export interface ImageAnalysis {
   readonly manifest: Manifest;
   readonly walk: RepositoryIndex;
   readonly digests: ReadonlyMap<string, string>;
-  /** Base images first (parents before children), then Lambdas. */
+  /** Base images first (parents before children), then Lambdas, then other images. */
   readonly images: readonly AnalyzedImage[];
   image(name: string, kind: ImageSpec["kind"]): AnalyzedImage;
   /** The tag an image gets in a stack. */
@@ -241,7 +245,7 @@ export function analyzeImagesSync(manifest: Manifest, options: AnalyzeOptions = 
   for (const base of manifest.baseImages) {
     provided.set(base.name, packagesProvided(base.baseImage ? (provided.get(base.baseImage) ?? []) : [], base.packages));
   }
-  const specs = [...manifest.baseImages, ...manifest.lambdas];
+  const specs = [...manifest.baseImages, ...manifest.lambdas, ...manifest.images];
   analyzer.prefetch(specs.map((spec) => ({ spec, inheritedPackages: spec.baseImage ? (provided.get(spec.baseImage) ?? []) : [] })));
   for (const spec of specs) {
     const parent = spec.baseImage ? byName.get(spec.baseImage) : undefined;
@@ -276,9 +280,9 @@ export function analyzeImagesSync(manifest: Manifest, options: AnalyzeOptions = 
   };
 }
 
-/** The tag an image is pushed under: Lambda images by content; base images `stable`, their git tag, or by content. */
+/** The tag an image is pushed under: Lambda and other images by content; base images `stable`, their git tag, or by content. */
 export function imageTag(image: Pick<AnalyzedImage, "spec" | "contentTag" | "gitTag">, staticBaseTag: boolean): string {
-  if (image.spec.kind === "lambda") return image.contentTag;
+  if (image.spec.kind !== "base") return image.contentTag;
   if (staticBaseTag) return STATIC_TAG;
   return image.gitTag ?? image.contentTag;
 }

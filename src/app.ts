@@ -44,7 +44,7 @@ export function createImagesApp(options: ImagesAppOptions): { app: App; analysis
     if (error instanceof SelectionError && byImage) throw new SelectionError(selectionErrorLines(byImage, manifest.root).join("\n"));
     throw error;
   }
-  const dockerfiles = new Set([...manifest.baseImages, ...manifest.lambdas].map((i) => i.dockerfile));
+  const dockerfiles = new Set([...manifest.baseImages, ...manifest.lambdas, ...manifest.images].map((i) => i.dockerfile));
   // The manifest's warnings first (file order), then the Dockerfiles', each located from the current directory.
   analysis = { ...analysis, warnings: [...manifest.warnings, ...analysis.warnings.map((w) => relocate(w, manifest.root, dockerfiles))] };
   // Compressing the context archives' files starts on the worker threads while the stacks are built.
@@ -60,7 +60,7 @@ export function createImagesApp(options: ImagesAppOptions): { app: App; analysis
  * each: reported with the manifest's own, so one run shows them all. Nothing is cached or written.
  */
 function dockerfileProblems(partial: Manifest | undefined): string[] {
-  if (!partial || partial.baseImages.length + partial.lambdas.length === 0) return [];
+  if (!partial || partial.baseImages.length + partial.lambdas.length + partial.images.length === 0) return [];
   try {
     analyzeImagesSync(partial);
     return [];

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import type { Platform } from "./manifest/schema.ts";
 import type { AnalyzedImage } from "./analyze.ts";
-import { pullsFromPublicEcr } from "./selection/dockerfile.ts";
+import { ecrImageReference, frontendImage, pullsFromPublicEcr } from "./selection/dockerfile.ts";
 import { archiveLayout } from "./manifest/spec.ts";
 import { platformSuffix } from "./naming.ts";
 
@@ -79,7 +79,13 @@ export function renderBuildspec(input: BuildspecInput): string {
       `echo "Using base image \${BASE_IMAGE_URI} - skipping ${input.baseImage.skippedPackages.join(" ") || "no packages"}"`,
     );
   }
-  if (input.loginPublicEcr) {
+  // A Dockerfile frontend from another ECR registry (a pull-through cache of Docker Hub): BuildKit pulls it with these credentials.
+  const frontend = frontendImage(input.buildArgs);
+  const frontendEcr = frontend === undefined ? undefined : ecrImageReference(frontend);
+  if (frontendEcr) {
+    preBuild.push(`aws ecr get-login-password --region ${frontendEcr.region} | docker login --username AWS --password-stdin ${frontendEcr.host}`);
+  }
+  if (input.loginPublicEcr || frontend?.startsWith("public.ecr.aws/")) {
     preBuild.push("aws ecr-public get-login-password --region us-east-1 | docker login --username AWS --password-stdin public.ecr.aws");
   }
 

@@ -1,9 +1,10 @@
 import type { ImageSpec, Manifest } from "../manifest/load.ts";
+import type { ImageKind } from "../manifest/spec.ts";
 import { externalFrom } from "../selection/dockerfile.ts";
 
 /** An image as the graph shows it. */
 export interface GraphImage {
-  readonly kind: "base" | "lambda";
+  readonly kind: ImageKind;
   readonly name: string;
   readonly platforms: readonly string[];
   /** The base image of ours it is built FROM. */
@@ -14,7 +15,7 @@ export interface GraphImage {
 
 /** The graph of a manifest: its images, with the external FROM read from each Dockerfile's text. */
 export function manifestGraphImages(manifest: Manifest, dockerfileText: (image: ImageSpec) => string): GraphImage[] {
-  return [...manifest.baseImages, ...manifest.lambdas].map((image) => ({
+  return [...manifest.baseImages, ...manifest.lambdas, ...manifest.images].map((image) => ({
     kind: image.kind,
     name: image.name,
     platforms: image.platforms,
@@ -25,7 +26,7 @@ export function manifestGraphImages(manifest: Manifest, dockerfileText: (image: 
 
 /**
  * A Mermaid flowchart of what is built FROM what: external images → base images → chained base
- * images → Lambdas, each labelled with its platforms.
+ * images → Lambdas and other images, each labelled with its platforms.
  */
 export function mermaidGraph(images: readonly GraphImage[]): string {
   const lines = ["flowchart LR"];
@@ -51,6 +52,12 @@ export function mermaidGraph(images: readonly GraphImage[]): string {
   if (lambdas.length) {
     lines.push("  subgraph lambdas [Lambda images]");
     for (const l of lambdas) lines.push(`    ${id(l)}["${escape(l.name)}<br/>${l.platforms.join(", ")}"]`);
+    lines.push("  end");
+  }
+  const others = images.filter((i) => i.kind === "image");
+  if (others.length) {
+    lines.push("  subgraph images [other images]");
+    for (const o of others) lines.push(`    ${id(o)}["${escape(o.name)}<br/>${o.platforms.join(", ")}"]`);
     lines.push("  end");
   }
   lines.push(...edges);

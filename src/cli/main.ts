@@ -56,7 +56,7 @@ ${MANIFEST_HELP}
   },
   graph: {
     synopsis: "lambda-images graph [--manifest FILE | --app COMMAND]",
-    help: `      A Mermaid flowchart (external images -> base images -> Lambdas) on stdout.
+    help: `      A Mermaid flowchart (external images -> base images -> Lambdas and other images) on stdout.
 ${MANIFEST_HELP}
       --app       a CDKTF app using the constructs (default, when there is no manifest: cdktf.json "app")`,
     options: { manifest: { type: "string" }, app: { type: "string" } },

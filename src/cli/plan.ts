@@ -3,6 +3,7 @@ import type { ImageAnalysis } from "../analyze.ts";
 import { shownPath } from "../manifest/checks.ts";
 import { contextArchiveSizes, dockerContextBytes } from "../archive/context-archive.ts";
 import { buildSnapshot, fileCount, type ImageSnapshot, type ReadSnapshotResult, type Snapshot } from "../snapshot/snapshot.ts";
+import type { ImageKind } from "../manifest/spec.ts";
 
 /** Why an image will be rebuilt. */
 export type PlanReason =
@@ -19,7 +20,7 @@ export type PlanReason =
 export type PlanStatus = "new" | "rebuild" | "unchanged";
 
 export interface PlannedImage {
-  readonly kind: "base" | "lambda";
+  readonly kind: ImageKind;
   readonly name: string;
   readonly tag: string;
   readonly previousTag: string | null;

@@ -166,6 +166,7 @@ export class BaseImage extends Construct implements BuiltImage {
     } else {
       const archive = app.contextArchive(this.analysis, env.root!);
       env.addCodeBuildImage(repositoryName, projectName, pullsFromPublicEcr(this.analysis.selection.dockerfileText, parent !== undefined));
+      env.addDockerfileFrontend(this.analysis.spec.buildArgs);
       const built = addCodeBuildBuild(this, env, {
         imageName: `base-${this.name}`,
         repository,

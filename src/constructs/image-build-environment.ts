@@ -22,6 +22,7 @@ import { ImageProblems, type AwsNameKind } from "./problems.ts";
 import { StagedAsset } from "./staged-asset.ts";
 import { platformProjectName } from "./codebuild-build.ts";
 import { platform } from "../manifest/schema.ts";
+import { ecrImageReference, frontendImage } from "../selection/dockerfile.ts";
 
 /** A bucket for context archives: one you manage yourself. */
 export interface IContextBucket {
@@ -79,6 +80,8 @@ interface BuildRegistry {
   readonly pullRepositories: string[];
   readonly projects: string[];
   publicEcr: boolean;
+  /** ARNs of ECR repositories holding the Dockerfile frontend a build arg BUILDKIT_SYNTAX names. */
+  readonly frontendRepositories: string[];
 }
 
 /** What the stack's IAM policies name: ARNs and ARN patterns. */
@@ -142,7 +145,7 @@ export class ImageBuildEnvironment extends Construct {
   /** The region as a literal where the stack names one (for the collision check), else undefined. */
   private readonly regionName: string | undefined;
   private docker?: DockerProvider;
-  private readonly registry: BuildRegistry = { pushRepositories: [], pullRepositories: [], projects: [], publicEcr: false };
+  private readonly registry: BuildRegistry = { pushRepositories: [], pullRepositories: [], projects: [], publicEcr: false, frontendRepositories: [] };
   private readonly makeName: (part: string) => string;
   private readonly roleTrustPolicyQuota: number;
 
@@ -225,6 +228,7 @@ export class ImageBuildEnvironment extends Construct {
               bucketArn: this.bucket.arn,
               logGroupArns: resources.logGroupArns,
               publicEcr: this.registry.publicEcr,
+              frontendRepositories: this.registry.frontendRepositories,
             }),
           );
           // Only this policy is known here: a role passed in may hold others that count too.
@@ -265,6 +269,21 @@ export class ImageBuildEnvironment extends Construct {
     if (!this.registry.pushRepositories.includes(repositoryName)) this.registry.pushRepositories.push(repositoryName);
     this.registry.projects.push(projectName);
     if (pullsFromPublicEcr) this.registry.publicEcr = true;
+  }
+
+  /**
+   * Registers the Dockerfile frontend a CodeBuild build pulls when its build args set
+   * BUILDKIT_SYNTAX (BuildKit reads it before a `# syntax=` directive): an image in public ECR or
+   * in a private ECR registry, whose repository the builds may then pull from.
+   */
+  addDockerfileFrontend(buildArgs: Readonly<Record<string, string>>): void {
+    const image = frontendImage(buildArgs);
+    if (image === undefined) return;
+    if (image.startsWith("public.ecr.aws/")) this.registry.publicEcr = true;
+    const ecr = ecrImageReference(image);
+    if (!ecr) return;
+    const arn = `arn:${ecr.partition}:ecr:${ecr.region}:${ecr.account}:repository/${ecr.repository}`;
+    if (!this.registry.frontendRepositories.includes(arn)) this.registry.frontendRepositories.push(arn);
   }
 
   /** Registers a base image repository the stack's builds pull from. */
@@ -500,6 +519,8 @@ export interface CodebuildPolicyInput {
   readonly bucketArn: string;
   readonly logGroupArns: readonly string[];
   readonly publicEcr: boolean;
+  /** ECR repositories (ARNs) holding a Dockerfile frontend the builds pull (build arg BUILDKIT_SYNTAX). @default none */
+  readonly frontendRepositories?: readonly string[];
 }
 
 /**
@@ -525,6 +546,17 @@ export function codebuildPolicy(input: CodebuildPolicyInput): object {
     // An explicit Deny wins over the pattern's Allow
     // (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
     statements.splice(2, 0, { Sid: "NoPushToPulledBases", Effect: "Deny", Action: push, Resource: [...input.pullOnlyRepositories] });
+  }
+  if (input.frontendRepositories?.length) {
+    // A pull-through cache imports the upstream image on the first pull, into a repository it
+    // creates then: ecr:BatchImportUpstreamImage and ecr:CreateRepository
+    // (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html).
+    statements.push({
+      Sid: "PullDockerfileFrontend",
+      Effect: "Allow",
+      Action: [...pull, "ecr:BatchImportUpstreamImage", "ecr:CreateRepository"],
+      Resource: [...input.frontendRepositories],
+    });
   }
   if (input.publicEcr) {
     statements.push({ Sid: "PublicRegistryLogin", Effect: "Allow", Action: ["ecr-public:GetAuthorizationToken", "sts:GetServiceBearerToken"], Resource: "*" });

@@ -22,8 +22,9 @@ export interface ImagesStackProps {
 
 /**
  * One manifest stack, made of the same constructs a user composes in their own stacks: the
- * providers, the stack's image build environment, the base images, and per manifest Lambda a
- * LambdaImage and a LambdaImageFunction; outputs of every image's URI and hash.
+ * providers, the stack's image build environment, the base images, per manifest Lambda a
+ * LambdaImage and a LambdaImageFunction, per entry of `images` a LambdaImage alone; outputs of
+ * every image's URI and hash.
  */
 export class ImagesStack extends TerraformStack {
   /**
@@ -120,6 +121,26 @@ export class ImagesStack extends TerraformStack {
       });
       new TerraformOutput(this, `lambda-${spec.name}-uri`, { value: image.imageUri, description: `Image of Lambda ${spec.name}` });
       new TerraformOutput(this, `lambda-${spec.name}-hash`, { value: image.hash, description: `Content hash of Lambda image ${spec.name}` });
+    }
+    // Images no Lambda runs: the same build, no function.
+    for (const spec of manifest.images) {
+      const image = new LambdaImage(this, `image-${spec.name}`, {
+        kind: "image",
+        name: spec.name,
+        dockerfile: spec.dockerfile,
+        context: spec.context || undefined,
+        baseImage: spec.baseImage ? bases.get(spec.baseImage) : undefined,
+        platform: spec.platforms[0],
+        buildArgs: spec.buildArgs,
+        include: spec.include,
+        repositoryName: imageRepositoryName(manifest.project, spec, stackName, manifest.ecr),
+        projectName: codebuildProjectName(manifest.project, spec, stackName),
+        computeType: spec.computeType,
+        environment,
+        outputs: false,
+      });
+      new TerraformOutput(this, `image-${spec.name}-uri`, { value: image.imageUri, description: `Image ${spec.name}` });
+      new TerraformOutput(this, `image-${spec.name}-hash`, { value: image.hash, description: `Content hash of image ${spec.name}` });
     }
     for (const base of bases.all) {
       new TerraformOutput(this, `base-${base.name}-uri`, {

@@ -121,6 +121,10 @@ export class LambdaImageFunction extends Construct {
     const env = ImageBuildEnvironment.of(this);
     const functionName = env.awsName("Lambda function", givenName ?? boundedName(`${env.namePrefix}-${kebabName(id)}`, 64), "functionName", this);
     const problems = functionProblems({ functionName, memorySize, timeout, ephemeralStorage, environment }, notSecret);
+    // `kind: "image"` says no function runs it: plan and graph would call the function's image something else.
+    if (image instanceof LambdaImage && image.valid && image.spec.kind === "image") {
+      problems.push({ field: "image", message: `is the LambdaImage ${image.node.path}, made with kind "image" (an image no Lambda runs)`, fix: 'leave out kind (or set kind: "lambda") on that LambdaImage' });
+    }
     if (problems.length) ImageProblems.of(this).add(this, problems);
     // A name that merely sounds secret is worth a look, not a refusal: the value decides.
     for (const w of environmentWarnings(environment, { notSecret })) Annotations.of(this).addWarning(`${w.field}: ${w.message}. Fix: ${w.fix}`);

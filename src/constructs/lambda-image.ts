@@ -44,6 +44,12 @@ export interface LambdaImageProps {
   readonly tags?: Readonly<Record<string, string>>;
   /** Add Terraform outputs `<id>-uri` and `<id>-hash` to the stack. @default true */
   readonly outputs?: boolean;
+  /**
+   * What runs it, as `plan`, `graph` and the outputs name it: "lambda" for a LambdaImageFunction,
+   * "image" for an image something else runs (an ECS task, a Batch job). The build is the same.
+   * @default "lambda"
+   */
+  readonly kind?: "lambda" | "image";
 }
 
 /**
@@ -86,7 +92,7 @@ export class LambdaImage extends Construct {
       this,
       env,
       {
-        kind: "lambda",
+        kind: props.kind ?? "lambda",
         name: this.name,
         dockerfile: props.dockerfile,
         context: props.context,
@@ -125,6 +131,7 @@ export class LambdaImage extends Construct {
     // The base may belong to another stack's environment: this stack's builds pull it either way.
     if (base) env.addBaseRepository(base.repositoryName);
     env.addCodeBuildImage(repositoryName, projectName, pullsFromPublicEcr(this.analysis.selection.dockerfileText, base !== undefined));
+    env.addDockerfileFrontend(this.analysis.spec.buildArgs);
     this.build = addCodeBuildBuild(this, env, {
       imageName: this.name,
       repository,
@@ -150,8 +157,9 @@ export class LambdaImage extends Construct {
       from: base ? undefined : externalFrom(this.analysis.selection.dockerfileText),
     });
     if (props.outputs !== false) {
-      imageOutput(this, "uri", { value: this.imageUri, description: `Image of Lambda ${this.name}` });
-      imageOutput(this, "hash", { value: this.hash, description: `Content hash of Lambda image ${this.name}` });
+      const what = props.kind === "image" ? "image" : "Lambda image";
+      imageOutput(this, "uri", { value: this.imageUri, description: `Image of ${props.kind === "image" ? "" : "Lambda "}${this.name}` });
+      imageOutput(this, "hash", { value: this.hash, description: `Content hash of ${what} ${this.name}` });
     }
   }
 }

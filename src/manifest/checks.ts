@@ -3,7 +3,7 @@ import type { Platform } from "./schema.ts";
 import { isReference as isReferenceValue } from "./secrets.ts";
 import { looksLikeSecret, secretValueReason } from "./secrets.ts";
 import { normalizeRelative, statInside } from "./paths.ts";
-import type { ImageSpec } from "./spec.ts";
+import type { ImageKind, ImageSpec } from "./spec.ts";
 
 /**
  * The checks both front ends run on an image: images.yaml reports them with file:line and the
@@ -18,7 +18,7 @@ export interface Problem {
 
 /** An image as the user wrote it, paths not yet checked. */
 export interface ImageInput {
-  readonly kind: "base" | "lambda";
+  readonly kind: ImageKind;
   readonly name: string;
   readonly dockerfile: string;
   /** @default "" (the repository root) */
@@ -182,11 +182,11 @@ export function baseImageProblems(
   const missing = image.platforms.filter((p) => !parent.platforms.includes(p));
   if (missing.length) {
     problems.push(
-      image.kind === "lambda"
+      image.kind !== "base"
         ? {
             field: "platform",
             message: `is ${image.platforms[0]}, but base image ${parent.name} is built only for ${parent.platforms.join(", ")}`,
-            fix: `add ${missing.join(", ")} to ${parentField}.platforms, or build this Lambda for ${parent.platforms[0]}`,
+            fix: `add ${missing.join(", ")} to ${parentField}.platforms, or build this ${image.kind === "lambda" ? "Lambda" : "image"} for ${parent.platforms[0]}`,
           }
         : {
             field: "platforms",

@@ -8,6 +8,9 @@ import { baseImageProblems, checkImage, shownPath, type Problem } from "./checks
 import {
   baseImageDefaults,
   baseImageSchema,
+  imageDefaults,
+  imageSchema,
+  LAMBDA_ONLY_FIELDS,
   lambdaDefaults,
   lambdaSchema,
   manifestJsonSchema,
@@ -33,6 +36,8 @@ export interface Manifest {
   /** Base images, parents before the images built FROM them. */
   readonly baseImages: readonly ImageSpec[];
   readonly lambdas: readonly ImageSpec[];
+  /** Images no Lambda runs (kind "image"): built and pushed, no function. */
+  readonly images: readonly ImageSpec[];
   /** What is worth a look but not wrong (names that sound like a secret), one line each, located like errors. */
   readonly warnings: readonly string[];
 }
@@ -182,7 +187,7 @@ function validateManifest(raw: unknown, where: Where): Manifest {
   // What came from `defaults` is reported where `defaults` says it, once.
   const located = (fieldPath: readonly PropertyKey[]): PropertyKey[] => {
     const [section, name, key, ...rest] = fieldPath.map(String);
-    if ((section === "lambdas" || section === "baseImages") && name !== undefined && key !== undefined) {
+    if ((section === "lambdas" || section === "baseImages" || section === "images") && name !== undefined && key !== undefined) {
       const inherited = fromDefaults.get(`${section}.${name}`);
       const sub = rest[0];
       if (inherited?.has(key) || (sub !== undefined && inherited?.has(`${key}.${sub}`))) return ["defaults", section, key, ...rest];
@@ -226,6 +231,7 @@ function prepare(raw: unknown): { input: unknown; fromDefaults: Map<string, Set<
   const sections = [
     ["lambdas", lambdaDefaults],
     ["baseImages", baseImageDefaults],
+    ["images", imageDefaults],
   ] as const;
   for (const [section, schema] of sections) {
     const shared = defaults[section];
@@ -307,6 +313,7 @@ function salvage(input: unknown): ManifestData {
     defaults: undefined,
     baseImages: entries(baseImageSchema, obj.baseImages, baseImageSchema.shape),
     lambdas: entries(lambdaSchema, obj.lambdas, lambdaSchema.shape),
+    images: entries(imageSchema, obj.images, imageSchema.shape),
   };
 }
 
@@ -375,6 +382,16 @@ function describeIssue(
   const line = lineOf(issue.path);
   switch (issue.code) {
     case "unrecognized_keys": {
+      const lambdaOnly = issue.path.length === 2 && issue.path[0] === "images" ? issue.keys.filter((k) => LAMBDA_ONLY_FIELDS.includes(k)) : [];
+      if (lambdaOnly.length > 0 && lambdaOnly.length === issue.keys.length) {
+        const name = String(issue.path[1]);
+        return {
+          field: fieldName([...issue.path, lambdaOnly[0]!]),
+          line: lineOf([...issue.path, lambdaOnly[0]!]) ?? line,
+          message: `${lambdaOnly.join(", ")} ${lambdaOnly.length > 1 ? "are Lambda function settings" : "is a Lambda function setting"}, and an image under images has no function`,
+          fix: `if a Lambda runs this image, move it to lambdas.${name}; otherwise remove ${lambdaOnly.join(" and ")}`,
+        };
+      }
       const allowed = allowedKeysAt(issue.path);
       return {
         field,
@@ -587,11 +604,36 @@ function checkSemantics(
     if (base && checked.spec) addAll(at, baseImageProblems(checked.spec, base, `baseImages.${base.name}`));
     if (checked.spec) lambdas.push(checked.spec);
   }
+  const others: ImageSpec[] = [];
+  for (const [name, spec] of Object.entries(data.images)) {
+    const at = ["images", name];
+    const checked = checkImage(root, {
+      kind: "image",
+      name,
+      dockerfile: spec.dockerfile,
+      context: spec.context,
+      platforms: [spec.platform],
+      include: spec.include,
+      buildArgs: spec.buildArgs,
+      baseImage: spec.baseImage,
+      builder: "codebuild",
+      computeType: spec.computeType,
+      notSecret: spec.notSecret,
+    });
+    addAll(at, checked.problems);
+    warnAll(at, checked.warnings);
+    if (spec.baseImage !== undefined && !baseNames.includes(spec.baseImage)) {
+      add([...at, "baseImage"], `base image "${spec.baseImage}" is not defined`, baseNames.length ? `use one of: ${baseNames.join(", ")}` : "define it under baseImages, or remove baseImage");
+    }
+    const base = spec.baseImage ? images.find((i) => i.name === spec.baseImage) : undefined;
+    if (base && checked.spec) addAll(at, baseImageProblems(checked.spec, base, `baseImages.${base.name}`));
+    if (checked.spec) others.push(checked.spec);
+  }
   // A Lambda called base-foo and a base image foo would share a CodeBuild project, log group and ECR repository.
   for (const stack of data.project ? Object.keys(data.stacks) : []) {
     const owners = new Map<string, string>();
-    for (const image of [...images, ...lambdas]) {
-      const field = `${image.kind === "base" ? "baseImages" : "lambdas"}.${image.name}`;
+    for (const image of [...images, ...lambdas, ...others]) {
+      const field = `${image.kind === "base" ? "baseImages" : image.kind === "image" ? "images" : "lambdas"}.${image.name}`;
       for (const name of new Set([codebuildProjectName(data.project, image, stack), imageRepositoryName(data.project, image, stack, data.ecr)])) {
         const other = owners.get(name);
         if (other && other !== field) {
@@ -621,6 +663,7 @@ function checkSemantics(
       stacks: data.stacks,
       baseImages: parentsFirst(images.filter((i) => resolves(i.name))),
       lambdas: lambdas.filter((l) => resolves(l.baseImage)),
+      images: others.filter((l) => resolves(l.baseImage)),
     };
     return { problems, warnings, partial };
   }
@@ -635,6 +678,7 @@ function checkSemantics(
       stacks: data.stacks,
       baseImages: parentsFirst(images),
       lambdas,
+      images: others,
     },
   };
 }

@@ -29,7 +29,7 @@ export function selectionErrorLines(byImage: readonly { spec: ImageSpec; message
         order.push(text);
         users.set(text, []);
       }
-      if (text.startsWith(`${spec.dockerfile}:`)) users.get(text)!.push(`${spec.kind === "base" ? "base image" : "lambda"} ${spec.name}`);
+      if (text.startsWith(`${spec.dockerfile}:`)) users.get(text)!.push(`${spec.kind === "base" ? "base image" : spec.kind === "image" ? "image" : "lambda"} ${spec.name}`);
     }
   }
   return order.map((text) => {

@@ -144,6 +144,24 @@ const lambda = z
   });
 
 /**
+ * An image no Lambda runs (an ECS task's or a Batch job's): built in CodeBuild and pushed like a
+ * Lambda image, without a function, so without the function's settings.
+ */
+const imageFields = {
+  dockerfile: relativePath.describe("The image's Dockerfile, relative to root."),
+  context,
+  baseImage: resourceName.optional().describe("The base image it is built FROM; without it the image carries its packages itself."),
+  platform: platform.default("linux/arm64"),
+  include: lambdaFields.include,
+  buildArgs,
+  computeType,
+  notSecret: z.array(z.string().min(1)).default([]).describe("Build args whose values look like a secret but are not: the secret-value check skips them."),
+};
+const image = z.strictObject(imageFields);
+/** Lambda function settings, which an image under `images` does not take. */
+export const LAMBDA_ONLY_FIELDS = Object.keys(lambdaFields).filter((key) => !(key in imageFields));
+
+/**
  * What `defaults` may set: every field but the ones naming one image's own files. Without zod
  * defaults of their own, so a field left out of `defaults` stays the image's to default.
  */
@@ -162,7 +180,8 @@ function defaultsOf<T extends Record<string, z.ZodType>>(fields: T, own: readonl
 export const OWN_FIELDS = ["dockerfile", "context", "packages"] as const;
 export const lambdaDefaults = defaultsOf(lambdaFields, OWN_FIELDS);
 export const baseImageDefaults = defaultsOf(baseImageFields, OWN_FIELDS);
-export { baseImage as baseImageSchema, lambda as lambdaSchema, stack as stackSchema };
+export const imageDefaults = defaultsOf(imageFields, OWN_FIELDS);
+export { baseImage as baseImageSchema, lambda as lambdaSchema, image as imageSchema, stack as stackSchema };
 
 export const manifestSchema = z
   .strictObject({
@@ -184,18 +203,24 @@ export const manifestSchema = z
       .strictObject({
         lambdas: lambdaDefaults.optional().describe("Settings every Lambda gets unless it sets its own; environment and buildArgs are merged, the Lambda's own values winning."),
         baseImages: baseImageDefaults.optional().describe("Settings every base image gets unless it sets its own; buildArgs are merged, the base image's own values winning."),
+        images: imageDefaults.optional().describe("Settings every image under images gets unless it sets its own; buildArgs are merged, the image's own values winning."),
       })
       .optional()
       .describe("Shared settings. YAML merge keys (<<: *anchor) work too, anywhere."),
     baseImages: z.record(resourceName, baseImage).default({}),
     lambdas: z.record(resourceName, lambda).default({}),
+    images: z
+      .record(resourceName, image)
+      .default({})
+      .describe("Images no Lambda runs (an ECS task's, a Batch job's): built and pushed like a Lambda's image, with its URI and hash as outputs, and no function."),
   })
-  .describe("images.yaml: base images and Lambda images built from a monorepo. Shared settings: defaults, or YAML merge keys (<<: *anchor) with anchors under top-level x- keys.");
+  .describe("images.yaml: base images, Lambda images and other images built from a monorepo. Shared settings: defaults, or YAML merge keys (<<: *anchor) with anchors under top-level x- keys.");
 
 export type ManifestInput = z.input<typeof manifestSchema>;
 export type ManifestData = z.output<typeof manifestSchema>;
 export type BaseImageSpec = ManifestData["baseImages"][string];
 export type LambdaSpec = ManifestData["lambdas"][string];
+export type AppImageSpec = ManifestData["images"][string];
 export type StackSpec = ManifestData["stacks"][string];
 export type Platform = z.output<typeof platform>;
 export type BackendSpec = z.output<typeof backend>;

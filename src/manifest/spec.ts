@@ -1,11 +1,17 @@
 import type { Platform } from "./schema.ts";
 
 /**
- * An image to build, base or Lambda, as both front ends (images.yaml and the constructs) describe
- * it once validated: every path normalized, POSIX, relative to the repository root.
+ * What an image is for: a base image other images are built FROM, a Lambda function's image, or
+ * an image built and pushed for something else to run (ECS, Batch): no function.
+ */
+export type ImageKind = "base" | "lambda" | "image";
+
+/**
+ * An image to build, base, Lambda or other, as both front ends (images.yaml and the constructs)
+ * describe it once validated: every path normalized, POSIX, relative to the repository root.
  */
 export interface ImageSpec {
-  readonly kind: "base" | "lambda";
+  readonly kind: ImageKind;
   readonly name: string;
   /** Root-relative POSIX path of the Dockerfile (inside `context`). */
   readonly dockerfile: string;

@@ -426,3 +426,77 @@ export function externalFrom(text: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The `# syntax=` parser directive of a Dockerfile: the image of the Dockerfile frontend BuildKit
+ * runs it with. Parser directives are the `# name=value` lines at the very top; the first other
+ * line (a comment, a blank line, an instruction) ends them (Dockerfile reference, "Parser
+ * directives": https://docs.docker.com/reference/dockerfile/#parser-directives).
+ */
+export function syntaxDirective(text: string): { readonly ref: string; readonly line: number } | undefined {
+  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.*?)\s*$/.exec(lines[i]!);
+    if (!m) return undefined;
+    // Directive names are case-insensitive; the value's first word is the image (the rest, its command line).
+    if (m[1]!.toLowerCase() === "syntax" && m[2] !== "") return { ref: m[2]!.split(/\s+/)[0]!, line: i + 1 };
+  }
+  return undefined;
+}
+
+/**
+ * Whether an image reference resolves to Docker Hub: Docker takes the first path component as a
+ * registry host only when it has a `.` or a `:` or is `localhost`; otherwise the image is on
+ * Docker Hub (`docker/dockerfile:1` is `docker.io/docker/dockerfile:1`).
+ */
+export function isDockerHubReference(ref: string): boolean {
+  const slash = ref.indexOf("/");
+  const first = slash < 0 ? "" : ref.slice(0, slash);
+  if (first === "" || !(first.includes(".") || first.includes(":") || first === "localhost")) return true;
+  return ["docker.io", "index.docker.io", "registry-1.docker.io"].includes(first.toLowerCase());
+}
+
+/** The build arg BuildKit takes the Dockerfile frontend image from, before any `# syntax=` directive. */
+export const SYNTAX_BUILD_ARG = "BUILDKIT_SYNTAX";
+
+/**
+ * A warning for a Dockerfile built with BuildKit whose `# syntax=` directive makes the build pull
+ * its frontend from Docker Hub, unless build arg BUILDKIT_SYNTAX names another image (BuildKit
+ * reads that first: https://docs.docker.com/build/buildkit/frontend/).
+ */
+export function dockerHubFrontendWarning(text: string, file: string, buildArgs: Readonly<Record<string, string>>, kind: string): string | undefined {
+  if (SYNTAX_BUILD_ARG in buildArgs) return undefined;
+  const directive = syntaxDirective(text);
+  if (!directive || !isDockerHubReference(directive.ref)) return undefined;
+  const section = kind === "base" ? "baseImages" : kind === "image" ? "images" : "lambdas";
+  const noun = kind === "base" ? "base image" : kind === "image" ? "image" : "Lambda";
+  return (
+    `${file}:${directive.line}: # syntax=${directive.ref} makes BuildKit pull its Dockerfile frontend from Docker Hub when CodeBuild builds this image, ` +
+    `so the build needs Docker Hub (and its pull rate limit). Fix: remove the line to use BuildKit's built-in frontend, or set build arg ${SYNTAX_BUILD_ARG} ` +
+    `to a copy of ${directive.ref} in a registry the builds may use, such as an ECR pull-through cache of Docker Hub (in images.yaml, defaults.${section}.buildArgs sets it for every ${noun})`
+  );
+}
+
+/** An image in a private ECR registry, read from its reference: the registry's host, account, region and the repository. */
+export interface EcrImageReference {
+  readonly host: string;
+  readonly account: string;
+  readonly region: string;
+  readonly partition: "aws" | "aws-cn" | "aws-us-gov";
+  readonly repository: string;
+}
+
+/** `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>[:tag][@digest]`, else undefined. */
+export function ecrImageReference(ref: string): EcrImageReference | undefined {
+  const m = /^((\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?)\/([a-z0-9][a-z0-9._\/-]*?)(:[\w][\w.-]*)?(@sha256:[0-9a-f]{64})?$/.exec(ref);
+  if (!m) return undefined;
+  const region = m[3]!;
+  const partition = m[4] || region.startsWith("cn-") ? "aws-cn" : region.startsWith("us-gov-") ? "aws-us-gov" : "aws";
+  return { host: m[1]!, account: m[2]!, region, partition, repository: m[5]! };
+}
+
+/** The Dockerfile frontend image a build arg BUILDKIT_SYNTAX names (its first word), if any. */
+export function frontendImage(buildArgs: Readonly<Record<string, string>>): string | undefined {
+  const value = buildArgs[SYNTAX_BUILD_ARG]?.trim();
+  return value ? value.split(/\s+/)[0] : undefined;
+}

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { AnalyzedImage, ImageAnalysis } from "../analyze.ts";
 import { stableStringify } from "./stable-json.ts";
+import type { ImageKind } from "../manifest/spec.ts";
 
 /**
  * What a synth built, written next to the synthesized stacks so `plan` can tell what the next
@@ -14,7 +15,7 @@ const FORMAT = "lambda-images-snapshot";
 const VERSION = 2;
 
 export interface ImageSnapshot {
-  readonly kind: "base" | "lambda";
+  readonly kind: ImageKind;
   readonly name: string;
   readonly hash: string;
   readonly tag: string;
