@@ -106,8 +106,8 @@ export async function phase3(h: Harness, log: (l: string) => void): Promise<Phas
   const project = joinTrigger.project;
   const tag = joinTrigger.tag;
   check(
-    "the per-platform triggers build <tag>-<arch> on <project>-<arch>",
-    /^sha-[0-9a-f]{12}$/.test(tag) && platformTriggers.every((t, i) => t.tag === `${tag}-${PLATFORMS[i]!.split("/")[1]}` && t.project === `${project}-${PLATFORMS[i]!.split("/")[1]}` && t.repository === joinTrigger.repository),
+    "the per-platform triggers build <arch>-<tag> on <project>-<arch>",
+    /^sha-[0-9a-f]{12}$/.test(tag) && platformTriggers.every((t, i) => t.tag === platformTag(tag, PLATFORMS[i]!) && t.project === `${project}-${PLATFORMS[i]!.split("/")[1]}` && t.repository === joinTrigger.repository),
     [joinTrigger, ...platformTriggers].map((t) => `${t.project} ${t.tag}`).join("; "),
   );
 
