@@ -5,6 +5,7 @@ import { makeUniqueId } from "cdktf/lib/private/unique.js";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { codebuildProjectName, imageRepositoryName, lambdaFunctionName, type Manifest } from "../manifest/load.ts";
 import type { BackendSpec } from "../manifest/schema.ts";
+import type { ImageSpec } from "../manifest/spec.ts";
 import { boundedName } from "../naming.ts";
 import { manifestGitInputs } from "../analyze.ts";
 import { BaseImageSet } from "./base-image-set.ts";
@@ -94,8 +95,10 @@ export class ImagesStack extends TerraformStack {
       ),
     });
 
-    for (const spec of manifest.lambdas) {
-      const image = new LambdaImage(this, `lambda-${spec.name}`, {
+    // A Lambda's image, or (kind "image") an image no Lambda runs: the same build either way.
+    const imageOf = (spec: ImageSpec, kind: "lambda" | "image") =>
+      new LambdaImage(this, `${kind}-${spec.name}`, {
+        ...(kind === "image" ? { kind } : {}),
         name: spec.name,
         dockerfile: spec.dockerfile,
         context: spec.context || undefined,
@@ -109,6 +112,8 @@ export class ImagesStack extends TerraformStack {
         environment,
         outputs: false,
       });
+    for (const spec of manifest.lambdas) {
+      const image = imageOf(spec, "lambda");
       new LambdaImageFunction(this, `function-${spec.name}`, {
         image,
         functionName: lambdaFunctionName(manifest.project, spec.name, stackName),
@@ -122,23 +127,8 @@ export class ImagesStack extends TerraformStack {
       new TerraformOutput(this, `lambda-${spec.name}-uri`, { value: image.imageUri, description: `Image of Lambda ${spec.name}` });
       new TerraformOutput(this, `lambda-${spec.name}-hash`, { value: image.hash, description: `Content hash of Lambda image ${spec.name}` });
     }
-    // Images no Lambda runs: the same build, no function.
     for (const spec of manifest.images) {
-      const image = new LambdaImage(this, `image-${spec.name}`, {
-        kind: "image",
-        name: spec.name,
-        dockerfile: spec.dockerfile,
-        context: spec.context || undefined,
-        baseImage: spec.baseImage ? bases.get(spec.baseImage) : undefined,
-        platform: spec.platforms[0],
-        buildArgs: spec.buildArgs,
-        include: spec.include,
-        repositoryName: imageRepositoryName(manifest.project, spec, stackName, manifest.ecr),
-        projectName: codebuildProjectName(manifest.project, spec, stackName),
-        computeType: spec.computeType,
-        environment,
-        outputs: false,
-      });
+      const image = imageOf(spec, "image");
       new TerraformOutput(this, `image-${spec.name}-uri`, { value: image.imageUri, description: `Image ${spec.name}` });
       new TerraformOutput(this, `image-${spec.name}-hash`, { value: image.hash, description: `Content hash of image ${spec.name}` });
     }

@@ -578,11 +578,11 @@ function checkSemantics(
     }
   }
 
-  const lambdas: ImageSpec[] = [];
-  for (const [name, spec] of Object.entries(data.lambdas)) {
-    const at = ["lambdas", name];
+  // Lambdas and images no Lambda runs are checked alike; only a Lambda has function settings.
+  const checkBuilt = (section: "lambdas" | "images", name: string, spec: (typeof data.images)[string] & Partial<(typeof data.lambdas)[string]>): ImageSpec | undefined => {
+    const at = [section, name];
     const checked = checkImage(root, {
-      kind: "lambda",
+      kind: section === "lambdas" ? "lambda" : "image",
       name,
       dockerfile: spec.dockerfile,
       context: spec.context,
@@ -592,7 +592,9 @@ function checkSemantics(
       baseImage: spec.baseImage,
       builder: "codebuild",
       computeType: spec.computeType,
-      lambda: { memorySize: spec.memorySize, timeout: spec.timeout, ephemeralStorage: spec.ephemeralStorage, environment: spec.environment },
+      ...(section === "lambdas"
+        ? { lambda: { memorySize: spec.memorySize!, timeout: spec.timeout!, ephemeralStorage: spec.ephemeralStorage!, environment: spec.environment! } }
+        : {}),
       notSecret: spec.notSecret,
     });
     addAll(at, checked.problems);
@@ -602,33 +604,10 @@ function checkSemantics(
     }
     const base = spec.baseImage ? images.find((i) => i.name === spec.baseImage) : undefined;
     if (base && checked.spec) addAll(at, baseImageProblems(checked.spec, base, `baseImages.${base.name}`));
-    if (checked.spec) lambdas.push(checked.spec);
-  }
-  const others: ImageSpec[] = [];
-  for (const [name, spec] of Object.entries(data.images)) {
-    const at = ["images", name];
-    const checked = checkImage(root, {
-      kind: "image",
-      name,
-      dockerfile: spec.dockerfile,
-      context: spec.context,
-      platforms: [spec.platform],
-      include: spec.include,
-      buildArgs: spec.buildArgs,
-      baseImage: spec.baseImage,
-      builder: "codebuild",
-      computeType: spec.computeType,
-      notSecret: spec.notSecret,
-    });
-    addAll(at, checked.problems);
-    warnAll(at, checked.warnings);
-    if (spec.baseImage !== undefined && !baseNames.includes(spec.baseImage)) {
-      add([...at, "baseImage"], `base image "${spec.baseImage}" is not defined`, baseNames.length ? `use one of: ${baseNames.join(", ")}` : "define it under baseImages, or remove baseImage");
-    }
-    const base = spec.baseImage ? images.find((i) => i.name === spec.baseImage) : undefined;
-    if (base && checked.spec) addAll(at, baseImageProblems(checked.spec, base, `baseImages.${base.name}`));
-    if (checked.spec) others.push(checked.spec);
-  }
+    return checked.spec;
+  };
+  const lambdas = Object.entries(data.lambdas).flatMap(([name, spec]) => checkBuilt("lambdas", name, spec) ?? []);
+  const others = Object.entries(data.images).flatMap(([name, spec]) => checkBuilt("images", name, spec) ?? []);
   // A Lambda called base-foo and a base image foo would share a CodeBuild project, log group and ECR repository.
   for (const stack of data.project ? Object.keys(data.stacks) : []) {
     const owners = new Map<string, string>();
