@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { App, TerraformStack, Testing } from "cdktf";
+import { App, TerraformOutput, TerraformStack, Testing } from "cdktf";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider/index.js";
 import { AppImages, BaseImage, ImageBuildEnvironment, ImageConstructsError, LambdaImage, LambdaImageFunction } from "../src/index.ts";
@@ -319,6 +319,16 @@ describe("LambdaImageFunction takes the settings of aws_lambda_function", () => 
   it("each image has Terraform outputs of its URI and hash", () => {
     expect(Object.keys(json.output as Json)).toEqual(expect.arrayContaining(["api-uri", "api-hash"]));
     expect((json.output as Json)["api-hash"].value).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("an output of the user's with an image output's name is refused, not silently replaced", () => {
+    const app = newApp();
+    const stack = stackIn(app, "dev");
+    const image = syncImage(stack, "api");
+    new TerraformOutput(stack, "api-uri", { value: image.imageUri });
+    expect(synthError(app).message).toBe(
+      'dev/api: outputs: the image\'s output "api-uri" has the name of dev/api-uri, and Terraform keeps only one of them. Fix: set outputs: false on the image, or give the other output another id',
+    );
   });
 });
 

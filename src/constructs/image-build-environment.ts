@@ -161,13 +161,15 @@ export class ImageBuildEnvironment extends Construct {
       ImageBuildEnvironment.byStack.set(stack, this);
     }
     this.stackName = stack.node.id;
-    const root = resolveRoot(props.root);
+    // The app's directory: where cdktf.json is, at or above the working directory.
+    const appDir = findUpwards(process.cwd(), "cdktf.json");
+    const root = resolveRoot(props.root, appDir);
     this.root = root.root;
     this.rootSource = root.source;
     if (root.problem) problems.add(this, [root.problem]);
     let prefix = props.namePrefix;
     if (prefix === undefined) {
-      const project = props.project ?? defaultProject(this.root);
+      const project = props.project ?? defaultProject(appDir, this.root);
       if (project === undefined) {
         problems.add(this, [
           {
@@ -453,12 +455,11 @@ function partitionOf(region: string): string {
 }
 
 /** The repository root and how it was chosen; a problem instead when it is not a directory. */
-function resolveRoot(root: string | undefined): { root?: string; source: string; problem?: Problem } {
+function resolveRoot(root: string | undefined, appDir: string | undefined): { root?: string; source: string; problem?: Problem } {
   let chosen: { dir: string; source: string };
   if (root !== undefined) {
     chosen = { dir: root, source: "set by root" };
   } else {
-    const appDir = findUpwards(process.cwd(), "cdktf.json");
     const gitTop = findUpwards(appDir ?? process.cwd(), ".git");
     chosen = gitTop
       ? { dir: gitTop, source: "by default the top of the git work tree holding the app" }
@@ -488,8 +489,7 @@ function findUpwards(from: string, name: string): string | undefined {
 }
 
 /** The app's package name (beside cdktf.json, else at the root), without its npm scope. */
-function defaultProject(root: string | undefined): string | undefined {
-  const appDir = findUpwards(process.cwd(), "cdktf.json");
+function defaultProject(appDir: string | undefined, root: string | undefined): string | undefined {
   for (const dir of [appDir, root]) {
     if (!dir) continue;
     try {

@@ -103,10 +103,19 @@ export class ImageProblems {
   }
 
   private outputCollisions(): ConstructProblem[] {
+    // Each stack's outputs by name, found once per stack however many images it has.
+    const byStack = new Map<TerraformStack, Map<string, TerraformOutput[]>>();
+    const outputsOf = (stack: TerraformStack) => {
+      let byName = byStack.get(stack);
+      if (!byName) {
+        byName = new Map();
+        for (const c of stack.node.findAll()) if (c instanceof TerraformOutput) byName.set(c.friendlyUniqueId, [...(byName.get(c.friendlyUniqueId) ?? []), c]);
+        byStack.set(stack, byName);
+      }
+      return byName;
+    };
     return this.outputs.flatMap(({ scope, output }) => {
-      const other = TerraformStack.of(output)
-        .node.findAll()
-        .find((c): c is TerraformElement => c !== output && c instanceof TerraformOutput && c.friendlyUniqueId === output.friendlyUniqueId);
+      const other = outputsOf(TerraformStack.of(output)).get(output.friendlyUniqueId)?.find((c) => c !== output);
       return other
         ? [{ path: scope.node.path, field: "outputs", message: `the image's output "${output.friendlyUniqueId}" has the name of ${other.node.path}, and Terraform keeps only one of them`, fix: "set outputs: false on the image, or give the other output another id" }]
         : [];
