@@ -21,6 +21,8 @@ try {
 }
 const outdir = path.resolve(cwd, values.output ?? config.output ?? "cdktf.out");
 const before = listStacks(outdir);
+// cdktf's App makes only the last directory of the output path (the CLI makes the rest first).
+fs.mkdirSync(outdir, { recursive: true });
 // What the cdktf CLI gives the app it starts (@cdktf/cli-core src/lib/synth-stack.js).
 process.env.CDKTF_OUTDIR = outdir;
 process.env.CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS = "true";

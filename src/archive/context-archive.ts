@@ -259,10 +259,19 @@ const PARALLEL_STAGE_MIN_FILES = 64;
 
 /**
  * Copies an image's selected files into a directory (the Docker provider's build context),
- * replacing whatever was there: the directories first, then the files, over the worker threads
- * when there are many (a copy is mostly system calls that wait on the file system).
+ * replacing whatever was there: the directories first, then the files.
  */
 export function stageContextDirectory(root: string, files: readonly SelectedFile[], dir: string, context = "", dockerfile?: string): void {
+  startStagingContextDirectory(root, files, dir, context, dockerfile).complete();
+}
+
+/**
+ * {@link stageContextDirectory} in two steps: the directories are made now and the files are
+ * copied by the worker threads while this thread goes on; `complete` copies what no thread has
+ * taken yet, waits for the rest, and throws the first error. Without worker threads, or for a
+ * few files, everything is copied now.
+ */
+export function startStagingContextDirectory(root: string, files: readonly SelectedFile[], dir: string, context = "", dockerfile?: string): { complete(): void } {
   fs.rmSync(dir, { recursive: true, force: true });
   const outside = dockerfile !== undefined && archiveLayout({ dockerfile, context }).contextDir !== ".";
   const made = new Set<string>();
@@ -283,22 +292,35 @@ export function stageContextDirectory(root: string, files: readonly SelectedFile
       args.executable.push((entry.mode & 0o111) !== 0);
     }
   }
-  if (outside) {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, ".dockerignore"), `${STAGED_OUTSIDE_DOCKERFILE}\n.dockerignore\n`);
-  }
+  fs.mkdirSync(dir, { recursive: true });
+  if (outside) fs.writeFileSync(path.join(dir, ".dockerignore"), `${STAGED_OUTSIDE_DOCKERFILE}\n.dockerignore\n`);
   const n = args.from.length;
   const shared = new SharedArrayBuffer(8 + n);
   stageWork ??= new Function("require", STAGE_WORK)(createRequire(import.meta.url)) as typeof stageWork;
-  if (n >= PARALLEL_STAGE_MIN_FILES && workerPool.worthIt(Infinity)) workerPool.runEach(STAGE_WORK, n, args, shared, stageWork!);
-  // What no thread did (or failed on): here, where the error is reported.
-  const done = new Uint8Array(shared, 8, n);
-  for (let i = 0; i < n; i++) if (done[i] !== 1) stageWork!.run(i, args, shared);
+  // One copy job per directory tree: threads creating files in the same directories mostly wait
+  // on each other's directory locks, so the copies run beside this thread's work, not with it.
+  const threads = n >= PARALLEL_STAGE_MIN_FILES && workerPool.worthIt(Infinity) ? workerPool.startEach(STAGE_WORK, n, args, shared, stageWork!) : undefined;
+  const finish = () => {
+    threads?.complete();
+    // What no thread did (or failed on): here, where the error is reported.
+    const done = new Uint8Array(shared, 8, n);
+    for (let i = 0; i < n; i++) if (done[i] !== 1) stageWork!.run(i, args, shared);
+  };
+  if (!threads) finish();
+  let finished = !threads;
+  return {
+    complete: () => {
+      if (finished) return;
+      finished = true;
+      finish();
+    },
+  };
 }
 
 type ArchivedImage = Pick<AnalyzedImage, "spec" | "contextHash" | "selection">;
 
-const archiveFile = (cacheDir: string, image: ArchivedImage) =>
+/** Where {@link cachedContextArchive} keeps an image's archive. */
+export const archiveFile = (cacheDir: string, image: ArchivedImage) =>
   path.join(cacheDir, "contexts", `${image.spec.kind}-${image.spec.name}-${image.contextHash.slice(0, 16)}.zip`);
 
 /** The size and digest an earlier synth recorded beside an archive it kept, if the archive is still there at that size. */
@@ -337,11 +359,20 @@ export function cachedContextArchive(cacheDir: string, image: ArchivedImage, roo
  * images up front (the images.yaml app) overlaps compressing with staging and synthesizing.
  */
 export function prefetchContextArchives(cacheDir: string, images: readonly ArchivedImage[], root: string, digests: ReadonlyMap<string, string>): void {
-  const sources = images
-    .filter((image) => !keptArchive(archiveFile(cacheDir, image)))
-    .flatMap((image) => contextSources(root, image.selection.files, image.spec.context, digests))
-    .filter((s) => s.linkText === undefined && s.digest !== undefined);
-  if (sources.length) streamStore(cacheDir).prefetch(sources.map((s) => ({ file: s.file!, digest: s.digest! })));
+  // Each archive once (stacks share them) and each content once.
+  const archives = new Set<string>();
+  const contents = new Map<string, string>();
+  for (const image of images) {
+    const file = archiveFile(cacheDir, image);
+    if (archives.has(file)) continue;
+    archives.add(file);
+    if (keptArchive(file)) continue;
+    for (const { entry } of image.selection.files) {
+      const digest = entry.kind === "symlink" ? undefined : digests.get(entry.path);
+      if (digest !== undefined && !contents.has(digest)) contents.set(digest, path.join(root, entry.path));
+    }
+  }
+  if (contents.size) streamStore(cacheDir).prefetch([...contents].map(([digest, file]) => ({ file, digest })));
 }
 
 /**

@@ -35,6 +35,8 @@ const INDEX_ENTRY = 96;
 const FOOTER = 80;
 /** Streams up to this size are kept in memory once read; larger ones are copied from their pack in chunks. */
 const IN_MEMORY_MAX = 1 << 20;
+/** A pack this process just wrote is read back in one piece up to this size (else stream by stream). */
+const OWN_PACK_READ_MAX = 64 << 20;
 /** At most this much stream data is kept in memory per store (beyond it, streams are read from their packs when needed). */
 const MEMORY_BUDGET = 256 << 20;
 
@@ -575,6 +577,8 @@ export class StreamStore {
         const pack = `${prefix}-${thread}.pack`;
         fs.renameSync(spill, pack);
         this.ownPacks.add(pack);
+        // The streams read back in one read (not one per stream) when they fit in memory.
+        const streams = end <= OWN_PACK_READ_MAX ? readRange(this.fd(pack), 0, end) : undefined;
         for (const i of items) {
           const stream: DeflatedStream = {
             digest: sources[i]!.digest,
@@ -583,9 +587,12 @@ export class StreamStore {
             crc: v.crc[i]!,
             pack,
             offset: v.offset[i]!,
-            sha: Buffer.from(v.sha.subarray(32 * i, 32 * i + 32)),
+            sha: Buffer.from(v.sha.buffer, v.sha.byteOffset + 32 * i, 32),
           };
-          if (!this.check(stream)) throw new Error(`${pack}: a compressed stream just written does not read back; is something else writing ${this.dir}?`);
+          const data = streams?.subarray(stream.offset, stream.offset + stream.csize);
+          const intact = data ? createHash("sha256").update(data).digest().equals(stream.sha) : this.check(stream);
+          if (!intact) throw new Error(`${pack}: a compressed stream just written does not read back; is something else writing ${this.dir}?`);
+          if (data && stream.csize <= IN_MEMORY_MAX) stream.data = data;
           this.stats.compressed++;
           this.remember(stream);
         }
@@ -595,6 +602,17 @@ export class StreamStore {
       for (const name of fs.readdirSync(this.dir)) if (name.endsWith(".spill") && path.join(this.dir, name).startsWith(`${prefix}-`)) fs.rmSync(path.join(this.dir, name), { force: true });
     }
   }
+}
+
+/** `length` bytes of a file from `position`, in one buffer; throws if the file is shorter. */
+function readRange(fd: number, position: number, length: number): Buffer {
+  const data = Buffer.allocUnsafe(length);
+  for (let done = 0; done < length; ) {
+    const n = fs.readSync(fd, data, done, length - done, position + done);
+    if (n === 0) throw new Error("a pack is shorter than its index says");
+    done += n;
+  }
+  return data;
 }
 
 /** Whether a raw deflate stream decodes to exactly `size` bytes with this SHA-256 and CRC-32 (any correct inflater decodes a stream the same). */

@@ -6,7 +6,7 @@ import type { IConstruct } from "constructs";
 import { ImageAnalyzer, type AnalyzedImage } from "../analyze.ts";
 import type { DigestCache } from "../hashing/digest.ts";
 import { defaultCacheDir, openDigestCache, type PersistentDigestCache } from "../hashing/cache.ts";
-import { cachedContextArchive, prefetchContextArchives, stageContextDirectory, writeDeterministicZipSync, type ArchiveResult } from "../archive/context-archive.ts";
+import { archiveFile, cachedContextArchive, prefetchContextArchives, startStagingContextDirectory, writeDeterministicZipSync, type ArchiveResult } from "../archive/context-archive.ts";
 import { packageRootOf } from "../manifest/paths.ts";
 import { bundleRunnerSync } from "../runner/bundle.ts";
 import { buildSnapshotFromRecords, writeSnapshot, type SnapshotRecord } from "../snapshot/snapshot.ts";
@@ -58,6 +58,11 @@ export class AppImages {
     return found;
   }
 
+  /** Finishes the pending work of the App `scope` belongs to, if it has image state (see {@link finishPending}). */
+  static finishPendingOf(scope: IConstruct): void {
+    AppImages.byRoot.get(scope.node.root)?.finishPending();
+  }
+
   /** Sets the options of an App's image state; only before its first image. */
   static configure(app: IConstruct, options: AppImagesOptions): AppImages {
     if (AppImages.byRoot.has(app.node.root)) throw new Error("AppImages.configure must be called before the App's first image is defined");
@@ -69,11 +74,16 @@ export class AppImages {
   readonly cacheDir: string;
   private readonly analyzers = new Map<string, ImageAnalyzer>();
   private readonly persistentCaches: PersistentDigestCache[] = [];
-  private readonly records: SnapshotRecord[] = [];
+  private readonly records: (Omit<SnapshotRecord, "contextBytes"> & { readonly contextBytes?: number | (() => number) })[] = [];
   private readonly pendingStacks = new Set<string>();
   private readonly synthesized = new Set<string>();
   private bundle?: RunnerBundle;
   private starter?: ArchiveResult;
+  /** Archives to write and staged contexts to finish before the App is rendered (see {@link finishPending}). */
+  private readonly pendingArchives: (() => void)[] = [];
+  private readonly pendingStaging: (() => void)[] = [];
+  /** Each staged context of this App, by directory: finishes its copying. */
+  private readonly staging = new Map<string, () => void>();
 
   /** Whether image constructs annotate themselves with their analysis's warnings (see {@link AppImagesOptions.annotateWarnings}). */
   get annotatesWarnings(): boolean {
@@ -110,9 +120,25 @@ export class AppImages {
     return [...this.analyzers.values()];
   }
 
-  /** The context archive of an image built in CodeBuild, named by what it holds: unchanged files reuse an earlier synth's archive. */
+  /**
+   * The context archive of an image built in CodeBuild, named by what it holds: unchanged files
+   * reuse an earlier synth's archive. Its size and digest are read lazily: a new archive is
+   * written when the App is rendered ({@link finishPending}) or when they are first read, so the
+   * worker threads compress while the constructs are defined.
+   */
   contextArchive(image: AnalyzedImage, root: string): ArchiveResult {
-    return cachedContextArchive(this.cacheDir, image, root, this.analyzer(root).digests);
+    let written: ArchiveResult | undefined;
+    const write = () => (written ??= cachedContextArchive(this.cacheDir, image, root, this.analyzer(root).digests));
+    this.pendingArchives.push(write);
+    return {
+      file: archiveFile(this.cacheDir, image),
+      get bytes() {
+        return write().bytes;
+      },
+      get sha256() {
+        return write().sha256;
+      },
+    };
   }
 
   /** Starts compressing these images' archives on the worker threads (see prefetchContextArchives), for an app that knows them before it creates their constructs. */
@@ -120,15 +146,43 @@ export class AppImages {
     prefetchContextArchives(this.cacheDir, images.filter((image) => image.spec.builder !== "docker"), root, this.analyzer(root).digests);
   }
 
-  /** The staged build context of a Docker-built base image: exactly its selected files, named by them (as the archives are). */
-  stagedContext(image: AnalyzedImage, root: string): string {
+  /**
+   * The staged build context of a Docker-built base image: exactly its selected files, named by
+   * them (as the archives are). The files are copied by a worker thread while the constructs are
+   * defined; `ready` waits for the copies (the App's rendering calls it, see {@link finishPending}).
+   */
+  stagedContext(image: AnalyzedImage, root: string): { readonly dir: string; readonly ready: () => void } {
     const dir = path.join(this.cacheDir, "staged", `${image.spec.name}-${image.contextHash.slice(0, 16)}`);
-    // The marker sits beside the directory: everything inside it becomes the build context.
-    if (!fs.existsSync(`${dir}.complete`)) {
-      stageContextDirectory(root, image.selection.files, dir, image.spec.context, image.spec.dockerfile);
-      fs.writeFileSync(`${dir}.complete`, "");
+    let ready = this.staging.get(dir);
+    if (!ready) {
+      // The marker sits beside the directory: everything inside it becomes the build context.
+      if (fs.existsSync(`${dir}.complete`)) ready = () => {};
+      else {
+        const copying = startStagingContextDirectory(root, image.selection.files, dir, image.spec.context, image.spec.dockerfile);
+        let done = false;
+        ready = () => {
+          if (done) return;
+          copying.complete();
+          fs.writeFileSync(`${dir}.complete`, "");
+          done = true;
+        };
+        this.pendingStaging.push(ready);
+      }
+      this.staging.set(dir, ready);
     }
-    return dir;
+    return { dir, ready };
+  }
+
+  /**
+   * Writes the archives and finishes the staged contexts the constructs asked for, joining the
+   * worker threads: called as the App is rendered, before any stack is written, so a file that
+   * cannot be archived fails the synth with nothing written. Archives first: the threads finish
+   * compressing for them and then copy staged contexts while this thread writes the zips.
+   */
+  finishPending(): void {
+    for (const list of [this.pendingArchives, this.pendingStaging]) {
+      for (const task of list.splice(0)) task();
+    }
   }
 
   /** The runner bundle: prebuilt in an installed package; bundled (when its sources changed) in a development checkout. */
@@ -150,7 +204,7 @@ export class AppImages {
   }
 
   /** Records an image of a stack for `plan` and `graph`. */
-  record(stack: string, record: Omit<SnapshotRecord, "stack">): void {
+  record(stack: string, record: Omit<SnapshotRecord, "stack" | "contextBytes"> & { readonly contextBytes?: number | (() => number) }): void {
     this.pendingStacks.add(stack);
     this.records.push({ ...record, stack });
   }
@@ -163,7 +217,9 @@ export class AppImages {
     this.synthesized.add(stack);
     if ([...this.pendingStacks].some((s) => !this.synthesized.has(s))) return;
     for (const cache of this.persistentCaches) cache.save();
-    if (this.options.writeSnapshot !== false) writeSnapshot(outdir, buildSnapshotFromRecords(this.records));
+    if (this.options.writeSnapshot !== false) {
+      writeSnapshot(outdir, buildSnapshotFromRecords(this.records.map((r) => ({ ...r, contextBytes: typeof r.contextBytes === "function" ? r.contextBytes() : r.contextBytes }))));
+    }
     this.synthesized.clear();
   }
 }

@@ -146,7 +146,7 @@ export class BaseImage extends Construct implements BuiltImage {
     env.addBaseRepository(repositoryName);
     // Built FROM a base of another stack: this stack's builds pull it too.
     if (parent) env.addBaseRepository(parent.repositoryName);
-    let contextBytes: number | undefined;
+    let contextBytes: number | (() => number) | undefined;
 
     if (builder === "docker") {
       const built = addDockerBuild(this, {
@@ -155,7 +155,7 @@ export class BaseImage extends Construct implements BuiltImage {
         tag: this.tag,
         platforms,
         dockerfile: dockerfileOutsideContext(this.spec) ? STAGED_OUTSIDE_DOCKERFILE : dockerfileInContext(this.spec),
-        contextDir: app.stagedContext(this.analysis, env.root!),
+        context: app.stagedContext(this.analysis, env.root!),
         buildArgs: this.spec.buildArgs,
         parent,
       });
@@ -183,7 +183,7 @@ export class BaseImage extends Construct implements BuiltImage {
       this.repository = built.repository;
       this.uris = new Map(platforms.map((p) => [p, built.uri]));
       this.built = built.built;
-      contextBytes = archive.bytes;
+      contextBytes = () => archive.bytes;
     }
     app.record(env.stackName, {
       image: this.analysis,

@@ -81,7 +81,8 @@ export interface CodeBuildBuild {
 export function addCodeBuildBuild(scope: Construct, env: ImageBuildEnvironment, props: CodeBuildBuildProps): CodeBuildBuild {
   const repository = new ImageRepository(scope, "repository", { ...props.repository, tags: props.tags });
   const tags = props.tags ? { ...props.tags } : undefined;
-  const archive = new StagedAsset(scope, "context", { source: props.archive.file, contentHash: props.archive.sha256 });
+  // The archive's digest is read when the path is resolved: until then it may still be written.
+  const archive = new StagedAsset(scope, "context", { source: props.archive.file, contentHash: () => props.archive.sha256, kind: "file" });
   const contextKey = `${CONTEXT_PREFIX}${props.imageName}/${props.hash}.zip`;
   env.awsName("S3 object", `${Token.isUnresolved(env.bucket.name) ? env.node.path : env.bucket.name}\0${contextKey}`, "name", scope);
   const contextObject = new S3Object(scope, "context-object", {

@@ -20,8 +20,8 @@ export interface DockerBuildProps {
   readonly platforms: readonly Platform[];
   /** The Dockerfile's path inside the staged context. */
   readonly dockerfile: string;
-  /** Local directory holding exactly the image's selected files, at their context-relative paths. */
-  readonly contextDir: string;
+  /** Local directory holding exactly the image's selected files, at their context-relative paths, and what finishes copying them there. */
+  readonly context: { readonly dir: string; readonly ready: () => void };
   readonly buildArgs: Readonly<Record<string, string>>;
   /** The base image this one is built FROM. @default none */
   readonly parent?: BuiltImage;
@@ -42,7 +42,7 @@ export interface DockerBuild {
  */
 export function addDockerBuild(scope: Construct, props: DockerBuildProps): DockerBuild {
   const repository = new ImageRepository(scope, "repository", props.repository);
-  const context = new StagedAsset(scope, "context", { source: props.contextDir, contentHash: props.hash });
+  const context = new StagedAsset(scope, "context", { source: props.context.dir, contentHash: props.hash, kind: "directory", ready: props.context.ready });
   const triggers = { content_hash: props.hash };
   const uris = new Map<Platform, string>();
   const pushed: RegistryImage[] = [];

@@ -153,7 +153,7 @@ export class LambdaImage extends Construct {
       image: this.analysis,
       tag: this.tag,
       digests: app.analyzer(env.root!).digests,
-      contextBytes: archive.bytes,
+      contextBytes: () => archive.bytes,
       from: base ? undefined : externalFrom(this.analysis.selection.dockerfileText),
     });
     if (props.outputs !== false) {

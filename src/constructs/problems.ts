@@ -1,6 +1,7 @@
 import { TerraformElement, TerraformOutput, TerraformStack, Token } from "cdktf";
 import { Construct, type IConstruct } from "constructs";
 import type { Problem } from "../manifest/checks.ts";
+import { AppImages } from "./app-images.ts";
 
 /** One problem of a construct's props, with the construct's path. */
 export interface ConstructProblem extends Problem {
@@ -185,8 +186,9 @@ function reportable(error: ImageConstructsError): ImageConstructsError {
 
 /**
  * A Terraform element that writes nothing: cdktf renders every element of every stack when it
- * prepares the stacks, before it writes any, so rendering this one is where the App is checked.
- * `Testing.synth` renders it too.
+ * prepares the stacks, before it writes any, so rendering this one is where the App is checked,
+ * and where the archives and staged contexts the constructs asked for are finished (an error
+ * there leaves nothing written either). `Testing.synth` renders it too.
  */
 class ImageChecks extends TerraformElement {
   constructor(scope: Construct, id: string) {
@@ -195,6 +197,7 @@ class ImageChecks extends TerraformElement {
 
   toTerraform(): Record<string, never> {
     ImageProblems.of(this).check();
+    AppImages.finishPendingOf(this);
     return {};
   }
 }

@@ -1,13 +1,20 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Construct } from "constructs";
-import { TerraformStack } from "cdktf";
+import { Lazy, TerraformStack } from "cdktf";
 
 export interface StagedAssetProps {
   /** The file or directory to ship with the stack. */
   readonly source: string;
-  /** A hash of its content (hex): the asset's path changes exactly when the content does. */
-  readonly contentHash: string;
+  /**
+   * A hash of its content (hex): the asset's path changes exactly when the content does. A
+   * function is called when the path is first resolved (the source may be written until then).
+   */
+  readonly contentHash: string | (() => string);
+  /** Whether the source is a file or a directory. @default what the file system says, at construction */
+  readonly kind?: "file" | "directory";
+  /** Called before the source is first read, to finish writing it (staging on worker threads). @default nothing */
+  readonly ready?: () => void;
 }
 
 /** cdktf calls this on constructs that write files during synth (the symbol cdktf's own assets use). */
@@ -22,27 +29,41 @@ const CUSTOM_SYNTHESIS = Symbol.for("cdktf/customSynthesis");
  */
 export class StagedAsset extends Construct {
   private readonly source: string;
-  private readonly hash: string;
+  private contentHash: string | (() => string);
   private readonly isDirectory: boolean;
+  private ready?: () => void;
 
   constructor(scope: Construct, id: string, props: StagedAssetProps) {
     super(scope, id);
     this.source = path.resolve(props.source);
-    this.hash = props.contentHash.slice(0, 32).toUpperCase();
-    this.isDirectory = fs.statSync(this.source).isDirectory();
+    this.contentHash = props.contentHash;
+    this.isDirectory = props.kind ? props.kind === "directory" : fs.statSync(this.source).isDirectory();
+    this.ready = props.ready;
     Object.defineProperty(this, CUSTOM_SYNTHESIS, {
       value: { onSynthesize: (session: { outdir: string; manifest: { outdir: string; forStack(stack: TerraformStack): { synthesizedStackPath: string } } }) => this.stage(session) },
       enumerable: false,
     });
   }
 
-  /** The asset's path relative to the stack directory, as Terraform should reference it. */
+  /** The asset's path relative to the stack directory, as Terraform should reference it (a token until resolved, when the hash is a function). */
   get path(): string {
+    return typeof this.contentHash === "string" ? this.resolvedPath() : Lazy.stringValue({ produce: () => this.resolvedPath() });
+  }
+
+  /** The hash as the path shows it (the function's result is kept). */
+  private get hash(): string {
+    if (typeof this.contentHash !== "string") this.contentHash = this.contentHash();
+    return this.contentHash.slice(0, 32).toUpperCase();
+  }
+
+  private resolvedPath(): string {
     const folder = path.posix.join("assets", TerraformStack.of(this).getLogicalId(this.node), this.hash);
     return this.isDirectory ? folder : path.posix.join(folder, path.basename(this.source));
   }
 
   private stage(session: { manifest: { outdir: string; forStack(stack: TerraformStack): { synthesizedStackPath: string } } }): void {
+    this.ready?.();
+    this.ready = undefined;
     const stack = TerraformStack.of(this);
     const stackDir = path.join(session.manifest.outdir, session.manifest.forStack(stack).synthesizedStackPath, "..");
     const named = path.join(stackDir, "assets", stack.getLogicalId(this.node));
@@ -116,18 +137,34 @@ function linkFile(source: string, target: string): void {
   }
 }
 
-function linkTree(source: string, target: string): void {
-  fs.mkdirSync(target, { recursive: true });
+/** Hard-links (or, across file systems, copies) a file to a path that was free a moment ago. */
+function linkNew(source: string, target: string): void {
+  try {
+    fs.linkSync(source, target);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return linkFile(source, target);
+    fs.copyFileSync(source, target);
+    fs.chmodSync(target, fs.statSync(source).mode & 0o777);
+  }
+}
+
+function linkTree(source: string, target: string, fresh = false): void {
+  // A directory made here holds nothing yet: its entries are linked without looking first (a
+  // cold synth links thousands of files), and nothing stale needs removing.
+  if (fresh) fs.mkdirSync(target);
+  else fresh = fs.mkdirSync(target, { recursive: true }) !== undefined;
   const wanted = new Set<string>();
   for (const child of fs.readdirSync(source, { withFileTypes: true })) {
     wanted.add(child.name);
     const from = path.join(source, child.name);
     const to = path.join(target, child.name);
-    if (child.isDirectory()) linkTree(from, to);
+    if (child.isDirectory()) linkTree(from, to, fresh);
     else if (child.isSymbolicLink()) {
-      fs.rmSync(to, { force: true });
+      if (!fresh) fs.rmSync(to, { force: true });
       fs.symlinkSync(fs.readlinkSync(from), to);
-    } else linkFile(from, to);
+    } else if (fresh) linkNew(from, to);
+    else linkFile(from, to);
   }
+  if (fresh) return;
   for (const name of fs.readdirSync(target)) if (!wanted.has(name)) fs.rmSync(path.join(target, name), { recursive: true, force: true });
 }
