@@ -87,6 +87,29 @@ describe("examples/own-stack: a user's own stack with cdktf's Testing helpers", 
     expect(Testing.toHaveResource(json, "aws_codebuild_project")).toBe(true);
   });
 
+  it("a file that changes after it was hashed fails the synth before any stack is written, a stack without images included", () => {
+    // Archives are written after every stack is prepared (the worker threads compress meanwhile),
+    // just before the first stack is written; a file edited since it was hashed must not reach an
+    // archive under the old hash, nor leave some stacks written and others not.
+    const edited = copyOwnStack();
+    try {
+      const app = testApp(path.join(scratch, "changed-cache"));
+      const plain = new TerraformStack(app, "a-plain");
+      new AwsProvider(plain, "aws", { region: "us-east-1" });
+      new DynamodbTable(plain, "table", { name: "plain", hashKey: "id", attribute: [{ name: "id", type: "S" }], billingMode: "PAY_PER_REQUEST" });
+      const stack = new TerraformStack(app, "orders");
+      new AwsProvider(stack, "aws", { region: "us-east-1" });
+      new ImageBuildEnvironment(stack, "image-builds", { root: edited.dir });
+      new LambdaImage(stack, "orders", { dockerfile: "services/orders/Dockerfile", context: "services/orders" });
+      fs.appendFileSync(path.join(edited.dir, "services/orders/app.py"), "\n# edited during the synth\n");
+      expect(() => app.synth()).toThrow(/services\/orders\/app\.py changed while it was archived/);
+      const written = fs.existsSync(path.join(app.outdir, "stacks")) ? fs.readdirSync(path.join(app.outdir, "stacks"), { recursive: true }).map(String) : [];
+      expect(written.filter((f) => f.endsWith("cdk.tf.json"))).toEqual([]);
+    } finally {
+      edited.cleanup();
+    }
+  });
+
   it("builds on the compute type the image asks for (a large base stays well under the build starter's 15 minutes)", () => {
     const json = JSON.parse(
       Testing.synthScope((scope) => {

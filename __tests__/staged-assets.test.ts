@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -63,6 +64,38 @@ describe("cdktf.out", () => {
     const sum = (m: Map<unknown, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     expect(sum(inodes)).toBeLessThanOrEqual(sum(contents) * 1.1);
     expect(sum(new Map([...all].map(([rel, st]) => [rel, st.size])))).toBeGreaterThan(sum(inodes) * 1.5); // the links are really shared
+  });
+
+  it("holds every file a stack references, each archive named by its SHA-256, and nothing else (what Terraform Cloud uploads)", async () => {
+    // The archives' digests are read only when the stacks are rendered (the worker threads write
+    // them meanwhile), so a path resolved too early would name a directory after a token.
+    const outdir = path.join(tmp, "referenced-out");
+    const { stacks } = await synthExample(copy.dir, outdir, { workDir: path.join(tmp, "referenced-work") });
+    for (const [name, stack] of Object.entries(stacks)) {
+      const stackDir = path.join(outdir, "stacks", name);
+      const referenced = new Set<string>();
+      for (const object of Object.values(resourcesOf(stack, "aws_s3_object"))) {
+        if (typeof object.source !== "string" || !object.source.startsWith("assets/")) continue;
+        const file = path.join(stackDir, object.source);
+        const hash = path.basename(path.dirname(object.source));
+        expect(createHash("sha256").update(fs.readFileSync(file)).digest("hex").slice(0, 32).toUpperCase(), object.source).toBe(hash);
+        referenced.add(path.dirname(object.source));
+      }
+      for (const image of Object.values(resourcesOf(stack, "docker_image"))) {
+        const context = image.build[0]?.context ?? image.build.context;
+        expect(fs.statSync(path.join(stackDir, context)).isDirectory(), context).toBe(true);
+        referenced.add(context);
+      }
+      const runner = JSON.stringify(stack).match(/assets\/runner\/[0-9A-F]{32}/)?.[0];
+      expect(runner, "the runner's directory").toBeDefined();
+      expect(fs.existsSync(path.join(stackDir, runner!, "runner.cjs"))).toBe(true);
+      referenced.add(runner!);
+      expect(referenced.size).toBeGreaterThan(2);
+      // Nothing in the stack's directory that its configuration does not reference.
+      const onDisk = fs.readdirSync(path.join(stackDir, "assets")).flatMap((id) => fs.readdirSync(path.join(stackDir, "assets", id)).map((hash) => `assets/${id}/${hash}`));
+      expect(onDisk.sort()).toEqual([...referenced].sort());
+      expect(fs.readdirSync(stackDir).sort()).toEqual(["assets", "cdk.tf.json"]);
+    }
   });
 
   it("a staged base context keeps the executable bit (755) and makes every other file 644, whatever the checkout's modes", async () => {

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { IConstruct } from "constructs";
+import { TerraformStack } from "cdktf";
 import { ImageAnalyzer, type AnalyzedImage } from "../analyze.ts";
 import type { DigestCache } from "../hashing/digest.ts";
 import { defaultCacheDir, openDigestCache, type PersistentDigestCache } from "../hashing/cache.ts";
@@ -58,10 +59,22 @@ export class AppImages {
     return found;
   }
 
-  /** Finishes the pending work of the App `scope` belongs to, if it has image state (see {@link finishPending}). */
-  static finishPendingOf(scope: IConstruct): void {
-    AppImages.byRoot.get(scope.node.root)?.finishPending();
+  /**
+   * Has the pending work of the App `scope` belongs to (see {@link finishPending}) finished as the
+   * first stack is validated: cdktf prepares every stack (resolving every token, while the
+   * worker threads compress and copy), then validates and writes each in turn, so this is the
+   * last moment before anything is written. Every stack gets the validation, so a stack without
+   * images written first waits too. Called as the App is checked, when every stack exists.
+   */
+  static finishBeforeWriting(scope: IConstruct): void {
+    const state = AppImages.byRoot.get(scope.node.root);
+    if (!state || state.finishScheduled) return;
+    state.finishScheduled = true;
+    for (const stack of scope.node.root.node.findAll().filter((c) => TerraformStack.isStack(c))) {
+      stack.node.addValidation({ validate: () => (state.finishPending(), []) });
+    }
   }
+  private finishScheduled = false;
 
   /** Sets the options of an App's image state; only before its first image. */
   static configure(app: IConstruct, options: AppImagesOptions): AppImages {
@@ -123,8 +136,8 @@ export class AppImages {
   /**
    * The context archive of an image built in CodeBuild, named by what it holds: unchanged files
    * reuse an earlier synth's archive. Its size and digest are read lazily: a new archive is
-   * written when the App is rendered ({@link finishPending}) or when they are first read, so the
-   * worker threads compress while the constructs are defined.
+   * written just before the first stack is (see {@link finishPending}) or when they are first
+   * read, so the worker threads compress while the constructs are defined and the stacks prepared.
    */
   contextArchive(image: AnalyzedImage, root: string): ArchiveResult {
     let written: ArchiveResult | undefined;
@@ -149,7 +162,7 @@ export class AppImages {
   /**
    * The staged build context of a Docker-built base image: exactly its selected files, named by
    * them (as the archives are). The files are copied by a worker thread while the constructs are
-   * defined; `ready` waits for the copies (the App's rendering calls it, see {@link finishPending}).
+   * defined; `ready` waits for the copies (see {@link finishPending}).
    */
   stagedContext(image: AnalyzedImage, root: string): { readonly dir: string; readonly ready: () => void } {
     const dir = path.join(this.cacheDir, "staged", `${image.spec.name}-${image.contextHash.slice(0, 16)}`);
@@ -175,9 +188,11 @@ export class AppImages {
 
   /**
    * Writes the archives and finishes the staged contexts the constructs asked for, joining the
-   * worker threads: called as the App is rendered, before any stack is written, so a file that
+   * worker threads: before any stack is written (see {@link finishBeforeWriting}), so a file that
    * cannot be archived fails the synth with nothing written. Archives first: the threads finish
-   * compressing for them and then copy staged contexts while this thread writes the zips.
+   * compressing for them and then copy staged contexts while this thread writes the zips. Without
+   * it (validation skipped, `Testing.synth`), each archive is written when its path is resolved
+   * and each context finished when it is linked into the stack.
    */
   finishPending(): void {
     for (const list of [this.pendingArchives, this.pendingStaging]) {

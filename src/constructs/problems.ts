@@ -186,9 +186,9 @@ function reportable(error: ImageConstructsError): ImageConstructsError {
 
 /**
  * A Terraform element that writes nothing: cdktf renders every element of every stack when it
- * prepares the stacks, before it writes any, so rendering this one is where the App is checked,
- * and where the archives and staged contexts the constructs asked for are finished (an error
- * there leaves nothing written either). `Testing.synth` renders it too.
+ * prepares the stacks, before it writes any, so rendering this one is where the App is checked
+ * (and where the archives are scheduled to be finished before the first stack is written).
+ * `Testing.synth` renders it too.
  */
 class ImageChecks extends TerraformElement {
   constructor(scope: Construct, id: string) {
@@ -197,7 +197,7 @@ class ImageChecks extends TerraformElement {
 
   toTerraform(): Record<string, never> {
     ImageProblems.of(this).check();
-    AppImages.finishPendingOf(this);
+    AppImages.finishBeforeWriting(this);
     return {};
   }
 }

@@ -17,6 +17,9 @@ export interface StagedAssetProps {
   readonly ready?: () => void;
 }
 
+/** What an asset path whose hash is not known yet resolves to while cdktf prepares a stack (never written). */
+const PREPARING = "assets/preparing";
+
 /** cdktf calls this on constructs that write files during synth (the symbol cdktf's own assets use). */
 const CUSTOM_SYNTHESIS = Symbol.for("cdktf/customSynthesis");
 
@@ -45,9 +48,14 @@ export class StagedAsset extends Construct {
     });
   }
 
-  /** The asset's path relative to the stack directory, as Terraform should reference it (a token until resolved, when the hash is a function). */
+  /**
+   * The asset's path relative to the stack directory, as Terraform should reference it. When the
+   * hash is a function, a token: cdktf's preparing pass (which only looks for cross-stack
+   * references) gets a stand-in, so the hash is asked for only when the stack is rendered.
+   */
   get path(): string {
-    return typeof this.contentHash === "string" ? this.resolvedPath() : Lazy.stringValue({ produce: () => this.resolvedPath() });
+    if (typeof this.contentHash === "string") return this.resolvedPath();
+    return Lazy.stringValue({ produce: (context) => (context.preparing ? PREPARING : this.resolvedPath()) });
   }
 
   /** The hash as the path shows it (the function's result is kept). */
@@ -67,7 +75,7 @@ export class StagedAsset extends Construct {
     const stack = TerraformStack.of(this);
     const stackDir = path.join(session.manifest.outdir, session.manifest.forStack(stack).synthesizedStackPath, "..");
     const named = path.join(stackDir, "assets", stack.getLogicalId(this.node));
-    const target = path.join(stackDir, this.path);
+    const target = path.join(stackDir, this.resolvedPath());
     // Other versions of this asset are stale: the stack references only this one.
     if (fs.existsSync(named)) {
       for (const name of fs.readdirSync(named)) if (name !== this.hash) fs.rmSync(path.join(named, name), { recursive: true, force: true });
