@@ -166,6 +166,8 @@ export interface EachProgram<A> {
 /** Below this many files (or this much content to hash), a worker thread costs more to start than it saves. */
 const PARALLEL_MIN_FILES = 2000;
 const PARALLEL_MIN_BYTES = 16 << 20;
+/** Hashing handed to the threads as it is queued, from this many files (see worthHashing). */
+const HASH_MIN_FILES = 256;
 
 class WorkerPool {
   private workers?: Worker[];
@@ -174,6 +176,15 @@ class WorkerPool {
   /** Whether this much work is worth handing to threads. */
   worthIt(files: number, bytes = 0): boolean {
     return this.size >= 1 && (files >= PARALLEL_MIN_FILES || bytes >= PARALLEL_MIN_BYTES);
+  }
+
+  /**
+   * Whether this much hashing is worth handing to threads as soon as it is known: a cold
+   * analysis goes on selecting the next image while they hash (each file is opened and read, so
+   * a few hundred already keep a thread busy longer than the hand-over costs).
+   */
+  worthHashing(files: number, bytes = 0): boolean {
+    return this.size >= 1 && (files >= HASH_MIN_FILES || bytes >= PARALLEL_MIN_BYTES);
   }
 
   /** Starts the threads now, when work for them is known to follow (they take ~30 ms to start, on their own cores). */

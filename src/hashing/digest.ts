@@ -69,11 +69,11 @@ export class DigestBatch {
       }
     }
     // Enough to keep a worker busy for a while: hand it over now, so hashing overlaps what the caller does next.
-    if (this.queue.length > 0 && workerPool.worthIt(this.queuedFiles, this.queuedBytes)) this.dispatch();
+    if (this.queue.length > 0 && workerPool.worthHashing(this.queue.length, this.queuedBytes)) this.dispatch();
   }
 
   finish(): void {
-    if (this.queue.length > 0 && (this.jobs.length > 0 || workerPool.worthIt(this.queuedFiles, this.queuedBytes))) this.dispatch();
+    if (this.queue.length > 0 && (this.jobs.length > 0 || workerPool.worthHashing(this.queuedFiles, this.queuedBytes))) this.dispatch();
     if (this.queue.length > 0) {
       // Too little to start a thread for: hash it here.
       for (const entry of this.queue.splice(0)) this.settle(entry, digestFileSync(this.absolute(entry.path), entry.size));
