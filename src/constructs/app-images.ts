@@ -74,7 +74,6 @@ export class AppImages {
       stack.node.addValidation({ validate: () => (state.finishPending(), []) });
     }
   }
-  private finishScheduled = false;
 
   /** Sets the options of an App's image state; only before its first image. */
   static configure(app: IConstruct, options: AppImagesOptions): AppImages {
@@ -92,11 +91,13 @@ export class AppImages {
   private readonly synthesized = new Set<string>();
   private bundle?: RunnerBundle;
   private starter?: ArchiveResult;
-  /** Archives to write and staged contexts to finish before the App is rendered (see {@link finishPending}). */
+  /** Archives to write and staged contexts to finish before the first stack is written (see {@link finishPending}). */
   private readonly pendingArchives: (() => void)[] = [];
   private readonly pendingStaging: (() => void)[] = [];
   /** Each staged context of this App, by directory: finishes its copying. */
   private readonly staging = new Map<string, () => void>();
+  /** Whether every stack has the validation that finishes the pending work (see {@link finishBeforeWriting}). */
+  private finishScheduled = false;
 
   /** Whether image constructs annotate themselves with their analysis's warnings (see {@link AppImagesOptions.annotateWarnings}). */
   get annotatesWarnings(): boolean {
