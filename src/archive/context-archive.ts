@@ -7,6 +7,7 @@ import { contextRelative, type SelectedFile } from "../selection/select.ts";
 import { archiveLayout, STAGED_OUTSIDE_DOCKERFILE } from "../manifest/spec.ts";
 import type { AnalyzedImage } from "../analyze.ts";
 import { hashFileHere, workerPool } from "../worker-pool.ts";
+import { markCacheUsed } from "./cache-prune.ts";
 import { crc32, streamStore, temporaryStreamStore, type DeflatedStream, type StreamStore } from "./deflate-streams.ts";
 
 /** Every entry gets the same timestamp, so the same files always give the same bytes. */
@@ -343,13 +344,18 @@ function keptArchive(file: string): ArchiveResult | undefined {
  */
 export function cachedContextArchive(cacheDir: string, image: ArchivedImage, root: string, digests?: ReadonlyMap<string, string>): ArchiveResult {
   const file = archiveFile(cacheDir, image);
-  const kept = keptArchive(file);
-  if (kept) return kept;
-  const written = writeContextArchiveSync(root, image.selection.files, file, image.spec.context, { cacheDir, digests, dockerfile: image.spec.dockerfile });
   const sidecar = `${file}.json`;
+  const kept = keptArchive(file);
+  if (kept) {
+    // Reused: its mtime is its last use, which pruning reads.
+    markCacheUsed(file, sidecar);
+    return kept;
+  }
+  const written = writeContextArchiveSync(root, image.selection.files, file, image.spec.context, { cacheDir, digests, dockerfile: image.spec.dockerfile });
   const tmp = `${sidecar}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(written));
   fs.renameSync(tmp, sidecar);
+  markCacheUsed(file, sidecar);
   return written;
 }
 

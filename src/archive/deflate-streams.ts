@@ -4,6 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createRequire } from "node:module";
 import { workerPool } from "../worker-pool.ts";
+import { markCacheUsed } from "./cache-prune.ts";
 
 /**
  * Compressed streams of file contents, kept by content digest.
@@ -307,7 +308,10 @@ export class StreamStore {
     this.settle();
     const missing = this.missing(sources);
     if (missing.length) this.compress(missing, false).finish();
-    return sources.map((s) => this.streams.get(s.digest)!);
+    const streams = sources.map((s) => this.streams.get(s.digest)!);
+    // The packs these streams come from are in use (pruning reads their mtimes as their last use).
+    markCacheUsed(...new Set(streams.map((s) => s.pack)));
+    return streams;
   }
 
   /**
@@ -577,6 +581,7 @@ export class StreamStore {
         const pack = `${prefix}-${thread}.pack`;
         fs.renameSync(spill, pack);
         this.ownPacks.add(pack);
+        markCacheUsed(pack);
         // The streams read back in one read (not one per stream) when they fit in memory.
         const streams = end <= OWN_PACK_READ_MAX ? readRange(this.fd(pack), 0, end) : undefined;
         for (const i of items) {

@@ -8,6 +8,7 @@ import { ImageAnalyzer, type AnalyzedImage } from "../analyze.ts";
 import type { DigestCache } from "../hashing/digest.ts";
 import { defaultCacheDir, openDigestCache, type PersistentDigestCache } from "../hashing/cache.ts";
 import { archiveFile, cachedContextArchive, prefetchContextArchives, startStagingContextDirectory, writeDeterministicZipSync, type ArchiveResult } from "../archive/context-archive.ts";
+import { markCacheUsed, pruneCacheDaily } from "../archive/cache-prune.ts";
 import { packageRootOf } from "../manifest/paths.ts";
 import { bundleRunnerSync } from "../runner/bundle.ts";
 import { buildSnapshotFromRecords, writeSnapshot, type SnapshotRecord } from "../snapshot/snapshot.ts";
@@ -170,14 +171,18 @@ export class AppImages {
     let ready = this.staging.get(dir);
     if (!ready) {
       // The marker sits beside the directory: everything inside it becomes the build context.
-      if (fs.existsSync(`${dir}.complete`)) ready = () => {};
-      else {
+      if (fs.existsSync(`${dir}.complete`)) {
+        // Refreshed before its files are linked: pruning removes only a marker unused for its maximum age.
+        markCacheUsed(`${dir}.complete`);
+        ready = () => {};
+      } else {
         const copying = startStagingContextDirectory(root, image.selection.files, dir, image.spec.context, image.spec.dockerfile);
         let done = false;
         ready = () => {
           if (done) return;
           copying.complete();
           fs.writeFileSync(`${dir}.complete`, "");
+          markCacheUsed(`${dir}.complete`);
           done = true;
         };
         this.pendingStaging.push(ready);
@@ -226,13 +231,16 @@ export class AppImages {
   }
 
   /**
-   * Called as each stack with images is synthesized; after the last one, saves the digest caches
-   * and writes the snapshot `plan` compares the next synth with.
+   * Called as each stack with images is synthesized; after the last one, saves the digest caches,
+   * prunes the cache directory (at most once a day; see cache-prune.ts) and writes the snapshot
+   * `plan` compares the next synth with.
    */
   stackSynthesized(stack: string, outdir: string): void {
     this.synthesized.add(stack);
     if ([...this.pendingStacks].some((s) => !this.synthesized.has(s))) return;
     for (const cache of this.persistentCaches) cache.save();
+    // After everything this synth uses is written and its files linked into the stacks.
+    pruneCacheDaily(this.cacheDir);
     if (this.options.writeSnapshot !== false) {
       writeSnapshot(outdir, buildSnapshotFromRecords(this.records.map((r) => ({ ...r, contextBytes: typeof r.contextBytes === "function" ? r.contextBytes() : r.contextBytes }))));
     }
