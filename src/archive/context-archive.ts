@@ -98,6 +98,14 @@ const DOS_TIME = (() => {
   return (((d.getFullYear() - 1980) << 25) | ((d.getMonth() + 1) << 21) | (d.getDate() << 16) | (d.getHours() << 11) | (d.getMinutes() << 5) | (d.getSeconds() >> 1)) >>> 0;
 })();
 
+/** Entry names as bytes, kept for the process: archives of one synth share most of their paths. */
+const names = new Map<string, Buffer>();
+function nameBytes(entryPath: string): Buffer {
+  let name = names.get(entryPath);
+  if (!name) names.set(entryPath, (name = Buffer.from(entryPath, "utf8")));
+  return name;
+}
+
 /** Locates every entry's compressed data, compressing what the store lacks (once per distinct content). */
 function planEntries(sources: readonly ZipSource[], store: StreamStore): PlannedEntry[] {
   const sorted = [...sources].sort((a, b) => (a.path < b.path ? -1 : 1));
@@ -105,7 +113,7 @@ function planEntries(sources: readonly ZipSource[], store: StreamStore): Planned
   const streams = store.ensure(files.map((s) => ({ file: s.file!, digest: s.digest ?? hashFileHere(s.file!).toString("hex") })));
   let next = 0;
   return sorted.map((source) => {
-    const name = Buffer.from(source.path, "utf8");
+    const name = nameBytes(source.path);
     if (name.length > 0xffff) throw new Error(`${source.path}: a path in a zip is at most 65,535 bytes`);
     const utf8 = name.length !== source.path.length;
     if (source.linkText !== undefined) {
@@ -169,63 +177,75 @@ function writeZip(entries: readonly PlannedEntry[], store: StreamStore, outFile:
       used += data.length;
     }
   };
-  /** Room for a header in the buffer, zeroed. */
-  const header = (length: number) => {
+  /** Room for a header of `fixed` bytes (zeroed) and a name after it, in the buffer. */
+  const header = (fixed: number, name?: Buffer) => {
+    const length = fixed + (name?.length ?? 0);
     if (length > buffer.length - used) flush();
     const at = used;
-    buffer.fill(0, at, at + length);
+    // Plain stores: Buffer's fill and write methods validate their arguments, a cost per call
+    // that adds up over tens of thousands of entries.
+    for (let i = at; i < at + fixed; i++) buffer[i] = 0;
+    if (name) buffer.set(name, at + fixed);
     used += length;
     return at;
+  };
+  const u16 = (at: number, value: number) => {
+    buffer[at] = value & 0xff;
+    buffer[at + 1] = (value >>> 8) & 0xff;
+  };
+  const u32 = (at: number, value: number) => {
+    buffer[at] = value & 0xff;
+    buffer[at + 1] = (value >>> 8) & 0xff;
+    buffer[at + 2] = (value >>> 16) & 0xff;
+    buffer[at + 3] = (value >>> 24) & 0xff;
   };
   try {
     const offsets: number[] = [];
     for (const e of entries) {
       offsets.push(bytes + used);
-      const at = header(30 + e.name.length);
-      buffer.writeUInt32LE(0x04034b50, at);
+      const at = header(30, e.name);
+      u32(at, 0x04034b50);
       buffer[at + 4] = 20;
       buffer[at + 6] = 8;
       buffer[at + 7] = e.utf8 ? 8 : 0;
       buffer[at + 8] = e.stream ? 8 : 0;
-      buffer.writeUInt32LE(DOS_TIME, at + 10);
-      buffer.writeUInt16LE(e.name.length, at + 26);
-      e.name.copy(buffer, at + 30);
+      u32(at + 10, DOS_TIME);
+      u16(at + 26, e.name.length);
       if (e.stored) write(e.stored);
       else store.copy(e.stream!, write);
       const dd = header(16);
-      buffer.writeUInt32LE(0x08074b50, dd);
-      buffer.writeUInt32LE(e.crc, dd + 4);
-      buffer.writeUInt32LE(e.csize >>> 0, dd + 8);
-      buffer.writeUInt32LE(e.size >>> 0, dd + 12);
+      u32(dd, 0x08074b50);
+      u32(dd + 4, e.crc);
+      u32(dd + 8, e.csize >>> 0);
+      u32(dd + 12, e.size >>> 0);
     }
     const centralStart = bytes + used;
     entries.forEach((e, i) => {
-      const at = header(46 + e.name.length);
-      buffer.writeUInt32LE(0x02014b50, at);
+      const at = header(46, e.name);
+      u32(at, 0x02014b50);
       buffer[at + 4] = 20;
       buffer[at + 5] = 3;
       buffer[at + 6] = 20;
       buffer[at + 8] = 8;
       buffer[at + 9] = e.utf8 ? 8 : 0;
       buffer[at + 10] = e.stream ? 8 : 0;
-      buffer.writeUInt32LE(DOS_TIME, at + 12);
-      buffer.writeUInt32LE(e.crc, at + 16);
-      buffer.writeUInt32LE(e.csize >>> 0, at + 20);
-      buffer.writeUInt32LE(e.size >>> 0, at + 24);
-      buffer.writeUInt16LE(e.name.length, at + 28);
-      buffer.writeUInt32LE((e.mode * 0x10000) >>> 0, at + 38);
-      buffer.writeUInt32LE(offsets[i]! >>> 0, at + 42);
-      e.name.copy(buffer, at + 46);
+      u32(at + 12, DOS_TIME);
+      u32(at + 16, e.crc);
+      u32(at + 20, e.csize >>> 0);
+      u32(at + 24, e.size >>> 0);
+      u16(at + 28, e.name.length);
+      u32(at + 38, (e.mode * 0x10000) >>> 0);
+      u32(at + 42, offsets[i]! >>> 0);
     });
     const centralBytes = bytes + used - centralStart;
     const end = header(22);
-    buffer.writeUInt32LE(0x06054b50, end);
+    u32(end, 0x06054b50);
     buffer[end + 8] = entries.length & 0xff;
     buffer[end + 9] = (entries.length >> 8) & 0xff;
     buffer[end + 10] = entries.length & 0xff;
     buffer[end + 11] = (entries.length >> 8) & 0xff;
-    buffer.writeUInt32LE(centralBytes >>> 0, end + 12);
-    buffer.writeUInt32LE(centralStart >>> 0, end + 16);
+    u32(end + 12, centralBytes >>> 0);
+    u32(end + 16, centralStart >>> 0);
     flush();
   } finally {
     fs.closeSync(out);

@@ -1,3 +1,4 @@
+import * as crypto from "node:crypto";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -595,7 +596,7 @@ export class StreamStore {
             sha: Buffer.from(v.sha.buffer, v.sha.byteOffset + 32 * i, 32),
           };
           const data = streams?.subarray(stream.offset, stream.offset + stream.csize);
-          const intact = data ? createHash("sha256").update(data).digest().equals(stream.sha) : this.check(stream);
+          const intact = data ? sha256Of(data).equals(stream.sha) : this.check(stream);
           if (!intact) throw new Error(`${pack}: a compressed stream just written does not read back; is something else writing ${this.dir}?`);
           if (data && stream.csize <= IN_MEMORY_MAX) stream.data = data;
           this.stats.compressed++;
@@ -608,6 +609,10 @@ export class StreamStore {
     }
   }
 }
+
+/** SHA-256 of a buffer: Node's one-shot `crypto.hash` where it has it (20.12+: no Hash object per stream), else a Hash. */
+const sha256Of: (data: Uint8Array) => Buffer =
+  typeof crypto.hash === "function" ? (data) => crypto.hash("sha256", data, "buffer") : (data) => createHash("sha256").update(data).digest();
 
 /** `length` bytes of a file from `position`, in one buffer; throws if the file is shorter. */
 function readRange(fd: number, position: number, length: number): Buffer {
