@@ -48,6 +48,8 @@ const RUNS = Number(args.runs);
 const SYNTH_RUNS = Number(args["synth-runs"]);
 /** The figures that take under a second get three times the runs: their medians are what the targets compare, and a shared machine's noise moves them most. */
 const FAST_RUNS = 3 * RUNS;
+/** The real shape's synths take seconds, not tens: five pairs, so one slow minute moves neither median. */
+const REAL_SYNTH_RUNS = Math.max(SYNTH_RUNS, 5);
 const WRITE = args["no-write"] ? false : (args.write ?? FILES === DEFAULT_FILES);
 const BENCH_DIR = path.resolve(args.dir!);
 if (!Number.isInteger(FILES) || FILES < 100) throw new Error("--files must be an integer >= 100");
@@ -132,7 +134,7 @@ async function realOnly(): Promise<void> {
     ];
     const lines = [
       `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}; ${m.os}; ${m.fs}; Node ${m.node}. Load average at the start: ${LOAD_AT_START}; at the end: ${m.load}. Date: ${m.date}.`,
-      `Real-repository shape: ${real.files} files, ${real.images} images in two stacks, ${(real.contextBytes / 2 ** 20).toFixed(1)} MiB of context files in all, ${real.distinctFiles} distinct selected files (${(real.distinctBytes / 2 ** 20).toFixed(2)} MiB). Medians of ${SYNTH_RUNS} synths and ${FAST_RUNS} plans.`,
+      `Real-repository shape: ${real.files} files, ${real.images} images in two stacks, ${(real.contextBytes / 2 ** 20).toFixed(1)} MiB of context files in all, ${real.distinctFiles} distinct selected files (${(real.distinctBytes / 2 ** 20).toFixed(2)} MiB). Medians of ${REAL_SYNTH_RUNS} synths and ${FAST_RUNS} plans, warm and cold alternating.`,
       "",
       "| command | warm (ms) | cold (ms) | cold / warm |",
       "|---|---:|---:|---:|",
@@ -293,42 +295,62 @@ async function main(): Promise<void> {
 
 const GNU_TIME = fs.existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
 
+type RunOptions = { env: NodeJS.ProcessEnv | (() => NodeJS.ProcessEnv); before?: () => void };
+type Runs = { wall: number[]; cpu: number[]; rss: number[] };
+
+/** One whole-process run: its wall time, and its CPU time and peak RSS where GNU time is there. */
+function oneRun(command: readonly string[], options: RunOptions, into: Runs): void {
+  const report = path.join(os.tmpdir(), `lambda-images-bench-time-${process.pid}`);
+  options.before?.();
+  const argv = GNU_TIME ? [GNU_TIME, "-q", "-f", "%U %S %M", "-o", report, ...command] : [...command];
+  const t = performance.now();
+  const env = typeof options.env === "function" ? options.env() : options.env;
+  const r = spawnSync(argv[0]!, argv.slice(1), { cwd: PROJECT, env, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", maxBuffer: 64 << 20 });
+  into.wall.push(performance.now() - t);
+  if (r.status !== 0) throw new Error(`${command.join(" ")} failed (${r.status}): ${r.stderr}`);
+  if (GNU_TIME) {
+    const [user, sys, maxKb] = fs.readFileSync(report, "utf8").trim().split("\n").pop()!.split(" ").map(Number);
+    into.cpu.push((user! + sys!) * 1000);
+    into.rss.push(maxKb! * 1024);
+    fs.rmSync(report, { force: true });
+  }
+}
+
+function recordRuns(results: Record<string, number[]>, key: string, label: string, runs: Runs): void {
+  results[key] = runs.wall;
+  if (runs.cpu.length) results[`${key}Cpu`] = runs.cpu;
+  if (runs.rss.length) results[`${key}Rss`] = runs.rss;
+  log(`  ${label}: ${runs.wall.map(ms).join(", ")} ms${runs.cpu.length ? ` (CPU ${runs.cpu.map(ms).join(", ")} ms; peak RSS ${runs.rss.map((b) => (b / 2 ** 20).toFixed(0)).join(", ")} MiB)` : ""}`);
+}
+
+/** Runs a command `runs` times as a whole process and records wall time, CPU time and peak RSS under `key`. */
+async function wholeRuns(results: Record<string, number[]>, key: string, label: string, runs: number, command: readonly string[], options: RunOptions): Promise<void> {
+  const into: Runs = { wall: [], cpu: [], rss: [] };
+  for (let i = 0; i < runs; i++) oneRun(command, options, into);
+  recordRuns(results, key, label, into);
+}
+
 /**
- * Runs a command to completion, N times: wall time (median is what the tables show), and, through
- * GNU time when it is installed, CPU time (user + system, children included: steadier than wall
- * time on a shared machine) and peak RSS of the largest process.
+ * Warm and cold runs of one command, alternating (warm, cold, warm, cold, ...): on a shared
+ * machine whose speed drifts over minutes, both medians then come from the same minutes, so
+ * their ratio measures the command, not the drift.
  */
-async function wholeRuns(
+async function pairedRuns(
   results: Record<string, number[]>,
-  key: string,
+  keys: { warm: string; cold: string },
   label: string,
   runs: number,
-  command: readonly string[],
-  options: { env: NodeJS.ProcessEnv | (() => NodeJS.ProcessEnv); before?: () => void },
+  warm: { command: readonly string[]; options: RunOptions },
+  cold: { command: readonly string[]; options: RunOptions },
 ): Promise<void> {
-  const wall: number[] = [];
-  const cpu: number[] = [];
-  const rss: number[] = [];
-  const report = path.join(os.tmpdir(), `lambda-images-bench-time-${process.pid}`);
+  const warmRuns: Runs = { wall: [], cpu: [], rss: [] };
+  const coldRuns: Runs = { wall: [], cpu: [], rss: [] };
   for (let i = 0; i < runs; i++) {
-    options.before?.();
-    const argv = GNU_TIME ? [GNU_TIME, "-q", "-f", "%U %S %M", "-o", report, ...command] : [...command];
-    const t = performance.now();
-    const env = typeof options.env === "function" ? options.env() : options.env;
-    const r = spawnSync(argv[0]!, argv.slice(1), { cwd: PROJECT, env, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", maxBuffer: 64 << 20 });
-    wall.push(performance.now() - t);
-    if (r.status !== 0) throw new Error(`${command.join(" ")} failed (${r.status}): ${r.stderr}`);
-    if (GNU_TIME) {
-      const [user, sys, maxKb] = fs.readFileSync(report, "utf8").trim().split("\n").pop()!.split(" ").map(Number);
-      cpu.push((user! + sys!) * 1000);
-      rss.push(maxKb! * 1024);
-    }
+    oneRun(warm.command, warm.options, warmRuns);
+    oneRun(cold.command, cold.options, coldRuns);
   }
-  fs.rmSync(report, { force: true });
-  results[key] = wall;
-  if (cpu.length) results[`${key}Cpu`] = cpu;
-  if (rss.length) results[`${key}Rss`] = rss;
-  log(`  ${label}: ${wall.map(ms).join(", ")} ms${cpu.length ? ` (CPU ${cpu.map(ms).join(", ")} ms; peak RSS ${rss.map((b) => (b / 2 ** 20).toFixed(0)).join(", ")} MiB)` : ""}`);
+  recordRuns(results, keys.warm, `${label}, warm`, warmRuns);
+  recordRuns(results, keys.cold, `${label}, cold`, coldRuns);
 }
 
 /** Bytes in a directory: per path, per inode (hard links once), and per distinct content. */
@@ -453,7 +475,7 @@ async function realShape(scratch: string, results: Record<string, number[]>): Pr
   const synth = (output: string) => [node, path.join(PROJECT, "bin", "synth.mjs"), "--output", output];
   const plan = [node, path.join(PROJECT, "bin", "lambda-images.mjs"), "plan", "--json", "--manifest", tree.manifest, "--out", out];
   // A quick run (not the full-size tree) takes one run of each: it shows the figures, it does not judge them.
-  const runs = FILES === DEFAULT_FILES ? SYNTH_RUNS : 1;
+  const runs = FILES === DEFAULT_FILES ? REAL_SYNTH_RUNS : 1;
   const planRuns = FILES === DEFAULT_FILES ? FAST_RUNS : 1;
   const removeCold = () => {
     fs.rmSync(coldCache, { recursive: true, force: true });
@@ -463,14 +485,14 @@ async function realShape(scratch: string, results: Record<string, number[]>): Pr
     const r = spawnSync(synth(out)[0]!, synth(out).slice(1), { cwd: PROJECT, env, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
     if (r.status !== 0) throw new Error(`synth failed: ${r.stderr}`);
   }
-  await wholeRuns(results, "realSynthWarm", "real shape: npm run synth (direct), warm", runs, synth(out), { env });
-  await wholeRuns(results, "realSynthCold", "real shape: npm run synth (direct), cold", runs, synth(coldOut), { env: coldEnv, before: removeCold });
-  await wholeRuns(results, "realPlanWarm", "real shape: lambda-images plan --json, warm", planRuns, plan, { env });
-  await wholeRuns(results, "realPlanCold", "real shape: lambda-images plan --json, cold", planRuns, plan, { env: coldEnv, before: removeCold });
+  // Warm and cold alternate (see pairedRuns): their ratio is the target.
+  const warmOptions = { env };
+  const coldOptions = { env: coldEnv, before: removeCold };
+  await pairedRuns(results, { warm: "realSynthWarm", cold: "realSynthCold" }, "real shape: npm run synth (direct)", runs, { command: synth(out), options: warmOptions }, { command: synth(coldOut), options: coldOptions });
+  await pairedRuns(results, { warm: "realPlanWarm", cold: "realPlanCold" }, "real shape: lambda-images plan --json", planRuns, { command: plan, options: warmOptions }, { command: plan, options: coldOptions });
   if (!args["skip-synth"]) {
     const cdktf = (output: string) => ["npx", "cdktf", "synth", "--output", output];
-    await wholeRuns(results, "realCdktfWarm", "real shape: cdktf synth, warm", runs, cdktf(out), { env });
-    await wholeRuns(results, "realCdktfCold", "real shape: cdktf synth, cold", runs, cdktf(coldOut), { env: coldEnv, before: removeCold });
+    await pairedRuns(results, { warm: "realCdktfWarm", cold: "realCdktfCold" }, "real shape: cdktf synth", runs, { command: cdktf(out), options: warmOptions }, { command: cdktf(coldOut), options: coldOptions });
   }
   removeCold();
   return facts;
@@ -602,7 +624,7 @@ function formatReport(
     `Manifest: ${shape.images} images (3 chained base images, 30 Lambdas of which 3 copy every package) in two stacks (dev, prod). Selected: ${shape.unique} distinct files (${(shape.selectedBytes / 1e6).toFixed(0)} MB), ${shape.perImageFiles} image-file pairs.`,
     `Real-repository shape (issue 23): ${real.files} files; ${real.images} images (2 base images, receipt-label built FROM receipt-dynamo; ${REAL_SHAPE.lambdas} Lambdas, of which ${REAL_SHAPE.standalone} have no base image and each ship the same two packages) in two stacks; ${(real.contextBytes / 2 ** 20).toFixed(1)} MiB of context files in all, ${real.distinctFiles} distinct files (${(real.distinctBytes / 2 ** 20).toFixed(2)} MiB).`,
     "File contents are in the page cache for every figure (the untimed first run reads them). Each figure is the median of",
-    `${RUNS} runs after an untimed warm-up (our analyses, plan, sha256sum and git status, which take under a second: ${FAST_RUNS}); whole-process synths ${SYNTH_RUNS} runs each. "in-process" rows run inside the bench's process; "process" rows are whole processes as a user starts them (wall time; CPU is user + system of the process and its children, steadier on a shared machine; peak RSS of the largest process).`,
+    `${RUNS} runs after an untimed warm-up (our analyses, plan, sha256sum and git status, which take under a second: ${FAST_RUNS}); whole-process synths ${SYNTH_RUNS} runs each (the real shape's ${REAL_SYNTH_RUNS}, warm and cold alternating). "in-process" rows run inside the bench's process; "process" rows are whole processes as a user starts them (wall time; CPU is user + system of the process and its children, steadier on a shared machine; peak RSS of the largest process).`,
     "",
     "| Measurement | Median (ms) | |",
     "|---|---:|---|",
@@ -618,7 +640,7 @@ function formatReport(
     "- **sha256sum**: `xargs -0 sha256sum` over the distinct selected files: the cost of reading and hashing them once, single-threaded.",
     "- **git status**: `git status --porcelain` on the same tree committed to a throwaway repository (`node_modules/` in `.gitignore`, index refreshed): what it costs to notice that nothing changed.",
     "- **plan** (process): `node bin/lambda-images.mjs plan --json --manifest <tree> --out <last synth>` (the compiled CLI, as `npx lambda-images` runs it); warm after a synth; \"caches empty\" with a fresh cache directory holding only the last synth's context archives (the digests and selections are computed again); \"nothing cached\" with an empty cache directory (plan compresses nothing it does not upload, so the archives' sizes are reported once a synth has compressed their files). Every process row runs the commands' bundles compiled from their V8 code cache (`dist/*.v8cache`, written by each command's first run after a build), except \"without the code cache\" (`LAMBDA_IMAGES_NO_CODE_CACHE=1`).",
-    "- **real shape** (process): on the real-repository shape, `npm run synth`'s direct synth, `cdktf synth` and `lambda-images plan --json` warm (after a synth; nothing changed) and cold: the cache directory (digests, selections, archives, compressed streams, the runner bundle) and the output directory removed before each run, as in a fresh CI or Terraform Cloud checkout (`plan` then compares with the last warm synth's output). dist/ and its code cache are kept.",
+    "- **real shape** (process): on the real-repository shape, `npm run synth`'s direct synth, `cdktf synth` and `lambda-images plan --json` warm (after a synth; nothing changed) and cold: the cache directory (digests, selections, archives, compressed streams, the runner bundle) and the output directory removed before each run, as in a fresh CI or Terraform Cloud checkout (`plan` then compares with the last warm synth's output). dist/ and its code cache are kept. Warm and cold runs alternate, so both medians come from the same minutes of a machine whose speed drifts; synths 5 pairs (`--synth-runs` if more), plans 15.",
     "- **synth** (process): `npm run synth`'s direct synth (`node bin/synth.mjs`: the compiled app, in one process) and `npx cdktf synth` (cdktf.json's app: `node bin/app.mjs`, the compiled app) of the bench tree's two stacks, against `npx cdktf synth --app` of an app that only creates one empty `TerraformStack` (run with node, and with `npx tsx` as a TypeScript app would be); and README's `npm run synth` of the example. cdktf.out is measured after the bench tree's `cdktf synth`: bytes per inode (hard links counted once, as the disk holds them) against distinct contents.",
     "",
     "## Targets",
