@@ -8,6 +8,7 @@ import { loadManifest } from "../src/manifest/load.ts";
 import { cachedContextArchive, stageContextDirectory } from "../src/archive/context-archive.ts";
 import { AppImages, BaseImage, ImageBuildEnvironment, LambdaImage } from "../src/index.ts";
 import { repoTree, type RepoTree } from "./helpers/repo-tree.ts";
+import { readZip } from "./helpers/zip.ts";
 
 // A Dockerfile outside its build context (issue 22, item 2): Docker allows it (`docker build -f`
 // names any file; BuildKit receives the Dockerfile apart from the context), and monorepos use it
@@ -48,19 +49,6 @@ function fixture(): RepoTree {
 const analyze = () => analyzeImages(loadManifest(repo.manifest));
 const files = (analysis: ImageAnalysis, name: string) => analysis.images.find((i) => i.spec.name === name)!.selection.files.map((f) => f.entry.path);
 
-/** The entry names of a zip file, from its central directory. */
-function zipNames(file: string): string[] {
-  const buf = fs.readFileSync(file);
-  const eocd = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  const names: string[] = [];
-  for (let i = 0, at = buf.readUInt32LE(eocd + 16); i < buf.readUInt16LE(eocd + 10); i++) {
-    const [nameLength, extraLength, commentLength] = [buf.readUInt16LE(at + 28), buf.readUInt16LE(at + 30), buf.readUInt16LE(at + 32)];
-    names.push(buf.toString("utf8", at + 46, at + 46 + nameLength));
-    at += 46 + nameLength + extraLength + commentLength;
-  }
-  return names;
-}
-
 describe("a Dockerfile outside its build context (images.yaml)", () => {
   it("is accepted; the image holds its context's files and the Dockerfile, and the context's .dockerignore applies", async () => {
     repo = fixture();
@@ -87,7 +75,7 @@ describe("a Dockerfile outside its build context (images.yaml)", () => {
     repo = fixture();
     const image = (await analyze()).image("app", "lambda");
     const archive = cachedContextArchive(path.join(path.dirname(repo.dir), "cache"), image, repo.dir);
-    expect(zipNames(archive.file).sort()).toEqual([
+    expect(readZip(archive.file).map((e) => e.name).sort()).toEqual([
       "context/.dockerignore",
       "context/handler.py",
       "context/notes.md",

@@ -13,6 +13,7 @@ import type { WalkEntry } from "../src/selection/walk.ts";
 import { createHash } from "node:crypto";
 import { copyExample, type ExampleCopy } from "./helpers/example-copy.ts";
 import { repoTree } from "./helpers/repo-tree.ts";
+import { readZip } from "./helpers/zip.ts";
 import { cachedContextArchive } from "../src/archive/context-archive.ts";
 
 const ALL = [
@@ -39,19 +40,6 @@ function changed(before: Record<string, string>, after: Record<string, string>):
   return Object.keys(before)
     .filter((k) => before[k] !== after[k])
     .sort();
-}
-
-/** The entry names of a zip file, from its central directory. */
-function zipNames(file: string): string[] {
-  const buf = fs.readFileSync(file);
-  const eocd = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  const names: string[] = [];
-  for (let i = 0, at = buf.readUInt32LE(eocd + 16); i < buf.readUInt16LE(eocd + 10); i++) {
-    const [nameLength, extraLength, commentLength] = [buf.readUInt16LE(at + 28), buf.readUInt16LE(at + 30), buf.readUInt16LE(at + 32)];
-    names.push(buf.toString("utf8", at + 46, at + 46 + nameLength));
-    at += 46 + nameLength + extraLength + commentLength;
-  }
-  return names;
 }
 
 function filesUnder(dir: string): string[] {
@@ -339,7 +327,7 @@ describe("the hash of what a build context holds (names its archive and staged c
     const cacheDir = path.join(path.dirname(repo.dir), "cache");
     const archived = async () => {
       const image = (await analyzeImages(loadManifest(repo.manifest))).image("fn", "lambda");
-      return { image, names: zipNames(cachedContextArchive(cacheDir, image, repo.dir).file) };
+      return { image, names: readZip(cachedContextArchive(cacheDir, image, repo.dir).file).map((e) => e.name) };
     };
     const atRoot = await archived();
     expect(atRoot.names).toEqual(["svc/fn/Dockerfile", "svc/fn/handler.py"]);
