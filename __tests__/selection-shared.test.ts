@@ -45,15 +45,19 @@ const PACKAGES = {
   // Chained on b0, installing only its own package: pkg0 comes from b0.
   "d/Dockerfile.b1": `${FROM_BASE}COPY pkg1/ /tmp/pkg1/\n`,
 };
+/** The manifest lines of PACKAGES' two base images: b1 FROM b0. */
+const CHAINED_BASES = [
+  "baseImages:",
+  "  b0: { dockerfile: d/Dockerfile.b0, packages: [pkg0] }",
+  "  b1: { dockerfile: d/Dockerfile.b1, packages: [pkg1], baseImage: b0 }",
+];
 
 describe("a chained base image passes on its parent's packages too", () => {
   it("a Lambda on the chained base leaves out the grandparent's package, from COPY . and from include globs", async () => {
     repo = repoTree({
       ...PACKAGES,
       "images.yaml": manifest([
-        "baseImages:",
-        "  b0: { dockerfile: d/Dockerfile.b0, packages: [pkg0] }",
-        "  b1: { dockerfile: d/Dockerfile.b1, packages: [pkg1], baseImage: b0 }",
+        ...CHAINED_BASES,
         "lambdas:",
         "  all: { dockerfile: lam/Dockerfile, baseImage: b1 }",
         // Globs that reach into the packages through a wildcard, and from a literal prefix inside them.
@@ -76,9 +80,7 @@ describe("a chained base image passes on its parent's packages too", () => {
     repo = repoTree({
       ...PACKAGES,
       "images.yaml": manifest([
-        "baseImages:",
-        "  b0: { dockerfile: d/Dockerfile.b0, packages: [pkg0] }",
-        "  b1: { dockerfile: d/Dockerfile.b1, packages: [pkg1], baseImage: b0 }",
+        ...CHAINED_BASES,
         "lambdas:",
         "  lam: { dockerfile: lam/Dockerfile, baseImage: b1 }",
       ]),
@@ -153,9 +155,7 @@ describe("COPY of the whole context on a base image (issue 22, item 5)", () => {
     repo = repoTree({
       ...PACKAGES,
       "images.yaml": manifest([
-        "baseImages:",
-        "  b0: { dockerfile: d/Dockerfile.b0, packages: [pkg0] }",
-        "  b1: { dockerfile: d/Dockerfile.b1, packages: [pkg1], baseImage: b0 }",
+        ...CHAINED_BASES,
         "lambdas:",
         "  app: { dockerfile: lam/Dockerfile, baseImage: b1 }",
         "  plain: { dockerfile: lam/Dockerfile.handler, baseImage: b1 }",

@@ -152,15 +152,14 @@ function baseDockerfile(packages: readonly string[], chained: boolean): string {
   ].join("\n");
 }
 
+/** A manifest's opening lines: the project, the root, and the two stacks both bench trees use. */
+function twoStacks(project: string): string[] {
+  return [`project: ${project}`, "root: .", "stacks:", "  dev:", "    region: us-east-1", "  prod:", "    region: us-east-1"];
+}
+
 function manifestText(): string {
   const lines = [
-    "project: bench",
-    "root: .",
-    "stacks:",
-    "  dev:",
-    "    region: us-east-1",
-    "  prod:",
-    "    region: us-east-1",
+    ...twoStacks("bench"),
     "baseImages:",
     "  receipt-dynamo:",
     "    dockerfile: dockerfiles/Dockerfile.receipt_dynamo",
@@ -307,13 +306,7 @@ function realLambdaDockerfile(n: number, dir: string): string {
 
 function realManifestText(): string {
   const lines = [
-    "project: real",
-    "root: .",
-    "stacks:",
-    "  dev:",
-    "    region: us-east-1",
-    "  prod:",
-    "    region: us-east-1",
+    ...twoStacks("real"),
     "baseImages:",
     "  receipt-dynamo:",
     "    dockerfile: dockerfiles/Dockerfile.receipt_dynamo",
