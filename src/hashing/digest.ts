@@ -69,7 +69,7 @@ export class DigestBatch {
       }
     }
     // Enough to keep a worker busy for a while: hand it over now, so hashing overlaps what the caller does next.
-    if (this.queue.length > 0 && workerPool.worthHashing(this.queue.length, this.queuedBytes)) this.dispatch();
+    if (this.queue.length > 0 && workerPool.worthHashing(this.queuedFiles, this.queuedBytes)) this.dispatch();
   }
 
   finish(): void {
