@@ -29,6 +29,9 @@ export interface AppImagesOptions {
   readonly annotateWarnings?: boolean;
 }
 
+/** A snapshot record whose archive size may be read only once the archive is written. */
+type PendingRecord = Omit<SnapshotRecord, "contextBytes"> & { readonly contextBytes?: number | (() => number) };
+
 /** The runner bundle a stack ships: `runner.cjs` (local-exec) and `build-starter/index.js` (Lambda). */
 export interface RunnerBundle {
   readonly dir: string;
@@ -87,7 +90,7 @@ export class AppImages {
   readonly cacheDir: string;
   private readonly analyzers = new Map<string, ImageAnalyzer>();
   private readonly persistentCaches: PersistentDigestCache[] = [];
-  private readonly records: (Omit<SnapshotRecord, "contextBytes"> & { readonly contextBytes?: number | (() => number) })[] = [];
+  private readonly records: PendingRecord[] = [];
   private readonly pendingStacks = new Set<string>();
   private readonly synthesized = new Set<string>();
   private bundle?: RunnerBundle;
@@ -225,7 +228,7 @@ export class AppImages {
   }
 
   /** Records an image of a stack for `plan` and `graph`. */
-  record(stack: string, record: Omit<SnapshotRecord, "stack" | "contextBytes"> & { readonly contextBytes?: number | (() => number) }): void {
+  record(stack: string, record: Omit<PendingRecord, "stack">): void {
     this.pendingStacks.add(stack);
     this.records.push({ ...record, stack });
   }

@@ -145,14 +145,12 @@ function linkFile(source: string, target: string): void {
   }
 }
 
-/** Hard-links (or, across file systems, copies) a file to a path that was free a moment ago. */
+/** Hard-links a file to a path that was free a moment ago; anything else (taken since, another file system) as linkFile does it. */
 function linkNew(source: string, target: string): void {
   try {
     fs.linkSync(source, target);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return linkFile(source, target);
-    fs.copyFileSync(source, target);
-    fs.chmodSync(target, fs.statSync(source).mode & 0o777);
+  } catch {
+    linkFile(source, target);
   }
 }
 
@@ -163,7 +161,7 @@ function linkTree(source: string, target: string, fresh = false): void {
   else fresh = fs.mkdirSync(target, { recursive: true }) !== undefined;
   const wanted = new Set<string>();
   for (const child of fs.readdirSync(source, { withFileTypes: true })) {
-    wanted.add(child.name);
+    if (!fresh) wanted.add(child.name);
     const from = path.join(source, child.name);
     const to = path.join(target, child.name);
     if (child.isDirectory()) linkTree(from, to, fresh);
